@@ -1,0 +1,46 @@
+//! argus wire protocol. Pure: no async runtime, no sockets, no clocks read here. A peer in
+//! another language can be written from docs/PROTOCOL.md, which specifies every byte this
+//! crate puts on the wire.
+//!
+//! Layout:
+//! - `limits`: every size and count bound, and the protocol version.
+//! - `ids`: image ids and result digests (BLAKE3, hex) and node ids (PeerId bytes).
+//! - `hlc`: the hybrid logical clock (callers pass physical time in ms).
+//! - `detection`: detections (box, class, score) and their validation.
+//! - `result`: the canonical digest of a result and the tolerant agreement rule.
+//! - `attestation`: signed votes; the wire form and the verified form.
+//! - `register`: the vote-weighted last-writer-wins register (a bounded join-semilattice).
+//! - `register_wire` (private, re-exported by `register`): its wire form and `from_wire`.
+//! - `messages`: gossip topics and message types, and their validation.
+//! - `rpc`: request-response protocols (fetch, query, sync): names, types, limits.
+//! - `sync`: range fingerprints, range splitting, sync response packing.
+//! - `codec`: CBOR encode/decode with size limits, the gossip envelope, `CodecError`.
+//! - `scan` (private): the allocation-free CBOR pre-scan run before every decode.
+
+pub mod attestation;
+pub mod codec;
+pub mod detection;
+pub mod hlc;
+pub mod ids;
+pub mod limits;
+pub mod messages;
+pub mod register;
+mod register_wire;
+pub mod result;
+pub mod rpc;
+mod scan;
+pub mod sync;
+
+pub use attestation::{AttestError, Attestation, AttestationWire};
+pub use codec::{
+    CodecError, Envelope, Validate, WireMessage, decode, decode_gossip, decode_wire, encode,
+    encode_gossip, encode_wire,
+};
+pub use detection::{BBox, Detection, DetectionError, validate_detections};
+pub use hlc::{Hlc, HlcError, HlcTimestamp};
+pub use ids::{IdError, ImageId, NodeId, ResultDigest};
+pub use messages::*;
+pub use register::{Candidate, CandidateWire, Refused, Register, RegisterError, RegisterWire};
+pub use result::{result_digest, results_agree};
+pub use rpc::*;
+pub use sync::{RangeFingerprint, RegisterBatch, fingerprint_of};

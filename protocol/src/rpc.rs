@@ -1,0 +1,202 @@
+//! Request-response protocols: their names, request and response types, size limits and
+//! validation. Each protocol's name carries its version, so its messages need no envelope.
+//! Plain data: this file never touches the network.
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::codec::{Validate, WireMessage};
+use crate::ids::ImageId;
+use crate::limits::*;
+use crate::register::RegisterWire;
+use crate::sync::{RangeFingerprint, validate_ranges};
+
+/// Image fetch by id.
+pub const PROTOCOL_FETCH: &str = "/argus/fetch/1";
+/// Register query (majority reads).
+pub const PROTOCOL_QUERY: &str = "/argus/query/1";
+/// Anti-entropy sync.
+pub const PROTOCOL_SYNC: &str = "/argus/sync/1";
+
+/// Asks a node (usually the image's source) for an image's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchRequest {
+    pub image_id: ImageId,
+}
+
+/// The image bytes, or `None` when the responder does not hold them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchResponse {
+    pub bytes: Option<ByteBuf>,
+}
+
+impl FetchResponse {
+    /// Whether the response carries the bytes of `image_id` (BLAKE3 checked). The requester
+    /// must call this: `validate` cannot, as it does not know what was asked.
+    pub fn matches(&self, image_id: &ImageId) -> bool {
+        self.bytes
+            .as_ref()
+            .is_some_and(|b| ImageId::of_bytes(b) == *image_id)
+    }
+}
+
+/// Asks a node for its register of one image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRequest {
+    pub image_id: ImageId,
+}
+
+/// The responder's register, or `None` when it has none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryResponse {
+    pub register: Option<RegisterWire>,
+}
+
+/// Anti-entropy requests. Ranges are half-open, `[start_ms, end_ms)`, over capture time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum SyncRequest {
+    /// Fingerprints of the range split into `parts` (see `sync::split_range`).
+    Fingerprints {
+        start_ms: u64,
+        end_ms: u64,
+        parts: u16,
+    },
+    /// Up to `limit` registers of the range, oldest capture time first.
+    Fetch {
+        start_ms: u64,
+        end_ms: u64,
+        limit: u32,
+    },
+}
+
+/// Anti-entropy responses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum SyncResponse {
+    /// Exactly `parts` fingerprints, in order.
+    Fingerprints(Vec<RangeFingerprint>),
+    /// Registers; `more` when the range holds more than were sent (ask again from the last
+    /// one's capture time).
+    Registers {
+        registers: Vec<RegisterWire>,
+        more: bool,
+    },
+}
+
+fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(what()) }
+}
+
+/// Structural bounds of a wire register (signatures and digests are checked by
+/// `Register::from_wire`).
+pub fn validate_register_shape(r: &RegisterWire) -> Result<(), String> {
+    let n = r.candidates.len();
+    check(n <= MAX_CANDIDATES, || {
+        format!("{n} candidates, at most {MAX_CANDIDATES}")
+    })?;
+    for c in &r.candidates {
+        let (d, a) = (c.detections.len(), c.attestations.len());
+        check(d <= MAX_DETECTIONS, || {
+            format!("{d} detections, at most {MAX_DETECTIONS}")
+        })?;
+        check(a <= MAX_ATTESTATIONS, || {
+            format!("{a} attestations, at most {MAX_ATTESTATIONS}")
+        })?;
+        for att in &c.attestations {
+            crate::messages::validate_attestation_shape(att)?;
+        }
+    }
+    Ok(())
+}
+
+impl Validate for FetchRequest {
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Validate for FetchResponse {
+    fn validate(&self) -> Result<(), String> {
+        let len = self.bytes.as_ref().map_or(0, |b| b.len() as u64);
+        check(len <= MAX_IMAGE_BYTES, || {
+            format!("{len} image bytes, at most {MAX_IMAGE_BYTES}")
+        })
+    }
+}
+
+impl Validate for QueryRequest {
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Validate for QueryResponse {
+    fn validate(&self) -> Result<(), String> {
+        self.register
+            .as_ref()
+            .map_or(Ok(()), validate_register_shape)
+    }
+}
+
+impl Validate for SyncRequest {
+    fn validate(&self) -> Result<(), String> {
+        let (start_ms, end_ms, ok) = match *self {
+            SyncRequest::Fingerprints {
+                start_ms,
+                end_ms,
+                parts,
+            } => (
+                start_ms,
+                end_ms,
+                (1..=MAX_RANGES).contains(&usize::from(parts)),
+            ),
+            SyncRequest::Fetch {
+                start_ms,
+                end_ms,
+                limit,
+            } => (
+                start_ms,
+                end_ms,
+                (1..=MAX_SYNC_FETCH_LIMIT).contains(&limit),
+            ),
+        };
+        check(start_ms <= end_ms, || "range ends before it starts".into())?;
+        check(ok, || {
+            format!("parts in 1..={MAX_RANGES}, limit in 1..={MAX_SYNC_FETCH_LIMIT}")
+        })
+    }
+}
+
+impl Validate for SyncResponse {
+    fn validate(&self) -> Result<(), String> {
+        match self {
+            SyncResponse::Fingerprints(ranges) => validate_ranges(ranges),
+            SyncResponse::Registers { registers, .. } => {
+                let n = registers.len();
+                let max = MAX_SYNC_FETCH_LIMIT as usize;
+                check(n <= max, || format!("{n} registers, at most {max}"))?;
+                registers.iter().try_for_each(validate_register_shape)
+            }
+        }
+    }
+}
+
+macro_rules! wire {
+    ($t:ty, $limit:expr) => {
+        impl WireMessage for $t {
+            const MAX_BYTES: usize = $limit;
+        }
+    };
+}
+
+wire!(FetchRequest, MAX_FETCH_REQUEST_BYTES);
+wire!(FetchResponse, MAX_FETCH_RESPONSE_BYTES);
+wire!(QueryRequest, MAX_QUERY_REQUEST_BYTES);
+wire!(QueryResponse, MAX_QUERY_RESPONSE_BYTES);
+wire!(SyncRequest, MAX_SYNC_REQUEST_BYTES);
+wire!(SyncResponse, MAX_SYNC_RESPONSE_BYTES);
