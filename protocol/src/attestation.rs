@@ -44,7 +44,10 @@ pub enum AttestError {
     #[error("signature does not verify")]
     BadSignature,
     #[error("attester {got} is not the expected node {expected}")]
-    WrongSigner { expected: NodeId, got: NodeId },
+    WrongSigner {
+        expected: Box<NodeId>,
+        got: Box<NodeId>,
+    },
     #[error("signing failed: {0}")]
     Signing(String),
 }
@@ -143,8 +146,8 @@ impl Attestation {
         let att = Self::verify(wire, image_id, digest)?;
         if att.node != *expected {
             return Err(AttestError::WrongSigner {
-                expected: *expected,
-                got: att.node,
+                expected: Box::new(*expected),
+                got: Box::new(att.node),
             });
         }
         Ok(att)

@@ -54,7 +54,7 @@ pub const MAX_RANGES: usize = 64;
 pub const MAX_SYNC_FETCH_LIMIT: u32 = 256;
 
 /// Largest encoded register: 16 candidates of 256 detections and 64 attestations each encode
-/// to about 820 KiB (measured by `tests/limits.rs`), rounded up.
+/// to 433,134 bytes (measured by `tests/limits.rs`); this leaves more than 2x headroom.
 pub const MAX_REGISTER_BYTES: usize = 1024 * 1024;
 
 /// Largest gossip envelope: an inline image plus headroom for the other fields. The node must

@@ -1,0 +1,169 @@
+//! The limits fit the largest legal messages: a register at every bound fits
+//! `MAX_REGISTER_BYTES` and a query response; a packed sync response fits its hard limit and
+//! decodes within the nesting limit; the largest result and announcement fit a gossip envelope.
+//! Prints the measured sizes and the time to verify a full register.
+
+mod common;
+
+use std::time::Instant;
+
+use argus_protocol::attestation::Attestation;
+use argus_protocol::codec::{decode_gossip, decode_wire, encode_gossip, encode_wire};
+use argus_protocol::detection::Detection;
+use argus_protocol::ids::ImageId;
+use argus_protocol::limits::*;
+use argus_protocol::messages::*;
+use argus_protocol::register::{Register, RegisterWire};
+use argus_protocol::result::result_digest;
+use argus_protocol::rpc::{QueryResponse, SyncResponse};
+use argus_protocol::sync::{RangeFingerprint, RegisterBatch};
+use common::{det, image, pool, ts};
+use serde_bytes::ByteBuf;
+
+/// `MAX_DETECTIONS` detections whose floats all need 4 bytes, distinct per `variant`.
+fn full_detections(variant: usize) -> Vec<Detection> {
+    (0..MAX_DETECTIONS)
+        .map(|i| {
+            let f = i as f32 * 1.001 + variant as f32 * 0.37;
+            det(
+                60_000 + i as u16,
+                0.123 + i as f32 * 1e-3,
+                f + 0.1,
+                f + 0.3,
+                100.7,
+                200.9,
+            )
+        })
+        .collect()
+}
+
+fn full_register() -> Register {
+    let p = pool();
+    let mut r = Register::new(image(), u64::MAX);
+    for c in 0..MAX_CANDIDATES {
+        let dets = full_detections(c);
+        let digest = result_digest(&dets);
+        for k in 0..MAX_ATTESTATIONS {
+            let att = Attestation::sign(&p.keys[k], &image(), &digest, ts(2)).unwrap();
+            r.insert(&dets, att).unwrap();
+        }
+    }
+    r
+}
+
+#[test]
+fn a_register_at_every_bound_fits() {
+    let r = full_register();
+    assert_eq!(r.len(), MAX_CANDIDATES);
+    assert!(r.candidates().all(|(_, c)| c.votes() == MAX_ATTESTATIONS));
+    let wire = r.to_wire();
+    let bytes = argus_protocol::encode(&wire, MAX_REGISTER_BYTES).unwrap();
+    eprintln!(
+        "full register: {} bytes (limit {MAX_REGISTER_BYTES})",
+        bytes.len()
+    );
+    let query = encode_wire(&QueryResponse {
+        register: Some(wire.clone()),
+    })
+    .unwrap();
+    let back: QueryResponse = decode_wire(&query).unwrap();
+    let t = Instant::now();
+    let (verified, refused) = Register::from_wire(back.register.as_ref().unwrap()).unwrap();
+    eprintln!(
+        "from_wire of a full register ({} attestations): {:?}",
+        MAX_CANDIDATES * MAX_ATTESTATIONS,
+        t.elapsed()
+    );
+    assert!(refused.is_empty());
+    assert_eq!(verified, r);
+}
+
+#[test]
+fn a_packed_sync_response_fits_and_decodes() {
+    let full = full_register().to_wire();
+    let mut batch = RegisterBatch::new(MAX_SYNC_FETCH_LIMIT);
+    let mut pushed = 0;
+    while batch.push(full.clone()).unwrap() {
+        pushed += 1;
+    }
+    assert!(
+        pushed >= 1 && pushed < MAX_SYNC_FETCH_LIMIT as usize,
+        "{pushed}"
+    );
+    let bytes = encode_wire(&batch.into_response(true)).unwrap();
+    eprintln!(
+        "sync response with {pushed} full registers: {} bytes",
+        bytes.len()
+    );
+    assert!(bytes.len() <= MAX_SYNC_RESPONSE_BYTES);
+    let SyncResponse::Registers { registers, more } = decode_wire(&bytes).unwrap() else {
+        panic!()
+    };
+    assert!(more);
+    assert_eq!(registers.len(), pushed);
+    // The count limit applies too.
+    let small: RegisterWire = pool().register(&[(0, 0, 0)]).to_wire();
+    let mut batch = RegisterBatch::new(3);
+    assert_eq!(
+        (0..5)
+            .map(|_| batch.push(small.clone()).unwrap())
+            .collect::<Vec<_>>(),
+        [true, true, true, false, false]
+    );
+}
+
+#[test]
+fn the_largest_gossip_messages_fit_the_envelope() {
+    let p = pool();
+    let dets = full_detections(0);
+    let digest = result_digest(&dets);
+    let worker = &p.keys[0];
+    let result = DetectionResult {
+        image_id: image(),
+        captured_at_ms: u64::MAX,
+        worker: p.nodes[0],
+        backend: "b".repeat(MAX_BACKEND_LEN),
+        inference_ms: u32::MAX,
+        detections: dets,
+        digest,
+        attestation: Attestation::sign(worker, &image(), &digest, ts(1))
+            .unwrap()
+            .to_wire(),
+    };
+    let inline = vec![0xab; MAX_INLINE_IMAGE_BYTES];
+    let announce = ImageAnnouncement {
+        image_id: ImageId::of_bytes(&inline),
+        source: p.nodes[1],
+        source_name: "n".repeat(MAX_NAME_LEN),
+        seq: u64::MAX,
+        captured_at_ms: u64::MAX,
+        width: MAX_IMAGE_SIDE_PX,
+        height: MAX_IMAGE_SIDE_PX,
+        size_bytes: inline.len() as u64,
+        bytes: Some(ByteBuf::from(inline)),
+    };
+    let ranges = (0..MAX_RANGES as u64)
+        .map(|i| RangeFingerprint {
+            start_ms: i << 40,
+            end_ms: (i + 1) << 40,
+            count: u64::MAX,
+            fingerprint: [0xee; 32],
+        })
+        .collect();
+    for msg in [
+        GossipMessage::Result(result),
+        GossipMessage::Announce(announce),
+        GossipMessage::Digest(ReplicaDigest {
+            node: p.nodes[2],
+            ranges,
+        }),
+    ] {
+        let bytes = encode_gossip(&msg).unwrap();
+        eprintln!(
+            "largest {}: {} bytes (limit {MAX_GOSSIP_BYTES})",
+            msg.topic(),
+            bytes.len()
+        );
+        assert_eq!(decode_gossip(&bytes).unwrap(), msg);
+    }
+}
