@@ -1,0 +1,279 @@
+//! Every figure of a run, computed from the observations: losses, duplicates, latency and
+//! throughput, convergence after each heal, queries during partitions, monitor restarts,
+//! audit ratio, split votes. Pure; `checks.rs` compares these to thresholds and the report
+//! stores them all.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::bands::{Band, in_partition};
+use crate::observe::{Observations, QueryOutcome, percentile, round_converged};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Latency {
+    pub count: usize,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Convergence {
+    /// What convergence is measured from: `heal` or `end of load`.
+    pub after: String,
+    pub from_ms: u64,
+    /// Time until every live node showed the same fingerprint; `None`: never within the run.
+    pub converged_after_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QueryFigures {
+    pub total: usize,
+    pub answered: usize,
+    pub found: usize,
+    pub during_partition: usize,
+    pub answered_during_partition: usize,
+    pub found_during_partition: usize,
+    pub mean_corroborating_during_partition: Option<f64>,
+    pub mean_corroborating_outside: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestartDelay {
+    pub node: String,
+    pub fault: String,
+    pub fault_at_ms: u64,
+    pub restarted_after_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Figures {
+    pub announced: usize,
+    pub required: usize,
+    pub lost: usize,
+    pub lost_examples: Vec<String>,
+    pub missing_per_node: BTreeMap<String, usize>,
+    pub nodes_expected_up: Vec<String>,
+    pub nodes_not_answering: Vec<String>,
+    pub processed_per_node: BTreeMap<String, f64>,
+    pub distinct_stored: usize,
+    pub duplicates: f64,
+    pub duplicate_ratio: Option<f64>,
+    pub completed: usize,
+    pub latency: Option<Latency>,
+    pub throughput_per_s: Option<f64>,
+    pub convergence: Vec<Convergence>,
+    pub queries: QueryFigures,
+    pub monitor_restarts: usize,
+    pub restart_delays: Vec<RestartDelay>,
+    pub audit_ratio_load_min: Option<f64>,
+    pub audit_ratio_idle_max: Option<f64>,
+    pub split_votes_ratio: Option<f64>,
+}
+
+pub fn compute(obs: &Observations, bands: &[Band]) -> Figures {
+    let mut f = Figures {
+        announced: obs.announced.len(),
+        ..Figures::default()
+    };
+    losses(obs, &mut f);
+    work(obs, &mut f);
+    timing(obs, &mut f);
+    f.convergence = convergence(obs);
+    f.queries = queries(obs, bands);
+    restarts(obs, &mut f);
+    audit(obs, &mut f);
+    f
+}
+
+fn losses(obs: &Observations, f: &mut Figures) {
+    let required = obs.required();
+    f.required = required.len();
+    let mut lost: BTreeSet<&str> = BTreeSet::new();
+    for n in obs.final_nodes.iter().filter(|n| n.expected_live) {
+        f.nodes_expected_up.push(n.name.clone());
+        if !n.responded {
+            f.nodes_not_answering.push(n.name.clone());
+            continue;
+        }
+        let missing: Vec<&str> = required
+            .iter()
+            .copied()
+            .filter(|id| !n.candidates.contains_key(*id))
+            .collect();
+        f.missing_per_node.insert(n.name.clone(), missing.len());
+        lost.extend(missing);
+    }
+    if f.nodes_expected_up.len() == f.nodes_not_answering.len() {
+        // No live store answered: nothing announced can be shown to survive.
+        lost.extend(required.iter().copied());
+    }
+    f.lost = lost.len();
+    f.lost_examples = lost.iter().take(5).map(|s| s.to_string()).collect();
+}
+
+fn work(obs: &Observations, f: &mut Figures) {
+    f.processed_per_node = obs.processed_per_node();
+    let stored: BTreeMap<&str, u64> = obs
+        .final_nodes
+        .iter()
+        .flat_map(|n| n.candidates.iter())
+        .fold(BTreeMap::new(), |mut m, (id, c)| {
+            let e = m.entry(id.as_str()).or_insert(0);
+            *e = (*e).max(*c);
+            m
+        });
+    f.distinct_stored = stored.len();
+    let total: f64 = f.processed_per_node.values().sum();
+    f.duplicates = (total - stored.len() as f64).max(0.0);
+    if !stored.is_empty() && !obs.samples.iter().all(|s| s.processed.is_none()) {
+        f.duplicate_ratio = Some(f.duplicates / stored.len() as f64);
+    }
+    if !stored.is_empty() {
+        f.split_votes_ratio =
+            Some(stored.values().filter(|c| **c > 1).count() as f64 / stored.len() as f64);
+    }
+}
+
+fn timing(obs: &Observations, f: &mut Figures) {
+    let mut lat: Vec<f64> = Vec::new();
+    let mut last_done = 0;
+    for a in &obs.announced {
+        if let Some(done) = obs.completions.get(&a.image_id) {
+            lat.push(done.saturating_sub(a.t_ms) as f64);
+            last_done = last_done.max(*done);
+        }
+    }
+    f.completed = lat.len();
+    if lat.is_empty() {
+        return;
+    }
+    f.latency = Some(Latency {
+        count: lat.len(),
+        p50_ms: percentile(&mut lat, 50.0).unwrap_or(0.0),
+        p90_ms: percentile(&mut lat, 90.0).unwrap_or(0.0),
+        p99_ms: percentile(&mut lat, 99.0).unwrap_or(0.0),
+        max_ms: percentile(&mut lat, 100.0).unwrap_or(0.0),
+    });
+    let first = obs.announced.iter().map(|a| a.t_ms).min().unwrap_or(0);
+    let span_s = (last_done.saturating_sub(first) as f64 / 1000.0).max(1.0);
+    f.throughput_per_s = Some(f.completed as f64 / span_s);
+}
+
+fn convergence(obs: &Observations) -> Vec<Convergence> {
+    let rounds = obs.rounds();
+    let first_converged = |from: u64| {
+        rounds
+            .iter()
+            .find(|(_, s)| s.first().is_some_and(|x| x.t_ms >= from) && round_converged(s))
+            .and_then(|(_, s)| s.first().map(|x| x.t_ms - from))
+    };
+    let mut out: Vec<Convergence> = obs
+        .faults
+        .iter()
+        .filter(|r| r.kind == "heal" && r.ok)
+        .map(|r| Convergence {
+            after: "heal".into(),
+            from_ms: r.done_ms,
+            converged_after_ms: first_converged(r.done_ms),
+        })
+        .collect();
+    out.push(Convergence {
+        after: "end of load".into(),
+        from_ms: obs.load_end_ms,
+        converged_after_ms: first_converged(obs.load_end_ms),
+    });
+    out
+}
+
+fn queries(obs: &Observations, bands: &[Band]) -> QueryFigures {
+    let mut q = QueryFigures {
+        total: obs.queries.len(),
+        ..QueryFigures::default()
+    };
+    let (mut corr_in, mut corr_out) = (Vec::new(), Vec::new());
+    for s in &obs.queries {
+        let part = in_partition(bands, s.t_ms);
+        let answered = !matches!(s.outcome, QueryOutcome::Failed { .. });
+        let found = matches!(s.outcome, QueryOutcome::Found { .. });
+        q.answered += answered as usize;
+        q.found += found as usize;
+        if part {
+            q.during_partition += 1;
+            q.answered_during_partition += answered as usize;
+            q.found_during_partition += found as usize;
+        }
+        if let QueryOutcome::Found {
+            corroborating: Some(c),
+            ..
+        } = s.outcome
+        {
+            if part {
+                corr_in.push(c as f64)
+            } else {
+                corr_out.push(c as f64)
+            }
+        }
+    }
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    q.mean_corroborating_during_partition = mean(&corr_in);
+    q.mean_corroborating_outside = mean(&corr_out);
+    q
+}
+
+fn restarts(obs: &Observations, f: &mut Figures) {
+    let restarts: Vec<_> = obs
+        .monitor_events
+        .iter()
+        .filter(|e| e.event == "restart")
+        .collect();
+    f.monitor_restarts = restarts.len();
+    if !obs.monitored {
+        return;
+    }
+    for r in obs.faults.iter().filter(|r| r.ok) {
+        let faulty = matches!(r.kind.as_str(), "kill" | "pause")
+            || (r.kind == "anomalous" && r.rate.unwrap_or(0.0) > 0.0);
+        if !faulty {
+            continue;
+        }
+        for node in &r.targets {
+            let after = restarts
+                .iter()
+                .filter(|e| &e.node == node && e.t_ms >= r.at_ms)
+                .map(|e| e.t_ms - r.at_ms)
+                .min();
+            f.restart_delays.push(RestartDelay {
+                node: node.clone(),
+                fault: r.kind.clone(),
+                fault_at_ms: r.at_ms,
+                restarted_after_ms: after,
+            });
+        }
+    }
+}
+
+fn audit(obs: &Observations, f: &mut Figures) {
+    let mut load_min: Option<f64> = None;
+    let mut idle_max: Option<f64> = None;
+    for (_, samples) in obs.rounds() {
+        let ok: Vec<f64> = samples
+            .iter()
+            .filter(|s| s.ok)
+            .map(|s| s.audit_ratio)
+            .collect();
+        let (Some(first), false) = (samples.first(), ok.is_empty()) else {
+            continue;
+        };
+        let mean = ok.iter().sum::<f64>() / ok.len() as f64;
+        if first.t_ms <= obs.load_end_ms {
+            load_min = Some(load_min.map_or(mean, |m| m.min(mean)));
+        } else if first.t_ms <= obs.idle_end_ms {
+            idle_max = Some(idle_max.map_or(mean, |m| m.max(mean)));
+        }
+    }
+    f.audit_ratio_load_min = load_min;
+    f.audit_ratio_idle_max = idle_max;
+}
