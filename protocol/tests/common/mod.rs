@@ -3,6 +3,8 @@
 //! test binary, not per case). Test-only; never used by library code.
 #![allow(dead_code)]
 
+pub mod messages;
+
 use std::sync::OnceLock;
 
 use argus_protocol::attestation::Attestation;

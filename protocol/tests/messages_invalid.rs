@@ -1,0 +1,119 @@
+//! Semantic rejections of each gossip message kind (`CodecError::Invalid`), on encode and on
+//! decode, and the signer checks of the attestations messages carry.
+
+mod common;
+
+use argus_protocol::codec::{CodecError, decode_gossip, encode_gossip};
+use argus_protocol::limits::*;
+use argus_protocol::messages::*;
+use argus_protocol::result::result_digest;
+use argus_protocol::sync::RangeFingerprint;
+use common::messages::*;
+use common::{det, keypair, node_of};
+use serde_bytes::ByteBuf;
+
+fn assert_invalid(msg: GossipMessage) {
+    let err = encode_gossip(&msg).expect_err("invalid message encoded");
+    assert!(matches!(err, CodecError::Invalid(_)), "{err:?}");
+    // And a peer that skips validation when encoding is refused on decode.
+    let body = argus_protocol::encode(&msg, MAX_GOSSIP_BYTES).unwrap();
+    let env = argus_protocol::encode(
+        &argus_protocol::Envelope {
+            v: 1,
+            body: ByteBuf::from(body),
+        },
+        MAX_GOSSIP_BYTES,
+    )
+    .unwrap();
+    assert!(matches!(decode_gossip(&env), Err(CodecError::Invalid(_))));
+}
+
+#[test]
+fn invalid_gossip_messages_are_refused_both_ways() {
+    let mut a = announce(true);
+    a.source_name = "x".repeat(MAX_NAME_LEN + 1);
+    assert_invalid(GossipMessage::Announce(a));
+    let mut a = announce(true);
+    a.bytes = Some(ByteBuf::from(b"not the announced image bytes!".to_vec()));
+    a.size_bytes = a.bytes.as_ref().unwrap().len() as u64;
+    assert_invalid(GossipMessage::Announce(a));
+    let mut a = announce(false);
+    a.width = 0;
+    assert_invalid(GossipMessage::Announce(a));
+    let mut a = announce(true);
+    a.size_bytes += 1;
+    assert_invalid(GossipMessage::Announce(a));
+
+    let mut r = result_msg();
+    r.detections[0].score = f32::NAN;
+    assert_invalid(GossipMessage::Result(r));
+    let mut r = result_msg();
+    r.detections.pop();
+    assert_invalid(GossipMessage::Result(r)); // digest no longer matches
+    let mut r = result_msg();
+    r.detections = vec![det(1, 0.5, 0.0, 0.0, 1.0, 1.0); MAX_DETECTIONS + 1];
+    r.digest = result_digest(&r.detections);
+    assert_invalid(GossipMessage::Result(r));
+    let mut r = result_msg();
+    r.attestation.signature.truncate(10);
+    assert_invalid(GossipMessage::Result(r));
+
+    let GossipMessage::AuditRequest(req) = all_gossip().swap_remove(5) else {
+        unreachable!()
+    };
+    let mut three = req.clone();
+    three.auditors.push(node_of(&keypair(7)));
+    assert_invalid(GossipMessage::AuditRequest(three));
+    let mut selfish = req.clone();
+    selfish.auditors[0] = selfish.worker;
+    assert_invalid(GossipMessage::AuditRequest(selfish));
+    let mut none = req;
+    none.auditors.clear();
+    assert_invalid(GossipMessage::AuditRequest(none));
+
+    let mut v = verdict(true);
+    v.auditor_detections = Some(dets());
+    assert_invalid(GossipMessage::AuditVerdict(v));
+    let mut v = verdict(false);
+    v.auditor_digest = result_digest(&dets());
+    assert_invalid(GossipMessage::AuditVerdict(v));
+
+    let mut overlapping = ranges();
+    overlapping[1].start_ms = 500;
+    assert_invalid(GossipMessage::Digest(ReplicaDigest {
+        node: node_of(&keypair(6)),
+        ranges: overlapping,
+    }));
+    let many = vec![
+        RangeFingerprint {
+            start_ms: 0,
+            end_ms: 0,
+            count: 0,
+            fingerprint: [0; 32]
+        };
+        MAX_RANGES + 1
+    ];
+    assert_invalid(GossipMessage::Digest(ReplicaDigest {
+        node: node_of(&keypair(6)),
+        ranges: many,
+    }));
+
+    let mut h = heartbeat();
+    h.audit_ratio = f32::INFINITY;
+    assert_invalid(GossipMessage::Heartbeat(h));
+    let mut h = heartbeat();
+    h.http_addr = Some("a".repeat(MAX_HTTP_ADDR_LEN + 1));
+    assert_invalid(GossipMessage::Heartbeat(h));
+}
+
+#[test]
+fn attestations_in_messages_verify_against_their_signer() {
+    let r = result_msg();
+    assert_eq!(r.verify_attestation().unwrap().node(), &r.worker);
+    let mut wrong_worker = r.clone();
+    wrong_worker.worker = node_of(&keypair(3));
+    assert!(wrong_worker.verify_attestation().is_err());
+    let v = verdict(true);
+    assert_eq!(v.verify_attestation().unwrap().unwrap().node(), &v.auditor);
+    assert!(verdict(false).verify_attestation().is_none());
+}
