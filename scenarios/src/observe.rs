@@ -81,7 +81,7 @@ pub struct FaultRecord {
 }
 
 /// A line of the monitor's stdout (`{"event":"restart","node":..,"reason":..}`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MonitorEvent {
     pub t_ms: u64,
     pub event: String,
@@ -119,6 +119,8 @@ pub struct Observations {
     pub final_nodes: Vec<FinalNode>,
     /// Whether the lab is monitored (nodes restart on their own).
     pub monitored: bool,
+    /// How each sender ran.
+    pub sources: Vec<crate::sources::SourceRun>,
 }
 
 impl Observations {

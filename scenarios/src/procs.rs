@@ -143,7 +143,9 @@ async fn read_lines(
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
+        // Flushed per line so the log is complete by the time the line is forwarded.
         let _ = log.write_all(&buf).await;
+        let _ = log.flush().await;
         let line = String::from_utf8_lossy(&buf).trim_end().to_string();
         if let Some(tx) = first.take() {
             let _ = tx.send(line.clone());

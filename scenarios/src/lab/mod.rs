@@ -8,6 +8,7 @@
 //! reached over Unix sockets. The lab never touches the host's own interfaces or routes, and
 //! creates nothing it does not remove in [`Lab::teardown`].
 
+pub mod check;
 pub mod loopback;
 pub mod netns;
 

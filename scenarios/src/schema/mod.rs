@@ -6,6 +6,7 @@
 //! This module never touches processes, the network or the clock; it only describes a run.
 //! The format is documented for users in `scenarios/README.md`.
 
+mod sources;
 mod timeline;
 mod validate;
 
@@ -14,7 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use validate::{Fault, Plan, SourceKind, SourcePlan, TimedFault, derive_seed};
+pub use sources::derive_seed;
+pub use validate::{Fault, Plan, SourceKind, SourcePlan, TimedFault};
 
 /// Errors found while reading or validating a scenario file.
 #[derive(Debug, thiserror::Error)]

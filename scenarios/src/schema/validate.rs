@@ -5,7 +5,7 @@
 //! a partition is active) so that impossible timelines fail before anything starts.
 //! Pure: never starts processes or touches the network.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
@@ -137,7 +137,7 @@ pub fn plan(
     scenario.seed = seed;
     check_top(&scenario, &cx)?;
     check_nodes(&scenario, &cx)?;
-    let sources = plan_sources(&scenario, &cx, seed)?;
+    let sources = super::sources::plan_sources(&scenario, &cx, seed)?;
     let faults = super::timeline::simulate(&scenario, &cx, seed)?;
     check_checks(&scenario, &faults, &cx)?;
     Ok(Plan {
@@ -149,7 +149,7 @@ pub fn plan(
     })
 }
 
-fn finite_pos(x: f64) -> bool {
+pub(super) fn finite_pos(x: f64) -> bool {
     x.is_finite() && x > 0.0
 }
 
@@ -188,13 +188,13 @@ fn check_top(s: &Scenario, cx: &Ctx) -> Result<(), SchemaError> {
             ));
         }
     }
-    if let Some(q) = &s.queries {
-        if !finite_pos(q.rate_per_s) || q.timeout_ms == 0 {
-            return Err(cx.err(
-                cx.line("[queries]", 0),
-                "queries: rate_per_s and timeout_ms must be > 0",
-            ));
-        }
+    if let Some(q) = &s.queries
+        && (!finite_pos(q.rate_per_s) || q.timeout_ms == 0)
+    {
+        return Err(cx.err(
+            cx.line("[queries]", 0),
+            "queries: rate_per_s and timeout_ms must be > 0",
+        ));
     }
     Ok(())
 }
@@ -238,92 +238,6 @@ fn check_nodes(s: &Scenario, cx: &Ctx) -> Result<(), SchemaError> {
         }
     }
     Ok(())
-}
-
-/// Derives a per-source seed from the scenario seed (splitmix64 finaliser).
-pub fn derive_seed(seed: u64, index: u64) -> u64 {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15_u64.wrapping_mul(index + 1));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-fn plan_sources(s: &Scenario, cx: &Ctx, seed: u64) -> Result<Vec<SourcePlan>, SchemaError> {
-    if s.sources.is_empty() {
-        return Err(cx.err(
-            1,
-            "at least one [[sources]] is needed: checks without a workload prove nothing",
-        ));
-    }
-    let nodes = s.node_names();
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    for (i, src) in s.sources.iter().enumerate() {
-        let line = cx.line("[[sources]]", i);
-        let ok_name = !src.name.is_empty()
-            && src.name.len() <= 16
-            && src
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !ok_name || nodes.contains(&src.name) || src.name == "monitor" {
-            return Err(cx.err(line, format!("source name `{}` must be 1-16 of [A-Za-z0-9_-] and differ from node names and `monitor`", src.name)));
-        }
-        if !seen.insert(src.name.clone()) {
-            return Err(cx.err(line, format!("two sources are named `{}`", src.name)));
-        }
-        if !finite_pos(src.rate_per_s)
-            || !(src.start_s.is_finite() && src.start_s >= 0.0)
-            || !(src.linger_s.is_finite() && src.linger_s >= 0.0)
-        {
-            return Err(cx.err(
-                line,
-                "source: rate_per_s must be > 0, start_s and linger_s >= 0",
-            ));
-        }
-        let kind = match (&src.synthetic_seed, &src.dir) {
-            (Some(_), Some(_)) => {
-                return Err(cx.err(line, "source: give synthetic_seed or dir, not both"));
-            }
-            (_, Some(dir)) => {
-                if src.count.is_some() {
-                    return Err(cx.err(line, "source: count applies to synthetic sources only (a dir source sends every file)"));
-                }
-                let base = cx.path.parent().unwrap_or(Path::new("."));
-                SourceKind::Dir {
-                    path: base.join(dir),
-                }
-            }
-            (given, None) => {
-                let Some(count) = src.count.filter(|&c| c > 0) else {
-                    return Err(cx.err(line, "source: a synthetic source needs count >= 1"));
-                };
-                let end_s = src.start_s + count as f64 / src.rate_per_s;
-                if end_s > s.duration_s {
-                    return Err(cx.err(
-                        line,
-                        format!(
-                            "source `{}` sends until {end_s:.1} s, after duration_s = {}",
-                            src.name, s.duration_s
-                        ),
-                    ));
-                }
-                SourceKind::Synthetic {
-                    seed: given.unwrap_or_else(|| derive_seed(seed, i as u64)),
-                    count,
-                }
-            }
-        };
-        out.push(SourcePlan {
-            name: src.name.clone(),
-            rate_per_s: src.rate_per_s,
-            kind,
-            start_ms: (src.start_s * 1000.0) as u64,
-            linger_s: src.linger_s,
-            min_peers: src.min_peers,
-        });
-    }
-    Ok(out)
 }
 
 fn check_checks(s: &Scenario, faults: &[TimedFault], cx: &Ctx) -> Result<(), SchemaError> {
@@ -390,7 +304,7 @@ pub(super) fn draw(rng: &mut StdRng, candidates: &[String]) -> Option<String> {
 }
 
 pub(super) fn rng_for(seed: u64) -> StdRng {
-    StdRng::seed_from_u64(derive_seed(seed, u64::MAX - 1))
+    StdRng::seed_from_u64(super::derive_seed(seed, u64::MAX - 1))
 }
 
 pub(super) fn unused_fields(step: &Step) -> Vec<&'static str> {

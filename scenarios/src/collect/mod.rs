@@ -1,0 +1,229 @@
+//! The observer tasks of a run. `mod.rs`: the stdout-line collector (sender announcements,
+//! sender peer ids, monitor decisions) and the final read of every node's store;
+//! `poll.rs`: the status poller, the completion prober and the query load.
+//! Observers only read: they never change the fleet or the lab.
+
+mod poll;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::api::count_of;
+use crate::fleet::{Clock, FleetView};
+use crate::observe::{Announcement, FinalNode, MonitorEvent};
+use crate::procs::LineEvent;
+
+pub use poll::{poll_status, probe_completions, query_load};
+
+/// Capacity of the announcement broadcast: more than any scenario announces, so observers
+/// that fall behind for a while still see every id.
+pub const ANNOUNCE_CAP: usize = 65_536;
+
+/// What one stdout line means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    Announcement(Announcement),
+    SourceReady { source: String, peer_id: String },
+    Monitor(MonitorEvent),
+    Other,
+}
+
+/// Interprets a line from a sender (`who` is a source name) or the monitor.
+pub fn parse_line(ev: &LineEvent, clock: &Clock, sources: &BTreeSet<String>) -> Parsed {
+    let Ok(v) = serde_json::from_str::<Value>(&ev.line) else {
+        return Parsed::Other;
+    };
+    let text = |k: &str| v[k].as_str().map(str::to_string);
+    if sources.contains(&ev.who) {
+        if let (Some(image_id), Some(captured)) = (text("image_id"), v["captured_at_ms"].as_u64()) {
+            let valid = image_id.len() == 64 && image_id.bytes().all(|b| b.is_ascii_hexdigit());
+            if !valid {
+                return Parsed::Other;
+            }
+            return Parsed::Announcement(Announcement {
+                image_id,
+                source: ev.who.clone(),
+                seq: v["seq"].as_u64().unwrap_or(0),
+                captured_at_unix_ms: captured,
+                t_ms: captured.saturating_sub(clock.t0_unix_ms),
+            });
+        }
+        if let (Some("ready"), Some(peer_id)) = (v["event"].as_str(), text("peer_id")) {
+            return Parsed::SourceReady {
+                source: ev.who.clone(),
+                peer_id,
+            };
+        }
+    }
+    if ev.who == "monitor"
+        && let Some(event) = text("event")
+    {
+        return Parsed::Monitor(MonitorEvent {
+            t_ms: clock.at_ms(ev.at),
+            event,
+            node: text("node").unwrap_or_default(),
+            reason: text("reason").unwrap_or_default(),
+        });
+    }
+    Parsed::Other
+}
+
+/// Consumes stdout lines until `stop`, then drains what is queued.
+pub async fn collect_lines(
+    mut rx: mpsc::Receiver<LineEvent>,
+    clock: Clock,
+    sources: BTreeSet<String>,
+    announcements: broadcast::Sender<Announcement>,
+    peers: watch::Sender<BTreeMap<String, String>>,
+    mut stop: watch::Receiver<bool>,
+) -> (Vec<Announcement>, Vec<MonitorEvent>) {
+    let mut out = (Vec::new(), Vec::new());
+    let mut seen = BTreeSet::new();
+    let mut handle =
+        |ev: LineEvent, out: &mut (Vec<Announcement>, Vec<MonitorEvent>)| match parse_line(
+            &ev, &clock, &sources,
+        ) {
+            Parsed::Announcement(a) => {
+                if seen.insert(a.image_id.clone()) {
+                    let _ = announcements.send(a.clone());
+                    out.0.push(a);
+                }
+            }
+            Parsed::SourceReady { source, peer_id } => {
+                peers.send_modify(|m| {
+                    m.insert(source, peer_id);
+                });
+            }
+            Parsed::Monitor(m) => {
+                eprintln!(
+                    "[{:>7.1}s] monitor: {} {} ({})",
+                    m.t_ms as f64 / 1e3,
+                    m.event,
+                    m.node,
+                    m.reason
+                );
+                out.1.push(m);
+            }
+            Parsed::Other => {}
+        };
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => handle(ev, &mut out),
+                None => break,
+            },
+            _ = stop.wait_for(|s| *s) => {
+                while let Ok(ev) = rx.try_recv() {
+                    handle(ev, &mut out);
+                }
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Reads every started node's store at the end of the run.
+pub async fn final_stores(view: &FleetView) -> Vec<FinalNode> {
+    let mut out = Vec::new();
+    for n in &view.nodes {
+        let mut f = FinalNode {
+            name: n.name.clone(),
+            expected_live: n.expected_live,
+            ..FinalNode::default()
+        };
+        if n.expected_live {
+            match n.client.all_detections().await {
+                Ok(items) => {
+                    f.responded = true;
+                    f.candidates = items
+                        .into_iter()
+                        .map(|d| (d.image_id.clone(), count_of(&d.candidates).unwrap_or(1)))
+                        .collect();
+                }
+                Err(e) => f.error = Some(e.to_string()),
+            }
+        }
+        out.push(f);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn ev(who: &str, line: &str) -> LineEvent {
+        LineEvent {
+            at: Instant::now(),
+            who: who.into(),
+            line: line.into(),
+        }
+    }
+
+    #[test]
+    fn sender_and_monitor_lines_are_understood() {
+        let clock = Clock {
+            t0: Instant::now(),
+            t0_unix_ms: 1_000,
+        };
+        let sources = BTreeSet::from(["cam".to_string()]);
+        let id = "ab".repeat(32);
+        let line =
+            format!(r#"{{"image_id":"{id}","seq":3,"captured_at_ms":3500,"size_bytes":10}}"#);
+        let Parsed::Announcement(a) = parse_line(&ev("cam", &line), &clock, &sources) else {
+            panic!()
+        };
+        assert_eq!((a.seq, a.t_ms, a.source.as_str()), (3, 2_500, "cam"));
+        let ready = parse_line(
+            &ev("cam", r#"{"event":"ready","peer_id":"12D3K"}"#),
+            &clock,
+            &sources,
+        );
+        assert_eq!(
+            ready,
+            Parsed::SourceReady {
+                source: "cam".into(),
+                peer_id: "12D3K".into()
+            }
+        );
+        let restart =
+            r#"{"event":"restart","node":"n1","peer_id":"x","reason":"heartbeat timeout"}"#;
+        let Parsed::Monitor(m) = parse_line(&ev("monitor", restart), &clock, &sources) else {
+            panic!()
+        };
+        assert_eq!(
+            (m.node.as_str(), m.reason.as_str()),
+            ("n1", "heartbeat timeout")
+        );
+    }
+
+    #[test]
+    fn junk_and_foreign_lines_are_ignored() {
+        let clock = Clock {
+            t0: Instant::now(),
+            t0_unix_ms: 0,
+        };
+        let sources = BTreeSet::from(["cam".to_string()]);
+        let id = "ab".repeat(32);
+        let line = format!(r#"{{"image_id":"{id}","captured_at_ms":1}}"#);
+        assert_eq!(
+            parse_line(&ev("n0", &line), &clock, &sources),
+            Parsed::Other,
+            "only senders announce"
+        );
+        assert_eq!(
+            parse_line(&ev("cam", "not json"), &clock, &sources),
+            Parsed::Other
+        );
+        let short = r#"{"image_id":"abc","captured_at_ms":1}"#;
+        assert_eq!(
+            parse_line(&ev("cam", short), &clock, &sources),
+            Parsed::Other,
+            "ids are 64 hex digits"
+        );
+    }
+}
