@@ -16,6 +16,8 @@ pub struct Series {
     /// Bucket start times, seconds.
     pub t_s: Vec<f64>,
     pub completed_per_s: Vec<f64>,
+    /// The same per source (with more than one source: shows each side of a partition).
+    pub completed_per_s_by_source: std::collections::BTreeMap<String, Vec<f64>>,
     pub latency_p50_ms: Vec<Option<f64>>,
     pub latency_max_ms: Vec<Option<f64>>,
     /// Per status round: (t_s, distinct fingerprints - 1, register spread, mean audit ratio).
@@ -25,13 +27,20 @@ pub struct Series {
 pub fn series(obs: &Observations) -> Series {
     let buckets = (obs.end_ms / 1000 + 1) as usize;
     let mut lat: Vec<Vec<f64>> = vec![Vec::new(); buckets];
+    let mut s = Series::default();
+    let sources: std::collections::BTreeSet<&str> =
+        obs.announced.iter().map(|a| a.source.as_str()).collect();
     for a in &obs.announced {
         if let Some(done) = obs.completions.get(&a.image_id) {
             let b = ((done / 1000) as usize).min(buckets - 1);
             lat[b].push(done.saturating_sub(a.t_ms) as f64);
+            if sources.len() > 1 {
+                s.completed_per_s_by_source
+                    .entry(a.source.clone())
+                    .or_insert_with(|| vec![0.0; buckets])[b] += 1.0;
+            }
         }
     }
-    let mut s = Series::default();
     for (i, mut l) in lat.into_iter().enumerate() {
         s.t_s.push(i as f64);
         s.completed_per_s.push(l.len() as f64);
@@ -62,11 +71,11 @@ const TOP: f64 = 60.0;
 
 fn band_style(kind: BandKind) -> (&'static str, &'static str) {
     match kind {
-        BandKind::Partition => ("band-partition", "#f4a261"),
-        BandKind::Down => ("band-down", "#e63946"),
+        BandKind::Partition => ("band-partition", "#f77f00"),
+        BandKind::Down => ("band-down", "#d62828"),
         BandKind::Paused => ("band-paused", "#9d4edd"),
-        BandKind::Restart => ("band-restart", "#457b9d"),
-        BandKind::Anomalous => ("band-anomalous", "#e9c46a"),
+        BandKind::Restart => ("band-restart", "#1d4ed8"),
+        BandKind::Anomalous => ("band-anomalous", "#eab308"),
     }
 }
 
@@ -86,11 +95,7 @@ pub fn render(title: &str, s: &Series, bands: &[Band], end_s: f64) -> String {
         Panel {
             title: "throughput",
             unit: "images/s",
-            lines: vec![(
-                "completed",
-                "#2a9d8f",
-                pts(&s.t_s, s.completed_per_s.iter().map(|v| Some(*v))),
-            )],
+            lines: throughput_lines(s),
         },
         Panel {
             title: "latency (announce to stored)",
@@ -158,6 +163,27 @@ pub fn render(title: &str, s: &Series, bands: &[Band], end_s: f64) -> String {
     out
 }
 
+/// Source colours, in order (the total is teal).
+const SOURCE_COLOURS: [&str; 6] = [
+    "#8338ec", "#fb5607", "#3a86ff", "#ff006e", "#6a994e", "#bc6c25",
+];
+
+fn throughput_lines(s: &Series) -> Vec<Line<'_>> {
+    let mut lines = vec![(
+        "all sources",
+        "#2a9d8f",
+        pts(&s.t_s, s.completed_per_s.iter().map(|v| Some(*v))),
+    )];
+    for (i, (name, v)) in s.completed_per_s_by_source.iter().enumerate() {
+        lines.push((
+            name.as_str(),
+            SOURCE_COLOURS[i % SOURCE_COLOURS.len()],
+            pts(&s.t_s, v.iter().map(|v| Some(*v))),
+        ));
+    }
+    lines
+}
+
 fn pts(t: &[f64], v: impl Iterator<Item = Option<f64>>) -> Vec<(f64, f64)> {
     t.iter()
         .zip(v)
@@ -199,13 +225,12 @@ fn legend(out: &mut String) {
 fn panel(out: &mut String, p: &Panel, bands: &[Band], x_max: f64, y0: f64) {
     let pw = W - LEFT - RIGHT;
     let sx = |t: f64| LEFT + (t / x_max).clamp(0.0, 1.0) * pw;
-    let y_max = p
+    let data_max = p
         .lines
         .iter()
         .flat_map(|l| l.2.iter().map(|p| p.1))
-        .fold(0.0_f64, f64::max)
-        .max(1.0)
-        * 1.1;
+        .fold(0.0_f64, f64::max);
+    let y_max = nice_ceil(data_max.max(1.0));
     let sy = |v: f64| y0 + PANEL_H - (v / y_max).clamp(0.0, 1.0) * PANEL_H;
     for b in bands {
         let (class, color) = band_style(b.kind);
@@ -262,7 +287,7 @@ fn panel(out: &mut String, p: &Panel, bands: &[Band], x_max: f64, y0: f64) {
             r#"<polyline class="series" fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#,
             path.join(" ")
         );
-        let lx = W - RIGHT - 180.0;
+        let lx = W - RIGHT - 170.0;
         let ly = y0 + 12.0 + i as f64 * 13.0;
         let _ = writeln!(
             out,
@@ -273,6 +298,16 @@ fn panel(out: &mut String, p: &Panel, bands: &[Band], x_max: f64, y0: f64) {
             esc(name)
         );
     }
+}
+
+/// The smallest 1, 2, 2.5, 5 x 10^k not below `v`, so axis labels are round numbers.
+fn nice_ceil(v: f64) -> f64 {
+    let mag = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|c| *c >= v)
+        .unwrap_or(10.0 * mag)
 }
 
 fn tick_step(x_max: f64) -> f64 {
@@ -293,72 +328,4 @@ fn fmt_num(v: f64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bands_and_series_are_drawn() {
-        let s = Series {
-            t_s: vec![0.0, 1.0, 2.0],
-            completed_per_s: vec![1.0, 3.0, 2.0],
-            latency_p50_ms: vec![Some(100.0), None, Some(120.0)],
-            latency_max_ms: vec![Some(150.0), None, Some(300.0)],
-            rounds: vec![(0.0, 0.0, 0.0, Some(0.1)), (1.0, 1.0, 4.0, Some(0.2))],
-        };
-        let bands = vec![
-            Band {
-                kind: BandKind::Partition,
-                start_ms: 500,
-                end_ms: 1500,
-                label: "partition a|b".into(),
-            },
-            Band {
-                kind: BandKind::Restart,
-                start_ms: 1800,
-                end_ms: 1800,
-                label: "monitor restarts <n1>".into(),
-            },
-        ];
-        let svg = render("partition & co", &s, &bands, 3.0);
-        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        assert_eq!(
-            svg.matches(r#"class="band-partition""#).count(),
-            4,
-            "one shaded band per panel"
-        );
-        assert_eq!(svg.matches(r#"class="band-restart""#).count(), 4);
-        assert_eq!(svg.matches(r#"class="series""#).count(), 6);
-        assert!(
-            svg.contains("partition &amp; co") && svg.contains("&lt;n1&gt;"),
-            "text is escaped"
-        );
-        let x1 = LEFT + (0.5 / 3.0) * (W - LEFT - RIGHT);
-        assert!(
-            svg.contains(&format!(r#"x="{x1:.1}""#)),
-            "band starts at 0.5 s"
-        );
-    }
-
-    #[test]
-    fn series_bucket_completions_by_second() {
-        let mut obs = Observations {
-            end_ms: 3_000,
-            ..Observations::default()
-        };
-        for (i, (t, done)) in [(0, 400), (100, 900), (1000, 2500)].into_iter().enumerate() {
-            let id = format!("i{i}");
-            obs.announced.push(crate::observe::Announcement {
-                image_id: id.clone(),
-                source: "c".into(),
-                seq: i as u64,
-                captured_at_unix_ms: 0,
-                t_ms: t,
-            });
-            obs.completions.insert(id, done);
-        }
-        let s = series(&obs);
-        assert_eq!(s.completed_per_s, vec![2.0, 0.0, 1.0, 0.0]);
-        assert_eq!(s.latency_max_ms[0], Some(800.0));
-        assert_eq!(s.latency_p50_ms[2], Some(1500.0));
-    }
-}
+mod tests;

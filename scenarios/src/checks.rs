@@ -113,7 +113,7 @@ fn optional(c: &Checks, f: &Figures, out: &mut Vec<CheckResult>) {
             f.duplicate_ratio,
             max,
             "",
-            "no node reported an images_processed counter",
+            "no stored result, or no node reported an images_processed counter",
         ));
     }
     if let Some(max_s) = c.converge_max_s {

@@ -21,7 +21,7 @@ pub struct Latency {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Convergence {
-    /// What convergence is measured from: `heal` or `end of load`.
+    /// What convergence is measured from: `heal`, `restart_all` or `end of load`.
     pub after: String,
     pub from_ms: u64,
     /// Time until every live node showed the same fingerprint; `None`: never within the run.
@@ -111,7 +111,12 @@ fn losses(obs: &Observations, f: &mut Figures) {
         lost.extend(required.iter().copied());
     }
     f.lost = lost.len();
-    f.lost_examples = lost.iter().take(5).map(|s| s.to_string()).collect();
+    // Short ids keep the summary readable; report.json lists the figures in full.
+    f.lost_examples = lost
+        .iter()
+        .take(5)
+        .map(|s| s.chars().take(16).collect())
+        .collect();
 }
 
 fn work(obs: &Observations, f: &mut Figures) {
@@ -173,9 +178,10 @@ fn convergence(obs: &Observations) -> Vec<Convergence> {
     let mut out: Vec<Convergence> = obs
         .faults
         .iter()
-        .filter(|r| r.kind == "heal" && r.ok)
+        // A heal reconnects replicas; a restart of every node brings them back from disk.
+        .filter(|r| (r.kind == "heal" || r.kind == "restart_all") && r.ok)
         .map(|r| Convergence {
-            after: "heal".into(),
+            after: r.kind.clone(),
             from_ms: r.done_ms,
             converged_after_ms: first_converged(r.done_ms),
         })

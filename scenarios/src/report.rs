@@ -54,6 +54,11 @@ impl Report {
     /// The summary table and verdict, as printed at the end of a run.
     pub fn summary(&self) -> String {
         let mut s = String::new();
+        if let Some(e) = &self.error {
+            s.push_str(&format!(
+                "\nNOTE: the run did not complete ({e}); the checks below judge partial data.\n"
+            ));
+        }
         let w = self
             .checks
             .iter()
