@@ -86,7 +86,10 @@ pub struct Detection {
     pub candidates: Value,
     pub detections: Vec<Value>,
     pub worker: Value,
-    /// When the node first stored a result for this image (unix ms), if the node reports it.
+    /// When this result was first produced (unix ms): the earliest attestation of the
+    /// winner, if the node reports it. (`stored_ts_ms`, the latest attestation, includes
+    /// audits that come later, so it is not used for latency.)
+    #[serde(alias = "first_ts_ms")]
     pub stored_at_ms: Option<u64>,
     pub corroborating: Option<u64>,
     pub asked: Option<u64>,

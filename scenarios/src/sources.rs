@@ -14,9 +14,9 @@ use crate::lab::Placement;
 use crate::procs::{self, LineEvent, Proc, Spec};
 use crate::schema::{SourceKind, SourcePlan};
 
-/// Slack on top of a sender's expected run time before it is stopped: up to 30 s waiting
-/// for peers (NODE-INTERFACE.md) plus margin.
-const SENDER_SLACK: Duration = Duration::from_secs(60);
+/// Slack on top of a sender's expected run time before it is stopped: up to 60 s waiting
+/// for peers (`argus send --min-peers`) plus margin.
+const SENDER_SLACK: Duration = Duration::from_secs(90);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SourceRun {
@@ -43,6 +43,8 @@ pub fn sender_args(src: &SourcePlan, place: &Placement) -> Vec<String> {
         SourceKind::Dir { path } => a.extend(["--dir".into(), path.display().to_string()]),
     }
     a.extend([
+        "--name".into(),
+        src.name.clone(),
         "--rate".into(),
         src.rate_per_s.to_string(),
         "--listen".into(),
@@ -68,7 +70,9 @@ fn expected_run(src: &SourcePlan) -> Duration {
         SourceKind::Synthetic { count, .. } => *count as f64,
         SourceKind::Dir { path } => std::fs::read_dir(path).map_or(0, |d| d.count()) as f64,
     };
-    Duration::from_secs_f64(images / src.rate_per_s + src.linger_s) + SENDER_SLACK
+    Duration::from_secs_f64(images / src.rate_per_s)
+        + Duration::from_secs(src.linger_s)
+        + SENDER_SLACK
 }
 
 /// Runs every source; returns when all have exited or `stop` fires (then stops them).
@@ -179,7 +183,7 @@ mod tests {
             rate_per_s: 2.5,
             kind: SourceKind::Synthetic { seed: 7, count: 40 },
             start_ms: 0,
-            linger_s: 10.0,
+            linger_s: 10,
             min_peers: 2,
         };
         let place = Placement {
@@ -191,7 +195,7 @@ mod tests {
         let a = sender_args(&src, &place).join(" ");
         assert_eq!(
             a,
-            "send --synthetic --count 40 --seed 7 --rate 2.5 --listen /ip4/127.0.0.1/tcp/0 --peer /ip4/127.0.0.1/tcp/4001 --no-mdns --min-peers 2 --linger-s 10"
+            "send --synthetic --count 40 --seed 7 --name cam --rate 2.5 --listen /ip4/127.0.0.1/tcp/0 --peer /ip4/127.0.0.1/tcp/4001 --no-mdns --min-peers 2 --linger-s 10"
         );
     }
 }

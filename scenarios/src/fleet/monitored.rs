@@ -51,6 +51,7 @@ impl Fleet {
             "--config".into(),
             path.display().to_string(),
         ]);
+        argv.extend(["--listen".into(), place.listen.clone()]);
         for p in &place.peers {
             argv.extend(["--peer".into(), p.clone()]);
         }

@@ -162,7 +162,7 @@ pub struct Source {
     pub start_s: f64,
     /// Seconds the sender stays after its last image to serve fetches.
     #[serde(default = "default_linger_s")]
-    pub linger_s: f64,
+    pub linger_s: u64,
     #[serde(default = "default_min_peers")]
     pub min_peers: u32,
 }
@@ -282,8 +282,8 @@ fn default_restart_budget() -> u32 {
 fn default_backoff_ms() -> u64 {
     500
 }
-fn default_linger_s() -> f64 {
-    10.0
+fn default_linger_s() -> u64 {
+    10
 }
 fn default_min_peers() -> u32 {
     1

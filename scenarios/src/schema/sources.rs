@@ -45,12 +45,8 @@ pub(super) fn plan_sources(
             return Err(cx.err(line, format!("two sources are named `{}`", src.name)));
         }
         let non_negative = |v: f64| v.is_finite() && v >= 0.0;
-        if !(finite_pos(src.rate_per_s) && non_negative(src.start_s) && non_negative(src.linger_s))
-        {
-            return Err(cx.err(
-                line,
-                "source: rate_per_s must be > 0, start_s and linger_s >= 0",
-            ));
+        if !(finite_pos(src.rate_per_s) && non_negative(src.start_s)) {
+            return Err(cx.err(line, "source: rate_per_s must be > 0 and start_s >= 0"));
         }
         let kind = match (&src.synthetic_seed, &src.dir) {
             (Some(_), Some(_)) => {

@@ -77,7 +77,7 @@ pub struct SourcePlan {
     pub rate_per_s: f64,
     pub kind: SourceKind,
     pub start_ms: u64,
-    pub linger_s: f64,
+    pub linger_s: u64,
     pub min_peers: u32,
 }
 
