@@ -291,8 +291,10 @@ fn default_min_peers() -> u32 {
 fn default_consistency() -> Consistency {
     Consistency::Majority
 }
+/// Above the node's own 5 s request timeout, so a majority read that waits on an
+/// unreachable peer still answers before the client gives up.
 fn default_query_timeout_ms() -> u64 {
-    5_000
+    10_000
 }
 
 impl Scenario {
