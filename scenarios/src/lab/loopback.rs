@@ -144,4 +144,109 @@ mod tests {
         let ports: std::collections::BTreeSet<_> = lab.node_ports.values().collect();
         assert_eq!(ports.len(), 3, "ports are distinct");
     }
+
+    /// A stand-in node API on a Unix socket that records each request's path and body.
+    fn recording_node(
+        tag: &str,
+    ) -> (
+        crate::api::NodeClient,
+        tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = std::env::temp_dir().join(format!("argus-sc-loop-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("n.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (path, body) = loop {
+                    let n = s.read(&mut chunk).await.unwrap();
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("Content-Length: "))
+                            .map_or(0, |v| v.parse().unwrap());
+                        if body.len() >= len {
+                            break (
+                                head.split(' ').nth(1).unwrap().to_string(),
+                                body.to_string(),
+                            );
+                        }
+                    }
+                };
+                let _ = tx.send((path, body));
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                    .await
+                    .unwrap();
+            }
+        });
+        let client = crate::api::NodeClient::new(
+            crate::http::Endpoint::Unix(path),
+            std::time::Duration::from_secs(5),
+        );
+        (client, rx)
+    }
+
+    #[tokio::test]
+    async fn partition_blocks_the_other_side_and_heal_unblocks() {
+        let layout = Layout {
+            nodes: vec!["n0".into(), "n1".into(), "n2".into()],
+            ..Layout::default()
+        };
+        let mut lab = LoopbackLab::new(&layout).unwrap();
+        let mut book = PeerBook::default();
+        let mut rxs = BTreeMap::new();
+        for n in ["n0", "n1", "n2"] {
+            let (client, rx) = recording_node(n);
+            book.clients.insert(n.to_string(), client);
+            book.peer_ids.insert(n.to_string(), format!("id-{n}"));
+            rxs.insert(n, rx);
+        }
+        book.peer_ids.insert("cam".into(), "id-cam".into());
+        let groups = vec![
+            vec!["n0".to_string(), "cam".to_string()],
+            vec!["n1".to_string(), "n2".to_string()],
+        ];
+        lab.partition(&groups, &book).await.unwrap();
+        let got = |rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, String)>| {
+            rx.try_recv().unwrap()
+        };
+        let (path, body) = got(rxs.get_mut("n0").unwrap());
+        assert_eq!(path, "/v1/admin/block");
+        assert_eq!(body, r#"{"peers":["id-n1","id-n2"]}"#);
+        assert_eq!(
+            got(rxs.get_mut("n2").unwrap()).1,
+            r#"{"peers":["id-n0","id-cam"]}"#
+        );
+        // A restarted node forgets its gates: re-applying sends them again.
+        lab.reapply(&book).await.unwrap();
+        assert_eq!(
+            got(rxs.get_mut("n1").unwrap()).1,
+            r#"{"peers":["id-n0","id-cam"]}"#
+        );
+        lab.heal(&book).await.unwrap();
+        for rx in rxs.values_mut() {
+            let mut last = None;
+            while let Ok(m) = rx.try_recv() {
+                last = Some(m);
+            }
+            assert_eq!(
+                last,
+                Some((
+                    "/v1/admin/unblock".to_string(),
+                    r#"{"all":true}"#.to_string()
+                ))
+            );
+        }
+        lab.reapply(&book).await.unwrap();
+        for rx in rxs.values_mut() {
+            assert!(rx.try_recv().is_err(), "nothing is re-applied after a heal");
+        }
+    }
 }
