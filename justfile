@@ -1,0 +1,41 @@
+# argus task runner. `just --list` shows every recipe. Plain cargo commands work too (README).
+
+# Build every binary once (dev profile; dependencies are optimised, see Cargo.toml).
+build:
+    cargo build --workspace --bins
+
+# Run the whole test suite (the README's test command).
+test:
+    cargo test --workspace
+
+# Replay a scenario file, e.g. `just scenario partition` (scenarios/NAME.toml).
+scenario NAME *ARGS: build
+    cargo run -q -p argus-scenario -- run scenarios/{{NAME}}.toml {{ARGS}}
+
+# Run every scenario file one after another.
+scenarios: build
+    for f in scenarios/*.toml; do cargo run -q -p argus-scenario -- run "$f" || exit 1; done
+
+# Start one node on this machine's LAN (mDNS discovery), data in ./argus-data.
+node *ARGS:
+    cargo run -q -p argus-node --bin argus -- node --data argus-data --http 0.0.0.0:7070 {{ARGS}}
+
+# Announce synthetic images to the LAN, e.g. `just send --count 100 --rate 5`.
+send *ARGS:
+    cargo run -q -p argus-node --bin argus -- send --synthetic {{ARGS}}
+
+# Retrain the detector (about 30 minutes on 2 cores) into model/weights/.
+train *ARGS:
+    cargo run --release -p argus-model -- train {{ARGS}}
+
+# Evaluate the shipped detector on scenes from unseen seeds.
+eval *ARGS:
+    cargo run --release -p argus-model -- eval --seed 1000000 --count 500 {{ARGS}}
+
+# Detector benchmark: latency, images/s, GFLOP/s and the ratio to a GEMM on this machine.
+bench *ARGS:
+    cargo run --release -p argus-model -- bench {{ARGS}}
+
+# Fuzz the protocol decoder with random and mutated input: RUNS x 2,000 fresh proptest cases.
+fuzz RUNS="50":
+    for i in $(seq 1 {{RUNS}}); do cargo test -q --release -p argus-protocol --test codec_fuzz || exit 1; done

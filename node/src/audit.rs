@@ -1,0 +1,98 @@
+//! The adaptive audit ratio: additive increase, multiplicative decrease. A pure controller fed
+//! once per heartbeat with the node's audit backlog and inference queue: it halves the ratio
+//! when either is above its threshold and adds a small step while both are idle, always within
+//! the configured bounds. Never reads clocks or touches the network.
+
+use crate::config::AuditConfig;
+
+#[derive(Debug, Clone)]
+pub struct AuditRatio {
+    value: f64,
+    min: f64,
+    max: f64,
+    step: f64,
+    backlog_high: usize,
+    queue_high: u64,
+}
+
+impl AuditRatio {
+    pub fn new(cfg: &AuditConfig) -> Self {
+        Self {
+            value: cfg.ratio_initial,
+            min: cfg.ratio_min,
+            max: cfg.ratio_max,
+            step: cfg.increase_step,
+            backlog_high: cfg.backlog_high,
+            queue_high: cfg.queue_high_jobs,
+        }
+    }
+
+    pub fn value(&self) -> f64 {
+        self.value
+    }
+
+    /// One control period. `backlog`: audits asked for and not yet answered plus audit jobs
+    /// queued here; `queue_jobs`: images waiting for inference here.
+    pub fn update(&mut self, backlog: usize, queue_jobs: u64) -> f64 {
+        if backlog > self.backlog_high || queue_jobs > self.queue_high {
+            self.value = (self.value * 0.5).max(self.min);
+        } else if backlog * 4 <= self.backlog_high && queue_jobs * 4 <= self.queue_high {
+            self.value = (self.value + self.step).min(self.max);
+        }
+        assert!(self.min <= self.value && self.value <= self.max, "audit ratio left its bounds");
+        self.value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cfg() -> AuditConfig {
+        AuditConfig {
+            ratio_initial: 0.1,
+            ratio_min: 0.01,
+            ratio_max: 0.5,
+            increase_step: 0.01,
+            backlog_high: 8,
+            queue_high_jobs: 16,
+            suspect_after_fails: 1,
+        }
+    }
+
+    #[test]
+    fn overload_halves_and_idle_creeps_back() {
+        let mut r = AuditRatio::new(&cfg());
+        assert_eq!(r.update(20, 0), 0.05);
+        assert_eq!(r.update(0, 100), 0.025);
+        for _ in 0..10 {
+            r.update(0, 0);
+        }
+        assert!((r.value() - 0.125).abs() < 1e-9, "{}", r.value());
+        // Moderate load holds the ratio steady.
+        let v = r.value();
+        assert_eq!(r.update(5, 8), v);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+        #[test]
+        fn stays_within_bounds(inputs in proptest::collection::vec((0usize..50, 0u64..100), 0..200)) {
+            let mut r = AuditRatio::new(&cfg());
+            for (b, q) in inputs {
+                let v = r.update(b, q);
+                prop_assert!((0.01..=0.5).contains(&v));
+            }
+        }
+
+        #[test]
+        fn sustained_overload_reaches_the_floor_and_idle_the_ceiling(n in 8usize..40) {
+            let mut r = AuditRatio::new(&cfg());
+            for _ in 0..n { r.update(100, 0); }
+            prop_assert_eq!(r.value(), 0.01);
+            for _ in 0..60 { r.update(0, 0); }
+            prop_assert_eq!(r.value(), 0.5);
+        }
+    }
+}

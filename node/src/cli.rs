@@ -1,0 +1,117 @@
+//! Command-line interface of the `argus` binary: flag parsing only, then a call into the
+//! library. Flags override the config file; every flag is documented in `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "argus",
+    version,
+    about = "argus: a self-organising, fault-tolerant object-detection network"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Run a worker node.
+    Node(NodeArgs),
+    /// Announce images to the network (a folder, or generated synthetic scenes).
+    Send(SendArgs),
+    /// Print the stored result for an image from a node's HTTP API.
+    Query(QueryArgs),
+    /// Supervise node processes on this host and restart failed ones.
+    Monitor(crate::monitor::MonitorArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct NetArgs {
+    /// libp2p listen address (repeatable).
+    #[arg(long = "listen", value_name = "MULTIADDR")]
+    pub listen: Vec<String>,
+    /// Bootstrap peer address (repeatable), for networks mDNS does not reach.
+    #[arg(long = "peer", value_name = "MULTIADDR")]
+    pub peers: Vec<String>,
+    /// Turn mDNS discovery off (needed on loopback).
+    #[arg(long)]
+    pub no_mdns: bool,
+}
+
+#[derive(Args, Clone)]
+pub struct NodeArgs {
+    /// Data directory: LMDB store and identity key.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// HTTP API address: IP:PORT or unix:/path.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Inference backend: ndarray, flex or wgpu.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Weights file replacing the embedded weights.
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<String>,
+    /// TOML config file (see docs/NODE-INTERFACE.md); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Human-readable node name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// FAULT INJECTION for tests: `anomalous[=RATE]` publishes perturbed results.
+    #[arg(long, value_name = "FAULT")]
+    pub fault: Option<String>,
+    /// Enable the /v1/admin endpoints (fault toggling, connection gating) for labs.
+    #[arg(long)]
+    pub admin: bool,
+}
+
+#[derive(Args, Clone)]
+pub struct SendArgs {
+    /// Folder of PNG/JPEG files to announce (sorted by name).
+    #[arg(long, value_name = "DIR", conflicts_with = "synthetic")]
+    pub dir: Option<PathBuf>,
+    /// Announce generated synthetic scenes instead of files.
+    #[arg(long, requires = "count")]
+    pub synthetic: bool,
+    /// Number of synthetic scenes.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Seed of the synthetic scenes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// First scene index (to continue a series).
+    #[arg(long, default_value_t = 0)]
+    pub start_index: u64,
+    /// Images per second.
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Nodes that must be heard from before sending starts (waits at most 60 s).
+    #[arg(long, default_value_t = 1)]
+    pub min_peers: usize,
+    /// Seconds to stay after the last image, serving fetches.
+    #[arg(long, default_value_t = 10)]
+    pub linger_s: u64,
+    /// Sender name carried in announcements.
+    #[arg(long, default_value = "sender")]
+    pub name: String,
+}
+
+#[derive(Args, Clone)]
+pub struct QueryArgs {
+    /// Node HTTP address: IP:PORT or unix:/path.
+    #[arg(long, value_name = "ADDR")]
+    pub http: String,
+    /// Ask every live node and answer the majority value.
+    #[arg(long)]
+    pub majority: bool,
+    /// Image id (64 hex characters).
+    pub image_id: String,
+}

@@ -1,0 +1,281 @@
+//! Node configuration: one struct per component, loaded from TOML (`--config FILE`) with
+//! command-line flags applied on top. Every limit and timeout of the node lives here, with the
+//! reason for its default next to it. Never reads flags or files itself beyond `load`.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// Everything a node needs besides its data directory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    pub net: NetConfig,
+    pub sched: SchedSection,
+    pub worker: WorkerConfig,
+    pub store: StoreConfig,
+    pub http: HttpConfig,
+    pub audit: AuditConfig,
+    pub sync: SyncConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetConfig {
+    /// libp2p listen addresses.
+    pub listen: Vec<String>,
+    /// Bootstrap peers, redialled with capped backoff while disconnected.
+    pub peers: Vec<String>,
+    /// mDNS discovery (libp2p's mDNS skips loopback interfaces, so loopback labs turn it off).
+    pub mdns: bool,
+    /// Heartbeat period; the monitor's timeout is a multiple of it.
+    pub heartbeat_interval_ms: u64,
+    /// Cap of the exponential redial backoff for bootstrap peers.
+    pub redial_max_backoff_ms: u64,
+    /// Request-response timeout (image fetch, query, sync): a LAN round trip plus an LMDB read
+    /// take milliseconds, so 5 s only trips on a dead or partitioned peer.
+    pub request_timeout_ms: u64,
+    /// Connections without traffic are closed after this long; gossip heartbeats keep live ones.
+    pub idle_connection_timeout_ms: u64,
+    /// Capacity of the channels between the swarm task and the rest of the node.
+    pub channel_capacity: usize,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec!["/ip4/0.0.0.0/tcp/0".into()],
+            peers: Vec::new(),
+            mdns: true,
+            heartbeat_interval_ms: 1_000,
+            redial_max_backoff_ms: 4_000,
+            request_timeout_ms: 5_000,
+            idle_connection_timeout_ms: 60_000,
+            // A node sees ~6 gossip messages per image; 4096 absorbs bursts of several
+            // hundred images per second before the swarm task applies back-pressure.
+            channel_capacity: 4_096,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedSection {
+    /// Bids are collected this long: gossip on a LAN delivers in a few ms, so 150 ms leaves
+    /// margin for a loaded node without adding much latency.
+    pub bid_window_ms: u64,
+    /// The winner must claim within this after the window closes.
+    pub claim_grace_ms: u64,
+    /// Slack on top of a holder's own wait estimate before the next bidder takes over.
+    pub result_slack_ms: u64,
+    /// Images in the auction at once (bounded buffer of announced, unfinished images).
+    pub max_open_images: usize,
+    /// Finished image ids remembered to ignore late messages (32 B each: 2 MiB).
+    pub max_done_images: usize,
+}
+
+impl Default for SchedSection {
+    fn default() -> Self {
+        Self {
+            bid_window_ms: 150,
+            claim_grace_ms: 500,
+            result_slack_ms: 2_000,
+            max_open_images: 2_048,
+            max_done_images: 65_536,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Inference backend: ndarray, flex or wgpu.
+    pub backend: String,
+    /// Optional weights file replacing the embedded weights.
+    pub weights: Option<String>,
+    /// Jobs waiting for the inference thread; beyond it the node stops winning bids.
+    pub queue_capacity: usize,
+    /// Jobs run together in one forward pass when several are waiting.
+    pub max_batch: usize,
+    /// Largest image accepted, in bytes (before decoding).
+    pub max_image_bytes: usize,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            backend: "flex".into(),
+            weights: None,
+            queue_capacity: 512,
+            max_batch: 8,
+            max_image_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Initial LMDB map size; doubled on MDB_MAP_FULL up to `max_map_size_bytes`.
+    pub map_size_bytes: usize,
+    pub max_map_size_bytes: usize,
+    /// Most writes committed in one transaction (batching amortises the fsync).
+    pub batch_max: usize,
+    /// Requests waiting for the store thread.
+    pub queue_capacity: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            map_size_bytes: 256 * 1024 * 1024,
+            max_map_size_bytes: 64 * 1024 * 1024 * 1024,
+            batch_max: 256,
+            queue_capacity: 4_096,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// `IP:PORT` or `unix:/path`.
+    pub listen: String,
+    /// Largest accepted request body (POST /v1/images): 413 above it.
+    pub max_body_bytes: usize,
+    /// Admin endpoints (fault toggling, connection gating) for labs and tests.
+    pub admin: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:0".into(), max_body_bytes: 16 * 1024 * 1024, admin: false }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Initial probability that a result is audited.
+    pub ratio_initial: f64,
+    pub ratio_min: f64,
+    pub ratio_max: f64,
+    /// Added per heartbeat while the node is idle (additive increase).
+    pub increase_step: f64,
+    /// Unanswered audits (ours) plus audit jobs queued here above which the ratio halves.
+    pub backlog_high: usize,
+    /// Inference jobs queued here above which the ratio halves.
+    pub queue_high_jobs: u64,
+    /// Audit FAIL verdicts after which a node is treated as suspect and all its results are
+    /// audited (by rendezvous-chosen auditors) until its next clean restart.
+    pub suspect_after_fails: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            ratio_initial: 0.1,
+            ratio_min: 0.01,
+            ratio_max: 0.5,
+            // From 0.1 to the 0.5 ceiling in 40 idle seconds at one heartbeat per second.
+            increase_step: 0.01,
+            // Two auditors per audit: 8 unanswered means about four audits stuck.
+            backlog_high: 8,
+            // 16 queued images at ~10 ms each is a 160 ms wait: latency is growing.
+            queue_high_jobs: 16,
+            suspect_after_fails: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Period of replica-digest gossip.
+    pub digest_interval_ms: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self { digest_interval_ms: 2_000 }
+    }
+}
+
+impl NodeConfig {
+    /// Reads a TOML file; unknown keys are errors that name the line.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let p = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: p, message: e.to_string() })
+    }
+
+    /// Checks relations between fields.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        let a = &self.audit;
+        if !(0.0..=1.0).contains(&a.ratio_min) || a.ratio_min > a.ratio_max || a.ratio_max > 1.0 {
+            return bad("audit: need 0 <= ratio_min <= ratio_max <= 1");
+        }
+        if !(0.0..=1.0).contains(&a.increase_step) || a.backlog_high == 0 || a.queue_high_jobs == 0 {
+            return bad("audit: increase_step in 0..=1, backlog_high and queue_high_jobs positive");
+        }
+        if !(a.ratio_min..=a.ratio_max).contains(&a.ratio_initial) {
+            return bad("audit: ratio_initial must lie within [ratio_min, ratio_max]");
+        }
+        if self.store.map_size_bytes > self.store.max_map_size_bytes {
+            return bad("store: map_size_bytes exceeds max_map_size_bytes");
+        }
+        if self.worker.max_batch == 0 || self.worker.queue_capacity == 0 {
+            return bad("worker: max_batch and queue_capacity must be positive");
+        }
+        if self.sched.max_open_images == 0 || self.sched.max_done_images == 0 {
+            return bad("sched: max_open_images and max_done_images must be positive");
+        }
+        if self.net.channel_capacity == 0 || self.store.queue_capacity == 0 {
+            return bad("channel capacities must be positive");
+        }
+        if self.net.heartbeat_interval_ms == 0 || self.sync.digest_interval_ms == 0 {
+            return bad("intervals must be positive");
+        }
+        if !["ndarray", "flex", "wgpu"].contains(&self.worker.backend.as_str()) {
+            return bad("worker.backend must be ndarray, flex or wgpu");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        NodeConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_the_line() {
+        let err = toml::from_str::<NodeConfig>("[net]\nmdns = false\nbogus = 1\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("bogus") && msg.contains("line 3"), "{msg}");
+    }
+
+    #[test]
+    fn inverted_audit_bounds_are_rejected() {
+        let mut c = NodeConfig::default();
+        c.audit.ratio_min = 0.6;
+        assert!(c.validate().is_err());
+    }
+}

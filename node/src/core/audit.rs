@@ -1,0 +1,254 @@
+//! Audits in the core. A worker asks two random live nodes to recompute a share
+//! (`audit_ratio`) of its results. An auditor that agrees (by the protocol's agreement rule)
+//! attests the worker's digest; one that disagrees publishes FAIL with its own detections and
+//! publishes its own attested result, so the honest value gathers the votes. Nodes that see
+//! FAIL verdicts against a worker treat it as suspect: every result of it, and its recent past
+//! ones, is then audited by the two live nodes that rendezvous hashing picks for each image.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+
+use argus_protocol::attestation::Attestation;
+use argus_protocol::detection::Detection;
+use argus_protocol::ids::{ImageId, NodeId, ResultDigest};
+use argus_protocol::messages::{AuditRequest, AuditVerdict, DetectionResult, GossipMessage};
+use argus_protocol::register::Register;
+use argus_protocol::result::{result_digest, results_agree};
+use libp2p::PeerId;
+use rand::seq::IndexedRandom;
+use tracing::{info, warn};
+
+use super::{Core, wall_ms};
+use crate::worker::Purpose;
+
+/// Audits we asked for and still wait on; older ones count as backlog until they expire.
+const MAX_PENDING: usize = 1_024;
+const PENDING_EXPIRE_MS: u64 = 30_000;
+/// Recent results remembered per node so a newly suspected worker's past is re-audited.
+const MAX_RECENT: usize = 4_096;
+
+#[derive(Default)]
+pub(crate) struct Audits {
+    /// image -> time asked (ours, as worker).
+    pending: HashMap<ImageId, u64>,
+    /// Audits waiting for image bytes to arrive.
+    waiting: HashMap<ImageId, Purpose>,
+    /// Audit jobs we accepted and have not finished.
+    running: usize,
+    /// FAIL verdicts seen per worker.
+    fails: HashMap<PeerId, u32>,
+    /// Recent results: (image, worker, digest, captured).
+    recent: VecDeque<(ImageId, PeerId, ResultDigest, u64)>,
+}
+
+impl Audits {
+    pub(crate) fn waiting_for_bytes(&mut self, image: &ImageId) -> Option<Purpose> {
+        self.waiting.remove(image)
+    }
+
+    pub(crate) fn backlog(&self) -> usize {
+        self.pending.len() + self.running + self.waiting.len()
+    }
+}
+
+/// The two nodes that audit `image` when its worker is suspect: smallest BLAKE3(image, node).
+fn rendezvous(image: &ImageId, candidates: &[PeerId]) -> Vec<PeerId> {
+    let mut scored: Vec<_> = candidates
+        .iter()
+        .map(|p| {
+            let mut h = blake3::Hasher::new();
+            h.update(image.as_bytes());
+            h.update(&p.to_bytes());
+            (*h.finalize().as_bytes(), *p)
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(2).map(|(_, p)| p).collect()
+}
+
+impl Core {
+    fn is_suspect(&self, worker: &PeerId) -> bool {
+        self.audits.fails.get(worker).copied().unwrap_or(0) >= self.cfg.audit.suspect_after_fails
+    }
+
+    /// Called for our own fresh result: with probability `audit_ratio`, ask two live nodes.
+    pub(crate) async fn maybe_request_audit(&mut self, r: &DetectionResult) {
+        if rand::random::<f64>() >= self.ratio.value() || self.audits.pending.len() >= MAX_PENDING {
+            return;
+        }
+        let live = self.live_nodes();
+        let auditors: Vec<NodeId> = live.sample(&mut rand::rng(), 2).map(|p| NodeId(*p)).collect();
+        if auditors.is_empty() {
+            return;
+        }
+        self.audits.pending.insert(r.image_id, self.now_ms());
+        self.metrics.audits_requested.fetch_add(1, Ordering::Relaxed);
+        let req = AuditRequest { image_id: r.image_id, worker: r.worker, digest: r.digest, auditors };
+        self.publish(GossipMessage::AuditRequest(req)).await;
+    }
+
+    /// Every result heard: remember it; audit it ourselves if its worker is suspect and
+    /// rendezvous hashing picks us.
+    pub(crate) fn note_result_for_audit(&mut self, r: &DetectionResult) {
+        self.audits.recent.push_back((r.image_id, r.worker.0, r.digest, r.captured_at_ms));
+        if self.audits.recent.len() > MAX_RECENT {
+            self.audits.recent.pop_front();
+        }
+        if self.is_suspect(&r.worker.0) {
+            self.audit_if_picked(r.image_id, r.worker.0, r.digest);
+        }
+    }
+
+    fn audit_if_picked(&mut self, image: ImageId, worker: PeerId, digest: ResultDigest) {
+        let mut candidates: Vec<_> = self.live_nodes().into_iter().filter(|p| *p != worker).collect();
+        candidates.push(self.me);
+        if rendezvous(&image, &candidates).contains(&self.me) {
+            self.start_audit(image, worker, digest);
+        }
+    }
+
+    pub(crate) async fn on_audit_request(&mut self, r: AuditRequest) {
+        if r.worker.0 == self.me || !r.auditors.iter().any(|a| a.0 == self.me) {
+            return;
+        }
+        self.start_audit(r.image_id, r.worker.0, r.digest);
+    }
+
+    fn start_audit(&mut self, image: ImageId, worker: PeerId, digest: ResultDigest) {
+        let purpose = Purpose::Audit { worker, digest };
+        self.audits.running += 1;
+        self.metrics.audits_performed.fetch_add(1, Ordering::Relaxed);
+        match self.images.get(&image).cloned() {
+            Some(e) if e.bytes.is_some() => {
+                let bytes = e.bytes.unwrap_or_default();
+                self.submit(image, e.captured_at_ms, bytes, purpose);
+            }
+            other => {
+                // Ask the worker for the bytes (it buffered them), else the announcer.
+                let from =
+                    if self.peers.contains(&worker) { worker } else { other.map_or(worker, |e| e.source) };
+                self.audits.waiting.insert(image, purpose);
+                self.fetch(image, from);
+            }
+        }
+    }
+
+    pub(crate) fn audit_abandoned(&mut self, image: &ImageId) {
+        self.audits.running = self.audits.running.saturating_sub(1);
+        warn!(%image, "audit abandoned: image unavailable or undecodable");
+    }
+
+    /// Our recomputation for an audit is done: compare with the worker's stored candidate.
+    pub(crate) async fn finish_audit(
+        &mut self,
+        image: ImageId,
+        worker: PeerId,
+        digest: ResultDigest,
+        mine: Vec<Detection>,
+    ) {
+        self.audits.running = self.audits.running.saturating_sub(1);
+        let theirs = match self.store.get(image).await {
+            Ok(Some(reg)) => reg.candidate(&digest).map(|c| c.detections().to_vec()),
+            _ => None,
+        };
+        let Some(theirs) = theirs else {
+            warn!(%image, %worker, "audit: the worker's result is not in our store yet; skipped");
+            return;
+        };
+        let pass = results_agree(&theirs, &mine);
+        let my_digest = result_digest(&mine);
+        let ts = self.hlc.now(wall_ms());
+        let attested = if pass { digest } else { my_digest };
+        let att = match Attestation::sign(&self.key, &image, &attested, ts) {
+            Ok(a) => a,
+            Err(e) => return warn!(error = %e, "cannot sign audit attestation"),
+        };
+        let captured = self.images.get(&image).map_or(0, |e| e.captured_at_ms);
+        let mut reg = Register::new(image, captured);
+        let dets = if pass { &theirs } else { &mine };
+        if let Err(e) = reg.insert(dets, att.clone()) {
+            return warn!(error = %e, "audit register invalid");
+        }
+        let verdict = AuditVerdict {
+            image_id: image,
+            worker: NodeId(worker),
+            auditor: self.node_id(),
+            worker_digest: digest,
+            auditor_digest: my_digest,
+            pass,
+            attestation: pass.then(|| att.to_wire()),
+            auditor_detections: (!pass).then(|| mine.clone()),
+        };
+        if !pass {
+            info!(%image, %worker, "audit FAIL: our result disagrees with the worker's");
+        }
+        let mut follow = Some(GossipMessage::AuditVerdict(verdict));
+        self.store_register(reg, captured, 0, follow.take()).await;
+        if !pass {
+            let result = DetectionResult {
+                image_id: image,
+                captured_at_ms: captured,
+                worker: self.node_id(),
+                backend: self.worker.backend.to_string(),
+                inference_ms: 0,
+                digest: my_digest,
+                detections: mine,
+                attestation: att.to_wire(),
+            };
+            self.publish(GossipMessage::Result(result)).await;
+        }
+    }
+
+    pub(crate) async fn on_audit_verdict(&mut self, v: AuditVerdict) {
+        if v.worker.0 == self.me {
+            self.audits.pending.remove(&v.image_id);
+        }
+        if v.pass {
+            self.metrics.audits_passed.fetch_add(1, Ordering::Relaxed);
+            self.merge_pass_attestation(v).await;
+            return;
+        }
+        self.metrics.audits_failed.fetch_add(1, Ordering::Relaxed);
+        let worker = v.worker.0;
+        let was_suspect = self.is_suspect(&worker);
+        *self.audits.fails.entry(worker).or_default() += 1;
+        if !was_suspect && self.is_suspect(&worker) {
+            warn!(%worker, "worker failed audits: auditing all its recent results");
+            let past: Vec<_> =
+                self.audits.recent.iter().filter(|r| r.1 == worker).map(|r| (r.0, r.2)).collect();
+            for (image, digest) in past {
+                self.audit_if_picked(image, worker, digest);
+            }
+        }
+    }
+
+    /// A PASS verdict carries the auditor's attestation of the worker's digest: add it.
+    async fn merge_pass_attestation(&self, v: AuditVerdict) {
+        let att = match v.verify_attestation() {
+            Some(Ok(a)) => a,
+            _ => {
+                self.metrics.results_invalid.fetch_add(1, Ordering::Relaxed);
+                return warn!(auditor = %v.auditor, "audit verdict with a bad attestation");
+            }
+        };
+        let Ok(Some(current)) = self.store.get(v.image_id).await else {
+            return;
+        };
+        let Some(cand) = current.candidate(&v.worker_digest) else {
+            return;
+        };
+        let mut reg = Register::new(v.image_id, current.captured_at_ms());
+        if reg.insert(cand.detections(), att).is_ok() {
+            self.store_register(reg, current.captured_at_ms(), 0, None).await;
+        }
+    }
+
+    /// Once per heartbeat: expire stale pending audits and adapt the ratio.
+    pub(crate) async fn audit_housekeeping(&mut self) {
+        let now = self.now_ms();
+        self.audits.pending.retain(|_, asked| now.saturating_sub(*asked) < PENDING_EXPIRE_MS);
+        let queue = self.worker.load.jobs.load(Ordering::Relaxed);
+        let v = self.ratio.update(self.audits.backlog(), queue);
+        self.metrics.audit_ratio_permille.store((v * 1000.0).round() as u64, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,128 @@
+//! The argus node: a worker in a self-organising detection network, plus the sender, query
+//! client and monitor that share the `argus` binary.
+//!
+//! Layout:
+//! - `cli`: command-line flags of every subcommand.
+//! - `config`: per-component configuration with documented defaults and validation.
+//! - `identity`: the node's ed25519 key, kept in its data directory.
+//! - `node`: assembles and runs one node.
+//! - `core`: the node's event loop (auction, results, audits, inbound requests).
+//! - `sched`: wait-time bids, claims and takeover as a pure state machine.
+//! - `audit`: the adaptive audit ratio (AIMD) as a pure controller.
+//! - `worker`: the inference thread behind a bounded queue.
+//! - `images`: the bounded buffer of announced images.
+//! - `store`: vote-weighted registers in LMDB on a dedicated thread.
+//! - `sync`: anti-entropy by replica digests and pairwise range reconciliation.
+//! - `query`: majority reads with read repair.
+//! - `net`: libp2p behaviour, the swarm task that owns it, and its handle.
+//! - `http`: the JSON HTTP API; `client`: a small HTTP client for it.
+//! - `metrics`: counters and histograms (atomics) and their Prometheus rendering.
+//! - `fault`: fault injection (anomalous results) for tests and scenarios.
+//! - `send`: the image source; `monitor`: the process supervisor.
+
+pub mod audit;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod core;
+pub mod fault;
+pub mod http;
+pub mod identity;
+pub mod images;
+pub mod metrics;
+pub mod monitor;
+pub mod net;
+pub mod node;
+pub mod query;
+pub mod sched;
+pub mod send;
+pub mod store;
+pub mod sync;
+pub mod worker;
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// Exit codes of the binary's subcommands.
+pub type Code = u8;
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// `argus node`: flags over the config file, then run until shutdown.
+pub async fn run_node(
+    args: cli::NodeArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Code> {
+    let mut cfg = match &args.config {
+        Some(p) => config::NodeConfig::load(p)?,
+        None => config::NodeConfig::default(),
+    };
+    if !args.net.listen.is_empty() {
+        cfg.net.listen = args.net.listen.clone();
+    }
+    cfg.net.peers.extend(args.net.peers.iter().cloned());
+    if args.net.no_mdns {
+        cfg.net.mdns = false;
+    }
+    if let Some(h) = &args.http {
+        cfg.http.listen = h.clone();
+    }
+    if let Some(b) = &args.backend {
+        cfg.worker.backend = b.clone();
+    }
+    if let Some(w) = &args.weights {
+        cfg.worker.weights = Some(w.clone());
+    }
+    cfg.http.admin |= args.admin;
+    let fault_ppm = match &args.fault {
+        Some(f) => fault::parse(f).map_err(anyhow::Error::msg)?,
+        None => 0,
+    };
+    if fault_ppm > 0 {
+        tracing::warn!(
+            rate = fault_ppm as f64 / 1e6,
+            "FAULT INJECTION: this node will publish anomalous results"
+        );
+    }
+    let opts = node::NodeOptions { data: args.data, name: args.name, fault_ppm, cfg };
+    node::run(opts, shutdown).await?;
+    Ok(0)
+}
+
+/// `argus query`: prints the result JSON; exit 1 when the image is unknown.
+pub async fn query_cli(args: cli::QueryArgs) -> anyhow::Result<Code> {
+    let id: argus_protocol::ids::ImageId =
+        args.image_id.parse().map_err(|e| anyhow::anyhow!("bad image id: {e}"))?;
+    let path = if args.majority {
+        format!("/v1/detections/{id}?consistency=majority")
+    } else {
+        format!("/v1/detections/{id}")
+    };
+    let r = client::get(&args.http, &path, Duration::from_secs(15))
+        .await
+        .with_context(|| format!("asking {}", args.http))?;
+    let text = String::from_utf8_lossy(&r.body);
+    match r.status {
+        200 => {
+            println!("{text}");
+            Ok(0)
+        }
+        404 => {
+            eprintln!("argus: {text}");
+            Ok(1)
+        }
+        s => anyhow::bail!("node answered {s}: {text}"),
+    }
+}

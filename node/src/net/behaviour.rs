@@ -1,0 +1,125 @@
+//! The libp2p behaviour of a node: connection gating, gossipsub tuned for 2-50 peers with peer
+//! scoring, optional mDNS, and the three request-response protocols. Building only: no event
+//! handling here (that is `swarm.rs`).
+
+use std::time::Duration;
+
+use argus_protocol::limits;
+use argus_protocol::rpc::{
+    FetchRequest, FetchResponse, PROTOCOL_FETCH, PROTOCOL_QUERY, PROTOCOL_SYNC, QueryRequest, QueryResponse,
+    SyncRequest, SyncResponse,
+};
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{StreamProtocol, allow_block_list, gossipsub, identity::Keypair, mdns, ping};
+
+use super::codec::CborCodec;
+use super::topics::Topic;
+
+pub type FetchBehaviour = request_response::Behaviour<CborCodec<FetchRequest, FetchResponse>>;
+pub type QueryBehaviour = request_response::Behaviour<CborCodec<QueryRequest, QueryResponse>>;
+pub type SyncBehaviour = request_response::Behaviour<CborCodec<SyncRequest, SyncResponse>>;
+
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub blocks: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    pub gossipsub: gossipsub::Behaviour,
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+    pub ping: ping::Behaviour,
+    pub fetch: FetchBehaviour,
+    pub query: QueryBehaviour,
+    pub sync: SyncBehaviour,
+}
+
+/// Gossipsub for small clusters. The defaults (mesh 6, low 5, high 12) assume large networks;
+/// with 2-50 peers a mesh of 4 (3..8) reaches everyone within two hops, and flood publishing
+/// makes a message's first hop go to every connected peer, which keeps bid latency to one hop.
+fn gossipsub_config() -> Result<gossipsub::Config, String> {
+    gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(Duration::from_millis(500))
+        .mesh_n(4)
+        .mesh_n_low(2)
+        .mesh_n_high(8)
+        .mesh_outbound_min(1)
+        .gossip_lazy(4)
+        .flood_publish(true)
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validate_messages()
+        .max_transmit_size(limits::MAX_GOSSIP_BYTES)
+        .duplicate_cache_time(Duration::from_secs(120))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Peer scoring: invalid messages weigh heavily; delivery-rate penalties (P3) are off because
+/// quiet topics in a small cluster would punish honest peers; IP colocation is off because
+/// loopback labs and NATed hosts put many honest peers behind one address.
+fn score_params() -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let mut params = gossipsub::PeerScoreParams { ip_colocation_factor_weight: 0.0, ..Default::default() };
+    for topic in Topic::ALL {
+        let t = gossipsub::TopicScoreParams {
+            topic_weight: 1.0,
+            mesh_message_deliveries_weight: 0.0,
+            mesh_failure_penalty_weight: 0.0,
+            invalid_message_deliveries_weight: -20.0,
+            invalid_message_deliveries_decay: 0.5,
+            ..Default::default()
+        };
+        params.topics.insert(topic.hash(), t);
+    }
+    (params, gossipsub::PeerScoreThresholds::default())
+}
+
+pub fn build(key: &Keypair, mdns_on: bool, request_timeout: Duration) -> Result<Behaviour, String> {
+    let peer_id = key.public().to_peer_id();
+    let mut gossipsub =
+        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossipsub_config()?)
+            .map_err(|e| e.to_string())?;
+    let (params, thresholds) = score_params();
+    gossipsub.with_peer_score(params, thresholds)?;
+    for topic in Topic::ALL {
+        gossipsub.subscribe(&topic.ident()).map_err(|e| e.to_string())?;
+    }
+    let mdns = if mdns_on {
+        // Query every 5 s instead of libp2p's 5 min: a node that comes back after a partition
+        // or a restart is found again within seconds; a LAN barely notices the traffic.
+        let cfg = mdns::Config {
+            query_interval: Duration::from_secs(5),
+            ttl: Duration::from_secs(60),
+            ..Default::default()
+        };
+        Some(mdns::tokio::Behaviour::new(cfg, peer_id).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
+    let cfg = request_response::Config::default()
+        .with_request_timeout(request_timeout)
+        .with_max_concurrent_streams(256);
+    let rr = |name: &'static str| [(StreamProtocol::new(name), ProtocolSupport::Full)];
+    Ok(Behaviour {
+        blocks: Default::default(),
+        gossipsub,
+        mdns: mdns.into(),
+        // Liveness of each connection: a link cut without a TCP reset (a partition) is noticed
+        // within the timeout and the connection closed, so redials find the peer after a heal.
+        ping: ping::Behaviour::new(
+            ping::Config::new().with_interval(Duration::from_secs(2)).with_timeout(Duration::from_secs(5)),
+        ),
+        fetch: request_response::Behaviour::with_codec(
+            CborCodec::new(limits::MAX_FETCH_REQUEST_BYTES, limits::MAX_FETCH_RESPONSE_BYTES),
+            rr(PROTOCOL_FETCH),
+            cfg.clone(),
+        ),
+        query: request_response::Behaviour::with_codec(
+            CborCodec::new(limits::MAX_QUERY_REQUEST_BYTES, limits::MAX_QUERY_RESPONSE_BYTES),
+            rr(PROTOCOL_QUERY),
+            cfg.clone(),
+        ),
+        sync: request_response::Behaviour::with_codec(
+            CborCodec::new(limits::MAX_SYNC_REQUEST_BYTES, limits::MAX_SYNC_RESPONSE_BYTES),
+            rr(PROTOCOL_SYNC),
+            cfg,
+        ),
+    })
+}

@@ -1,0 +1,192 @@
+//! Networking: the libp2p behaviour, the swarm task that owns it, and the handle the rest of
+//! the node uses to reach it. Nothing outside this module touches libp2p's `Swarm`.
+//!
+//! - `behaviour`: gossipsub (tuned for 2-50 peers, scored), mDNS, request-response, gating.
+//! - `codec`: CBOR request-response codec with size limits.
+//! - `swarm`: the event loop; validates gossip and reports to gossipsub.
+//! - `topics`: topic names and which message travels where.
+
+pub mod behaviour;
+pub mod codec;
+pub mod swarm;
+pub mod topics;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argus_protocol::messages::GossipMessage;
+use argus_protocol::rpc::{
+    FetchRequest, FetchResponse, QueryRequest, QueryResponse, SyncRequest, SyncResponse,
+};
+use libp2p::identity::Keypair;
+use libp2p::{Multiaddr, PeerId, noise, tcp, yamux};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::NetConfig;
+use crate::metrics::Metrics;
+pub use topics::Topic;
+
+#[derive(Debug, Error)]
+pub enum NetError {
+    #[error("network task is gone")]
+    ChannelClosed,
+    #[error("too many requests in flight")]
+    Overloaded,
+    #[error("request failed: {0}")]
+    Request(String),
+    #[error("timed out")]
+    Timeout,
+    #[error("unexpected response kind")]
+    WrongResponse,
+    #[error("cannot start the network: {0}")]
+    Setup(String),
+}
+
+#[derive(Debug)]
+pub enum Outbound {
+    Fetch(FetchRequest),
+    Query(QueryRequest),
+    Sync(SyncRequest),
+}
+
+#[derive(Debug)]
+pub enum InboundRequest {
+    Fetch(FetchRequest),
+    Query(QueryRequest),
+    Sync(SyncRequest),
+}
+
+#[derive(Debug)]
+pub enum Response {
+    Fetch(FetchResponse),
+    Query(QueryResponse),
+    Sync(SyncResponse),
+}
+
+pub enum NetCommand {
+    Publish { topic: Topic, data: Vec<u8> },
+    Request { peer: PeerId, req: Outbound, reply: oneshot::Sender<Result<Response, NetError>> },
+    Respond { id: u64, resp: Response },
+    Block { peers: Vec<PeerId> },
+    Unblock { peers: Vec<PeerId> },
+    UnblockAll,
+    Dial { addr: Multiaddr },
+    Peers { reply: oneshot::Sender<Vec<PeerId>> },
+    ListenAddrs { reply: oneshot::Sender<Vec<Multiaddr>> },
+}
+
+#[derive(Debug)]
+pub enum NetEvent {
+    Gossip { author: PeerId, msg: Box<GossipMessage> },
+    Inbound { id: u64, peer: PeerId, req: InboundRequest },
+    PeerUp(PeerId),
+    PeerDown(PeerId),
+    Listening(Multiaddr),
+}
+
+/// The peer that must have signed a message: the author field of each kind.
+pub fn author(msg: &GossipMessage) -> PeerId {
+    match msg {
+        GossipMessage::Announce(a) => a.source.0,
+        GossipMessage::Bid(b) => b.bidder.0,
+        GossipMessage::Claim(c) => c.winner.0,
+        GossipMessage::Result(r) => r.worker.0,
+        GossipMessage::AuditRequest(r) => r.worker.0,
+        GossipMessage::AuditVerdict(v) => v.auditor.0,
+        GossipMessage::Digest(d) => d.node.0,
+        GossipMessage::Heartbeat(h) => h.node.0,
+    }
+}
+
+/// Cloneable handle to the swarm task.
+#[derive(Clone)]
+pub struct NetHandle {
+    tx: mpsc::Sender<NetCommand>,
+    request_timeout: Duration,
+}
+
+impl NetHandle {
+    pub async fn send(&self, cmd: NetCommand) -> Result<(), NetError> {
+        self.tx.send(cmd).await.map_err(|_| NetError::ChannelClosed)
+    }
+
+    /// Encodes and publishes a gossip message on its topic.
+    pub async fn publish(&self, msg: &GossipMessage) -> Result<(), NetError> {
+        let data = argus_protocol::codec::encode_gossip(msg).map_err(|e| NetError::Request(e.to_string()))?;
+        self.send(NetCommand::Publish { topic: Topic::of(msg), data }).await
+    }
+
+    /// Sends a request and waits for its answer, with a timeout on top of libp2p's own.
+    pub async fn request(&self, peer: PeerId, req: Outbound) -> Result<Response, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(NetCommand::Request { peer, req, reply }).await?;
+        match tokio::time::timeout(self.request_timeout + Duration::from_secs(1), rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(NetError::ChannelClosed),
+            Err(_) => Err(NetError::Timeout),
+        }
+    }
+
+    pub async fn peers(&self) -> Result<Vec<PeerId>, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(NetCommand::Peers { reply }).await?;
+        tokio::time::timeout(Duration::from_secs(5), rx)
+            .await
+            .map_err(|_| NetError::Timeout)?
+            .map_err(|_| NetError::ChannelClosed)
+    }
+
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(NetCommand::ListenAddrs { reply }).await?;
+        tokio::time::timeout(Duration::from_secs(5), rx)
+            .await
+            .map_err(|_| NetError::Timeout)?
+            .map_err(|_| NetError::ChannelClosed)
+    }
+}
+
+/// Builds the swarm, starts listening and spawns the swarm task.
+pub fn start(
+    key: &Keypair,
+    cfg: &NetConfig,
+    metrics: Arc<Metrics>,
+) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
+    let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
+    let request_timeout = Duration::from_millis(cfg.request_timeout_ms);
+    let mdns = cfg.mdns;
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key.clone())
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| setup(&e))?
+        .with_behaviour(|key| {
+            behaviour::build(key, mdns, request_timeout)
+                .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+        })
+        .map_err(|e| setup(&e))?
+        .with_swarm_config(|c| {
+            c.with_idle_connection_timeout(Duration::from_millis(cfg.idle_connection_timeout_ms))
+        })
+        .build();
+    for addr in &cfg.listen {
+        let addr: Multiaddr = addr.parse().map_err(|e| setup(&format!("listen {addr}: {e}")))?;
+        swarm.listen_on(addr).map_err(|e| setup(&e))?;
+    }
+    let mut bootstrap = Vec::new();
+    for addr in &cfg.peers {
+        bootstrap.push(addr.parse::<Multiaddr>().map_err(|e| setup(&format!("peer {addr}: {e}")))?);
+    }
+    let (cmd_tx, cmd_rx) = mpsc::channel(cfg.channel_capacity);
+    let (ev_tx, ev_rx) = mpsc::channel(cfg.channel_capacity);
+    let task = swarm::SwarmTask::new(
+        swarm,
+        cmd_rx,
+        ev_tx,
+        metrics,
+        bootstrap,
+        Duration::from_millis(cfg.redial_max_backoff_ms),
+    );
+    tokio::spawn(task.run());
+    Ok((NetHandle { tx: cmd_tx, request_timeout }, ev_rx))
+}

@@ -1,0 +1,207 @@
+//! Wait-time bidding, claims and takeover: a pure state machine.
+//!
+//! Every node runs the same deterministic rule on the bids it has seen: once an image's bid
+//! window has closed, the bidder with the earliest estimated finish (lowest `wait_ms`, ties to
+//! the lowest node id) is the winner and claims it. If neither a claim nor a result from the
+//! winner is seen by its deadline, the next bidder in that order takes over, and so on, so a
+//! crashed winner loses no image while another bidder lives. Under a partition each side sees
+//! only its own bids and works on what it sees.
+//!
+//! This module never touches sockets, clocks or threads: the caller passes `now_ms` and
+//! carries out the returned [`Action`]s.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::Hash;
+
+/// Timing and bounds of the auction; the node's config fills it.
+#[derive(Debug, Clone)]
+pub struct SchedConfig {
+    /// How long bids are collected after an announcement is first seen.
+    pub bid_window_ms: u64,
+    /// How long after the window the winner has to publish its claim.
+    pub claim_grace_ms: u64,
+    /// Extra time on top of the winner's own `wait_ms` before a takeover.
+    pub result_slack_ms: u64,
+    /// Most images in the auction at once; the oldest open one is dropped beyond it.
+    pub max_open: usize,
+    /// How many finished image ids are remembered to ignore late messages.
+    pub max_done: usize,
+}
+
+/// What the caller must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action<I> {
+    /// Publish our bid for this image.
+    Bid { image: I, wait_ms: u32 },
+    /// We won (or take over): publish a claim and queue the image for inference.
+    Run { image: I, takeover: bool },
+    /// The image was dropped from the auction because too many were open.
+    Dropped { image: I },
+}
+
+#[derive(Debug)]
+struct Open<P> {
+    opened_ms: u64,
+    /// bidder -> wait_ms; includes our own bid.
+    bids: BTreeMap<P, u32>,
+    /// Winner currently responsible and the time by which it must deliver.
+    holder: Option<(P, u64)>,
+    /// Bidders that missed their deadline, in the order they failed.
+    failed: Vec<P>,
+    /// True once we queued it ourselves.
+    running: bool,
+}
+
+/// The auction state of one node.
+#[derive(Debug)]
+pub struct Scheduler<I, P> {
+    me: P,
+    cfg: SchedConfig,
+    open: HashMap<I, Open<P>>,
+    /// Arrival order of open images, for the `max_open` bound.
+    order: VecDeque<I>,
+    done: VecDeque<I>,
+    done_set: HashMap<I, ()>,
+}
+
+impl<I, P> Scheduler<I, P>
+where
+    I: Clone + Eq + Hash,
+    P: Clone + Ord,
+{
+    pub fn new(me: P, cfg: SchedConfig) -> Self {
+        assert!(cfg.max_open > 0 && cfg.max_done > 0, "scheduler bounds must be positive");
+        Self {
+            me,
+            cfg,
+            open: HashMap::new(),
+            order: VecDeque::new(),
+            done: VecDeque::new(),
+            done_set: HashMap::new(),
+        }
+    }
+
+    /// Number of images whose auction or processing is still open.
+    pub fn open_len(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn is_done(&self, image: &I) -> bool {
+        self.done_set.contains_key(image)
+    }
+
+    /// An image was announced (or first heard of). `wait_ms` is our own estimate.
+    pub fn on_announce(&mut self, image: I, wait_ms: u32, now_ms: u64) -> Vec<Action<I>> {
+        if self.done_set.contains_key(&image) || self.open.contains_key(&image) {
+            return Vec::new();
+        }
+        let mut actions = Vec::new();
+        if self.open.len() >= self.cfg.max_open
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.open.remove(&oldest);
+            actions.push(Action::Dropped { image: oldest });
+        }
+        let mut bids = BTreeMap::new();
+        bids.insert(self.me.clone(), wait_ms);
+        self.open.insert(
+            image.clone(),
+            Open { opened_ms: now_ms, bids, holder: None, failed: Vec::new(), running: false },
+        );
+        self.order.push_back(image.clone());
+        actions.push(Action::Bid { image, wait_ms });
+        actions
+    }
+
+    /// A peer's bid. Bids for images we have not seen announced are ignored.
+    pub fn on_bid(&mut self, image: &I, bidder: P, wait_ms: u32) {
+        if let Some(open) = self.open.get_mut(image) {
+            open.bids.entry(bidder).or_insert(wait_ms);
+        }
+    }
+
+    /// A peer claimed the image: it becomes the holder with a fresh deadline.
+    pub fn on_claim(&mut self, image: &I, winner: P, wait_ms: u32, now_ms: u64) {
+        let slack = self.cfg.result_slack_ms;
+        if let Some(open) = self.open.get_mut(image) {
+            open.bids.entry(winner.clone()).or_insert(wait_ms);
+            if winner != self.me {
+                open.holder = Some((winner, now_ms + u64::from(wait_ms) + slack));
+            }
+        }
+    }
+
+    /// A result for the image was seen (ours or a peer's): the auction is over.
+    pub fn on_result(&mut self, image: &I) {
+        if self.open.remove(image).is_some() {
+            self.order.retain(|i| i != image);
+        }
+        if self.done_set.insert(image.clone(), ()).is_none() {
+            self.done.push_back(image.clone());
+            if self.done.len() > self.cfg.max_done
+                && let Some(old) = self.done.pop_front()
+            {
+                self.done_set.remove(&old);
+            }
+        }
+    }
+
+    /// Our own inference of the image failed or was abandoned: let the next bidder have it.
+    pub fn on_local_failure(&mut self, image: &I, now_ms: u64) {
+        if let Some(open) = self.open.get_mut(image) {
+            open.running = false;
+            open.failed.push(self.me.clone());
+            open.holder = None;
+            open.opened_ms = now_ms.saturating_sub(self.cfg.bid_window_ms);
+        }
+    }
+
+    /// Advance time: close bid windows and hand images over when a holder misses its deadline.
+    pub fn tick(&mut self, now_ms: u64) -> Vec<Action<I>> {
+        let mut actions = Vec::new();
+        let cfg = &self.cfg;
+        for (image, open) in self.open.iter_mut() {
+            if open.running || now_ms < open.opened_ms + cfg.bid_window_ms {
+                continue;
+            }
+            if let Some((holder, deadline)) = &open.holder {
+                if now_ms < *deadline {
+                    continue;
+                }
+                open.failed.push(holder.clone());
+                open.holder = None;
+            }
+            let takeover = !open.failed.is_empty();
+            if next_bidder(&open.bids, &open.failed).is_none() {
+                // Every bidder missed its deadline: start the rotation again rather than
+                // leave the image unprocessed while someone is alive.
+                open.failed.clear();
+            }
+            let Some((next, wait_ms)) = next_bidder(&open.bids, &open.failed) else {
+                continue;
+            };
+            if next == self.me {
+                open.running = true;
+                actions.push(Action::Run { image: image.clone(), takeover });
+            } else {
+                // The first winner gets the claim grace; anyone after a failure is already late.
+                let grace = if takeover { 0 } else { cfg.claim_grace_ms };
+                let deadline = now_ms + grace + u64::from(wait_ms) + cfg.result_slack_ms;
+                open.holder = Some((next, deadline));
+            }
+        }
+        actions
+    }
+}
+
+/// The best bidder that has not failed: lowest wait, then lowest id.
+fn next_bidder<P: Clone + Ord>(bids: &BTreeMap<P, u32>, failed: &[P]) -> Option<(P, u32)> {
+    bids.iter()
+        .filter(|(p, _)| !failed.contains(p))
+        .min_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)))
+        .map(|(p, w)| (p.clone(), *w))
+}
+
+#[cfg(test)]
+#[path = "sched_tests.rs"]
+mod tests;

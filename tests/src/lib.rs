@@ -1,0 +1,229 @@
+//! Shared helpers for argus's multi-process integration tests (the tests live in `tests/tests/`):
+//! find the `argus` binary, start nodes and senders as real processes on loopback, read their
+//! ready lines, poll their HTTP APIs with deadlines, and end only the processes started here.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+/// The `argus` binary built by this `cargo test` run (next to the test executable's deps dir).
+pub fn argus_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("ARGUS_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target profile dir");
+    let bin = dir.join("argus");
+    assert!(
+        bin.exists(),
+        "argus binary not found at {} (build it with `cargo build -p argus-node`)",
+        bin.display()
+    );
+    bin
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let p = std::env::temp_dir().join(format!("argus-test-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A node process; SIGKILLed on drop if still running.
+pub struct NodeProc {
+    pub child: Child,
+    pub peer_id: String,
+    pub http: String,
+    pub listen: Vec<String>,
+    pub data: PathBuf,
+}
+
+impl NodeProc {
+    /// Starts `argus node` on loopback with mDNS off and waits for its ready line (120 s).
+    pub fn start(data: &Path, peers: &[String], extra: &[&str]) -> anyhow::Result<NodeProc> {
+        let mut args = vec!["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--http", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Self::start_in(&[], data, peers, &args)
+    }
+
+    /// Starts `argus node` behind a command prefix (e.g. `ip netns exec NS`) with `args`.
+    pub fn start_in(
+        prefix: &[String],
+        data: &Path,
+        peers: &[String],
+        args: &[&str],
+    ) -> anyhow::Result<NodeProc> {
+        let mut cmd = match prefix.split_first() {
+            Some((head, rest)) => {
+                let mut c = Command::new(head);
+                c.args(rest).arg(argus_bin());
+                c
+            }
+            None => Command::new(argus_bin()),
+        };
+        cmd.args(["node", "--data"])
+            .arg(data)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(data.with_extension("log"))?));
+        for p in peers {
+            cmd.args(["--peer", p]);
+        }
+        let mut child = cmd.spawn().context("spawning argus node")?;
+        let ready = read_ready(&mut child, Duration::from_secs(120))?;
+        let s = |k: &str| ready[k].as_str().map(str::to_string).unwrap_or_default();
+        let listen = ready["listen"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        Ok(NodeProc { peer_id: s("peer_id"), http: s("http"), listen, child, data: data.to_path_buf() })
+    }
+
+    /// A dialable address of this node with its PeerId.
+    pub fn addr(&self) -> String {
+        format!("{}/p2p/{}", self.listen.first().cloned().unwrap_or_default(), self.peer_id)
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        http_get(&self.http, path)
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Reads the first stdout line of `child` as the ready JSON, within `timeout`.
+pub fn read_ready(child: &mut Child, timeout: Duration) -> anyhow::Result<Value> {
+    let stdout = child.stdout.take().context("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(timeout).context("node did not print its ready line in time")?;
+    let v: Value =
+        serde_json::from_str(line.trim()).with_context(|| format!("ready line is not JSON: {line:?}"))?;
+    if v["event"] != "ready" {
+        bail!("unexpected first line {line:?}");
+    }
+    Ok(v)
+}
+
+/// One HTTP GET through the node crate's client, on a private runtime.
+pub fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, Value)> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let r = rt.block_on(argus_node::client::get(addr, path, Duration::from_secs(10)))?;
+    Ok((r.status, r.json().unwrap_or(Value::Null)))
+}
+
+/// Polls `cond` every 200 ms until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    cond()
+}
+
+/// Runs `argus send --synthetic` to completion and returns the announced image ids in order.
+pub fn send_synthetic(
+    peers: &[String],
+    count: u64,
+    seed: u64,
+    rate: f64,
+    min_peers: usize,
+) -> anyhow::Result<Vec<String>> {
+    send_synthetic_in(
+        &[],
+        &["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"],
+        peers,
+        count,
+        seed,
+        rate,
+        min_peers,
+    )
+}
+
+/// `argus send --synthetic` behind a command prefix with extra network flags.
+pub fn send_synthetic_in(
+    prefix: &[String],
+    net: &[&str],
+    peers: &[String],
+    count: u64,
+    seed: u64,
+    rate: f64,
+    min_peers: usize,
+) -> anyhow::Result<Vec<String>> {
+    let mut cmd = match prefix.split_first() {
+        Some((head, rest)) => {
+            let mut c = Command::new(head);
+            c.args(rest).arg(argus_bin());
+            c
+        }
+        None => Command::new(argus_bin()),
+    };
+    cmd.args(["send", "--synthetic", "--linger-s", "3"])
+        .args(net)
+        .args([
+            "--count",
+            &count.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--rate",
+            &rate.to_string(),
+            "--min-peers",
+            &min_peers.to_string(),
+        ])
+        .stderr(Stdio::null());
+    for p in peers {
+        cmd.args(["--peer", p]);
+    }
+    let out = cmd.output().context("running argus send")?;
+    if !out.status.success() {
+        bail!("argus send failed: {}", out.status);
+    }
+    let ids = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["image_id"].as_str().map(str::to_string))
+        .collect();
+    Ok(ids)
+}
+
+/// Sum of a counter over the nodes' `/v1/status`.
+pub fn counter_sum(nodes: &[&NodeProc], name: &str) -> u64 {
+    nodes
+        .iter()
+        .filter_map(|n| n.get("/v1/status").ok())
+        .map(|(_, v)| v["counters"][name].as_u64().unwrap_or(0))
+        .sum()
+}

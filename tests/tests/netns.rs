@@ -1,0 +1,70 @@
+//! Real `argus` processes in network namespaces on one bridge, discovering each other by mDNS:
+//! 3 nodes and a sender, 200 synthetic images at 10/s; every image is stored on every node,
+//! at most 1% are processed twice, and every stored result agrees with the detector run here.
+//! Needs root and `ip netns`; otherwise it prints why and skips.
+
+use std::time::Duration;
+
+use argus_model::scene::{SceneConfig, generate};
+use argus_model::{BackendKind, Detector, WeightsSource};
+use argus_protocol::detection::Detection;
+use argus_protocol::result::results_agree;
+use argus_scenario::lab::Layout;
+use argus_scenario::lab::netns::{NetnsLab, usable};
+use argus_tests::*;
+
+const SEED: u64 = 777;
+const COUNT: u64 = 200;
+
+fn stored(n: &NodeProc, id: &str) -> Option<Vec<Detection>> {
+    let (status, v) = n.get(&format!("/v1/detections/{id}")).ok()?;
+    (status == 200).then(|| serde_json::from_value(v["detections"].clone()).ok()).flatten()
+}
+
+#[test]
+fn three_nodes_in_namespaces_with_mdns_store_every_image() {
+    if let Err(why) = usable() {
+        eprintln!("SKIPPED: network namespaces unavailable here: {why}");
+        return;
+    }
+    let layout = Layout {
+        nodes: vec!["n0".into(), "n1".into(), "n2".into()],
+        sources: vec!["s0".into()],
+        ..Default::default()
+    };
+    let mut lab = NetnsLab::create(&format!("argus-t{}", std::process::id()), &layout).expect("lab");
+    let dir = TempDir::new("netns");
+    let mut nodes = Vec::new();
+    for name in &layout.nodes {
+        let sock = format!("unix:{}", dir.0.join(format!("{name}.sock")).display());
+        let prefix = lab.placement(name).exec_prefix;
+        let args = ["--listen", "/ip4/0.0.0.0/tcp/0", "--http", sock.as_str(), "--backend", "flex"];
+        nodes.push(NodeProc::start_in(&prefix, &dir.0.join(name), &[], &args).expect("node starts"));
+    }
+    let prefix = lab.placement("s0").exec_prefix;
+    let ids = send_synthetic_in(&prefix, &["--listen", "/ip4/0.0.0.0/tcp/0"], &[], COUNT, SEED, 10.0, 3)
+        .expect("sender runs over mDNS");
+    assert_eq!(ids.len() as u64, COUNT);
+    let all = wait_until(Duration::from_secs(60), || {
+        nodes.iter().all(|n| {
+            n.get("/v1/registers/digest").ok().and_then(|(_, v)| v["registers"].as_u64()).unwrap_or(0)
+                >= COUNT
+        })
+    });
+    let refs: Vec<&NodeProc> = nodes.iter().collect();
+    let processed = counter_sum(&refs, "images_processed");
+    let taken_over = counter_sum(&refs, "images_taken_over");
+    eprintln!("processed {processed} for {COUNT} images, {taken_over} taken over");
+    assert!(all, "every node stores every image");
+    assert!(processed <= COUNT + COUNT / 100, "at most 1% processed twice: {processed}");
+    let detector = Detector::new(BackendKind::Flex, WeightsSource::Embedded).expect("detector");
+    for (i, id) in ids.iter().enumerate() {
+        let local = detector.detect(&generate(SEED, i as u64, &SceneConfig::default()).image);
+        for n in &nodes {
+            let s = stored(n, id).unwrap_or_else(|| panic!("image {i} missing on {}", n.peer_id));
+            assert!(results_agree(&local, &s), "image {i}: stored result disagrees with the detector");
+        }
+    }
+    drop(nodes);
+    lab.teardown().expect("lab teardown");
+}
