@@ -14,18 +14,9 @@ pub enum ApiError {
     #[error(transparent)]
     Http(#[from] HttpError),
     #[error("{endpoint} {path}: HTTP {status}: {body}")]
-    Status {
-        endpoint: String,
-        path: String,
-        status: u16,
-        body: String,
-    },
+    Status { endpoint: String, path: String, status: u16, body: String },
     #[error("{endpoint} {path}: cannot decode the answer: {message}")]
-    Decode {
-        endpoint: String,
-        path: String,
-        message: String,
-    },
+    Decode { endpoint: String, path: String, message: String },
     #[error("{endpoint}: detections cursor did not advance ({cursor})")]
     StuckCursor { endpoint: String, cursor: String },
 }
@@ -129,22 +120,13 @@ impl NodeClient {
         NodeClient { endpoint, timeout }
     }
 
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<(u16, Vec<u8>), ApiError> {
+    async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Vec<u8>), ApiError> {
         let bytes = body.map(|b| b.to_string().into_bytes());
         let r = http::request(&self.endpoint, method, path, bytes.as_deref(), self.timeout).await?;
         Ok((r.status, r.body))
     }
 
-    fn decode<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &[u8],
-    ) -> Result<T, ApiError> {
+    fn decode<T: serde::de::DeserializeOwned>(&self, path: &str, body: &[u8]) -> Result<T, ApiError> {
         serde_json::from_slice(body).map_err(|e| ApiError::Decode {
             endpoint: self.endpoint.to_string(),
             path: path.to_string(),
@@ -154,12 +136,7 @@ impl NodeClient {
 
     fn status_error(&self, path: &str, status: u16, body: &[u8]) -> ApiError {
         let text = String::from_utf8_lossy(&body[..body.len().min(300)]).to_string();
-        ApiError::Status {
-            endpoint: self.endpoint.to_string(),
-            path: path.to_string(),
-            status,
-            body: text,
-        }
+        ApiError::Status { endpoint: self.endpoint.to_string(), path: path.to_string(), status, body: text }
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
@@ -185,16 +162,8 @@ impl NodeClient {
     }
 
     /// One image's stored result; `None` on 404.
-    pub async fn detection(
-        &self,
-        image_id: &str,
-        majority: bool,
-    ) -> Result<Option<Detection>, ApiError> {
-        let q = if majority {
-            "?consistency=majority"
-        } else {
-            ""
-        };
+    pub async fn detection(&self, image_id: &str, majority: bool) -> Result<Option<Detection>, ApiError> {
+        let q = if majority { "?consistency=majority" } else { "" };
         let path = format!("/v1/detections/{}{q}", encode_query_value(image_id));
         match self.call("GET", &path, None).await? {
             (200, body) => self.decode(&path, &body).map(Some),
@@ -208,10 +177,7 @@ impl NodeClient {
         match since {
             Value::Null => {}
             Value::String(s) => path.push_str(&format!("&since={}", encode_query_value(s))),
-            other => path.push_str(&format!(
-                "&since={}",
-                encode_query_value(&other.to_string())
-            )),
+            other => path.push_str(&format!("&since={}", encode_query_value(&other.to_string()))),
         }
         self.get_json(&path).await
     }
@@ -234,26 +200,20 @@ impl NodeClient {
             }
             cursor = page.next;
         }
-        Err(ApiError::StuckCursor {
-            endpoint: self.endpoint.to_string(),
-            cursor: "too many pages".into(),
-        })
+        Err(ApiError::StuckCursor { endpoint: self.endpoint.to_string(), cursor: "too many pages".into() })
     }
 
     /// Drops and refuses connections to `peers` (needs `--admin`).
     pub async fn block(&self, peers: &[String]) -> Result<(), ApiError> {
-        self.post_ok("/v1/admin/block", serde_json::json!({ "peers": peers }))
-            .await
+        self.post_ok("/v1/admin/block", serde_json::json!({ "peers": peers })).await
     }
 
     pub async fn unblock_all(&self) -> Result<(), ApiError> {
-        self.post_ok("/v1/admin/unblock", serde_json::json!({ "all": true }))
-            .await
+        self.post_ok("/v1/admin/unblock", serde_json::json!({ "all": true })).await
     }
 
     /// Sets the anomalous-result fault rate (0 turns it off; needs `--admin`).
     pub async fn set_anomalous(&self, rate: f64) -> Result<(), ApiError> {
-        self.post_ok("/v1/admin/fault", serde_json::json!({ "anomalous": rate }))
-            .await
+        self.post_ok("/v1/admin/fault", serde_json::json!({ "anomalous": rate })).await
     }
 }

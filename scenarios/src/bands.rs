@@ -26,31 +26,21 @@ pub struct Band {
 
 /// Kinds of fault records that bring `node` back (or end its fault).
 fn ends(r: &FaultRecord, node: &str, kinds: &[&str]) -> bool {
-    kinds.contains(&r.kind.as_str())
-        && (r.targets.iter().any(|t| t == node) || r.kind == "restart_all")
+    kinds.contains(&r.kind.as_str()) && (r.targets.iter().any(|t| t == node) || r.kind == "restart_all")
 }
 
 /// First time after `from` at which `node`'s state ends: a matching record or, under a
 /// monitor, a restart event of that node.
 fn end_for(obs: &Observations, from: u64, node: &str, kinds: &[&str]) -> u64 {
-    let by_fault = obs
-        .faults
-        .iter()
-        .filter(|r| r.at_ms >= from && ends(r, node, kinds))
-        .map(|r| r.at_ms)
-        .min();
+    let by_fault =
+        obs.faults.iter().filter(|r| r.at_ms >= from && ends(r, node, kinds)).map(|r| r.at_ms).min();
     let by_monitor = obs
         .monitor_events
         .iter()
         .filter(|e| e.t_ms >= from && e.event == "restart" && e.node == node)
         .map(|e| e.t_ms)
         .min();
-    [by_fault, by_monitor]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(obs.end_ms)
-        .max(from)
+    [by_fault, by_monitor].into_iter().flatten().min().unwrap_or(obs.end_ms).max(from)
 }
 
 /// All bands of a run, in start order.
@@ -62,23 +52,12 @@ pub fn bands(obs: &Observations) -> Vec<Band> {
         }
         let start = r.at_ms;
         let node = r.targets.first().cloned().unwrap_or_default();
-        let band = |kind, end_ms: u64, label: String| Band {
-            kind,
-            start_ms: start,
-            end_ms,
-            label,
-        };
+        let band = |kind, end_ms: u64, label: String| Band { kind, start_ms: start, end_ms, label };
         match r.kind.as_str() {
             "partition" | "isolate" => {
-                let end = obs.faults[i + 1..]
-                    .iter()
-                    .find(|f| f.kind == "heal")
-                    .map_or(obs.end_ms, |f| f.at_ms);
-                out.push(band(
-                    BandKind::Partition,
-                    end,
-                    format!("{} {}", r.kind, r.detail),
-                ));
+                let end =
+                    obs.faults[i + 1..].iter().find(|f| f.kind == "heal").map_or(obs.end_ms, |f| f.at_ms);
+                out.push(band(BandKind::Partition, end, format!("{} {}", r.kind, r.detail)));
             }
             "kill" => {
                 let end = end_for(obs, start, &node, &["restart", "start", "restart_all"]);
@@ -103,12 +82,7 @@ pub fn bands(obs: &Observations) -> Vec<Band> {
                 ));
             }
             "anomalous" if r.rate.unwrap_or(0.0) > 0.0 => {
-                let end = end_for(
-                    obs,
-                    start + 1,
-                    &node,
-                    &["anomalous", "restart", "restart_all"],
-                );
+                let end = end_for(obs, start + 1, &node, &["anomalous", "restart", "restart_all"]);
                 out.push(band(BandKind::Anomalous, end, format!("anomalous {node}")));
             }
             _ => {}
@@ -128,7 +102,5 @@ pub fn bands(obs: &Observations) -> Vec<Band> {
 
 /// Whether `t_ms` lies inside a partition band.
 pub fn in_partition(bands: &[Band], t_ms: u64) -> bool {
-    bands
-        .iter()
-        .any(|b| b.kind == BandKind::Partition && b.start_ms <= t_ms && t_ms < b.end_ms)
+    bands.iter().any(|b| b.kind == BandKind::Partition && b.start_ms <= t_ms && t_ms < b.end_ms)
 }

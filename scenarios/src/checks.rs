@@ -24,13 +24,7 @@ fn result(
     threshold: String,
     detail: impl Into<String>,
 ) -> CheckResult {
-    CheckResult {
-        name: name.into(),
-        passed,
-        value,
-        threshold,
-        detail: detail.into(),
-    }
+    CheckResult { name: name.into(), passed, value, threshold, detail: detail.into() }
 }
 
 fn no_data(name: &str, threshold: String, why: &str) -> CheckResult {
@@ -47,13 +41,7 @@ fn at_most(name: &str, value: Option<f64>, max: f64, unit: &str, why_missing: &s
 }
 
 /// `value >= min`, failing on missing data.
-fn at_least(
-    name: &str,
-    value: Option<f64>,
-    min: f64,
-    unit: &str,
-    why_missing: &str,
-) -> CheckResult {
+fn at_least(name: &str, value: Option<f64>, min: f64, unit: &str, why_missing: &str) -> CheckResult {
     let threshold = format!(">= {min}{unit}");
     match value {
         None => no_data(name, threshold, why_missing),
@@ -94,11 +82,7 @@ pub fn evaluate(c: &Checks, f: &Figures) -> Vec<CheckResult> {
             if f.lost == 0 {
                 String::new()
             } else {
-                format!(
-                    "e.g. {}; missing per node {:?}",
-                    f.lost_examples.join(", "),
-                    f.missing_per_node
-                )
+                format!("e.g. {}; missing per node {:?}", f.lost_examples.join(", "), f.missing_per_node)
             },
         ),
     ];
@@ -121,15 +105,9 @@ fn optional(c: &Checks, f: &Figures, out: &mut Vec<CheckResult>) {
     }
     if let Some(min) = c.partition_answered_min_ratio {
         let q = &f.queries;
-        let ratio = (q.during_partition > 0)
-            .then(|| q.answered_during_partition as f64 / q.during_partition as f64);
-        let mut r = at_least(
-            "partition_queries",
-            ratio,
-            min,
-            "",
-            "no query was issued during a partition",
-        );
+        let ratio =
+            (q.during_partition > 0).then(|| q.answered_during_partition as f64 / q.during_partition as f64);
+        let mut r = at_least("partition_queries", ratio, min, "", "no query was issued during a partition");
         r.detail = format!(
             "{}/{} answered, {} found",
             q.answered_during_partition, q.during_partition, q.found_during_partition
@@ -169,40 +147,16 @@ fn optional(c: &Checks, f: &Figures, out: &mut Vec<CheckResult>) {
     }
     let lat = |p: fn(&crate::figures::Latency) -> f64| f.latency.as_ref().map(p);
     if let Some(max) = c.latency_p50_max_ms {
-        out.push(at_most(
-            "latency_p50",
-            lat(|l| l.p50_ms),
-            max,
-            " ms",
-            "no completed image",
-        ));
+        out.push(at_most("latency_p50", lat(|l| l.p50_ms), max, " ms", "no completed image"));
     }
     if let Some(max) = c.latency_p99_max_ms {
-        out.push(at_most(
-            "latency_p99",
-            lat(|l| l.p99_ms),
-            max,
-            " ms",
-            "no completed image",
-        ));
+        out.push(at_most("latency_p99", lat(|l| l.p99_ms), max, " ms", "no completed image"));
     }
     if let Some(min) = c.throughput_min_per_s {
-        out.push(at_least(
-            "throughput",
-            f.throughput_per_s,
-            min,
-            "/s",
-            "no completed image",
-        ));
+        out.push(at_least("throughput", f.throughput_per_s, min, "/s", "no completed image"));
     }
     if let Some(max) = c.split_votes_max_ratio {
-        out.push(at_most(
-            "split_votes",
-            f.split_votes_ratio,
-            max,
-            "",
-            "no stored result",
-        ));
+        out.push(at_most("split_votes", f.split_votes_ratio, max, "", "no stored result"));
     }
     if let Some(min) = c.min_processed_per_node {
         out.push(processed_per_node(f, min));
@@ -214,19 +168,11 @@ fn converge(conv: &[crate::figures::Convergence], max_s: f64) -> CheckResult {
     if conv.is_empty() {
         return no_data("converge", threshold, "nothing to converge from");
     }
-    let worst = conv
-        .iter()
-        .map(|c| c.converged_after_ms)
-        .max_by_key(|c| c.map_or(u64::MAX, |v| v));
+    let worst = conv.iter().map(|c| c.converged_after_ms).max_by_key(|c| c.map_or(u64::MAX, |v| v));
     let detail = conv
         .iter()
         .map(|c| match c.converged_after_ms {
-            Some(ms) => format!(
-                "{} at {:.1} s: {:.1} s",
-                c.after,
-                c.from_ms as f64 / 1e3,
-                ms as f64 / 1e3
-            ),
+            Some(ms) => format!("{} at {:.1} s: {:.1} s", c.after, c.from_ms as f64 / 1e3, ms as f64 / 1e3),
             None => format!("{} at {:.1} s: never", c.after, c.from_ms as f64 / 1e3),
         })
         .collect::<Vec<_>>()
@@ -246,11 +192,7 @@ fn converge(conv: &[crate::figures::Convergence], max_s: f64) -> CheckResult {
 fn restart_delay(f: &Figures, max_s: f64) -> CheckResult {
     let threshold = format!("<= {max_s} s");
     if f.restart_delays.is_empty() {
-        return no_data(
-            "restart_delay",
-            threshold,
-            "no fault was applied to a monitored node",
-        );
+        return no_data("restart_delay", threshold, "no fault was applied to a monitored node");
     }
     let detail = f
         .restart_delays
@@ -261,34 +203,16 @@ fn restart_delay(f: &Figures, max_s: f64) -> CheckResult {
         })
         .collect::<Vec<_>>()
         .join("; ");
-    let worst = f
-        .restart_delays
-        .iter()
-        .map(|d| d.restarted_after_ms.unwrap_or(u64::MAX))
-        .max()
-        .unwrap_or(u64::MAX);
-    let value = if worst == u64::MAX {
-        "never".into()
-    } else {
-        format!("{:.1} s", worst as f64 / 1e3)
-    };
-    result(
-        "restart_delay",
-        worst != u64::MAX && worst as f64 <= max_s * 1000.0,
-        value,
-        threshold,
-        detail,
-    )
+    let worst =
+        f.restart_delays.iter().map(|d| d.restarted_after_ms.unwrap_or(u64::MAX)).max().unwrap_or(u64::MAX);
+    let value = if worst == u64::MAX { "never".into() } else { format!("{:.1} s", worst as f64 / 1e3) };
+    result("restart_delay", worst != u64::MAX && worst as f64 <= max_s * 1000.0, value, threshold, detail)
 }
 
 fn processed_per_node(f: &Figures, min: u64) -> CheckResult {
     let threshold = format!(">= {min} each");
     if f.processed_per_node.is_empty() {
-        return no_data(
-            "processed_per_node",
-            threshold,
-            "no node reported an images_processed counter",
-        );
+        return no_data("processed_per_node", threshold, "no node reported an images_processed counter");
     }
     let low: Vec<String> = f
         .processed_per_node
@@ -296,18 +220,8 @@ fn processed_per_node(f: &Figures, min: u64) -> CheckResult {
         .filter(|(_, v)| **v < min as f64)
         .map(|(n, v)| format!("{n}={v}"))
         .collect();
-    let fewest = f
-        .processed_per_node
-        .values()
-        .cloned()
-        .fold(f64::INFINITY, f64::min);
-    result(
-        "processed_per_node",
-        low.is_empty(),
-        format!("min {fewest}"),
-        threshold,
-        low.join(", "),
-    )
+    let fewest = f.processed_per_node.values().cloned().fold(f64::INFINITY, f64::min);
+    result("processed_per_node", low.is_empty(), format!("min {fewest}"), threshold, low.join(", "))
 }
 
 #[cfg(test)]

@@ -40,19 +40,8 @@ pub async fn run_timeline(
             break;
         }
         match &step.fault {
-            Fault::RollingRestart {
-                interval_ms,
-                fresh_data,
-            } => {
-                rolling(
-                    fleet,
-                    step.at_ms,
-                    *interval_ms,
-                    *fresh_data,
-                    cancel,
-                    &mut records,
-                )
-                .await;
+            Fault::RollingRestart { interval_ms, fresh_data } => {
+                rolling(fleet, step.at_ms, *interval_ms, *fresh_data, cancel, &mut records).await;
             }
             fault => {
                 let record = apply_recorded(fleet, fault).await;
@@ -71,30 +60,14 @@ async fn rolling(
     cancel: &mut watch::Receiver<bool>,
     records: &mut Vec<FaultRecord>,
 ) {
-    let running: Vec<String> = fleet
-        .slots
-        .iter()
-        .filter(|s| s.state == SlotState::Running)
-        .map(|s| s.name.clone())
-        .collect();
+    let running: Vec<String> =
+        fleet.slots.iter().filter(|s| s.state == SlotState::Running).map(|s| s.name.clone()).collect();
     for (k, node) in running.iter().enumerate() {
         if !sleep_until_ms(fleet, at_ms + k as u64 * interval_ms, cancel).await {
             return;
         }
-        let mut r = apply_recorded(
-            fleet,
-            &Fault::Restart {
-                node: node.clone(),
-                fresh_data: fresh,
-            },
-        )
-        .await;
-        r.detail = format!(
-            "rolling {}/{}{}",
-            k + 1,
-            running.len(),
-            if fresh { ", fresh data" } else { "" }
-        );
+        let mut r = apply_recorded(fleet, &Fault::Restart { node: node.clone(), fresh_data: fresh }).await;
+        r.detail = format!("rolling {}/{}{}", k + 1, running.len(), if fresh { ", fresh data" } else { "" });
         records.push(r);
     }
 }
@@ -133,23 +106,18 @@ async fn apply_recorded(fleet: &mut Fleet, fault: &Fault) -> FaultRecord {
 fn describe(fleet: &Fleet, fault: &Fault) -> (Vec<String>, String) {
     match fault {
         Fault::Partition { groups } => {
-            let d = groups
-                .iter()
-                .map(|(k, v)| format!("{k}=[{}]", v.join(",")))
-                .collect::<Vec<_>>()
-                .join(" | ");
+            let d =
+                groups.iter().map(|(k, v)| format!("{k}=[{}]", v.join(","))).collect::<Vec<_>>().join(" | ");
             (Vec::new(), d)
         }
         Fault::Isolate { node } => (vec![node.clone()], node.clone()),
         Fault::Heal => (Vec::new(), String::new()),
-        Fault::Kill { node }
-        | Fault::Pause { node }
-        | Fault::Resume { node }
-        | Fault::Start { node } => (vec![node.clone()], node.clone()),
-        Fault::Restart { node, fresh_data } => (
-            vec![node.clone()],
-            format!("{node}{}", if *fresh_data { " (fresh data)" } else { "" }),
-        ),
+        Fault::Kill { node } | Fault::Pause { node } | Fault::Resume { node } | Fault::Start { node } => {
+            (vec![node.clone()], node.clone())
+        }
+        Fault::Restart { node, fresh_data } => {
+            (vec![node.clone()], format!("{node}{}", if *fresh_data { " (fresh data)" } else { "" }))
+        }
         Fault::Anomalous { node, rate } => (vec![node.clone()], format!("{node} rate={rate}")),
         Fault::KillAll | Fault::RestartAll => {
             let names: Vec<String> = fleet
@@ -183,15 +151,9 @@ async fn apply(fleet: &mut Fleet, fault: &Fault) -> Result<(), FleetError> {
             fleet.lab.partition(&groups, &book).await?;
         }
         Fault::Isolate { node } => {
-            let rest: Vec<String> = all_endpoints(fleet)
-                .into_iter()
-                .filter(|e| e != node)
-                .collect();
+            let rest: Vec<String> = all_endpoints(fleet).into_iter().filter(|e| e != node).collect();
             let book = fleet.book();
-            fleet
-                .lab
-                .partition(&[vec![node.clone()], rest], &book)
-                .await?;
+            fleet.lab.partition(&[vec![node.clone()], rest], &book).await?;
         }
         Fault::Heal => {
             let book = fleet.book();
@@ -204,11 +166,7 @@ async fn apply(fleet: &mut Fleet, fault: &Fault) -> Result<(), FleetError> {
         Fault::Pause { node } => {
             let i = fleet.index(node)?;
             fleet.signal(i, libc::SIGSTOP)?;
-            let paused = if fleet.monitor.is_some() {
-                SlotState::Running
-            } else {
-                SlotState::Paused
-            };
+            let paused = if fleet.monitor.is_some() { SlotState::Running } else { SlotState::Paused };
             fleet.set_state(i, paused);
         }
         Fault::Resume { node } => {
@@ -239,10 +197,7 @@ async fn apply(fleet: &mut Fleet, fault: &Fault) -> Result<(), FleetError> {
                 .client(i)
                 .set_anomalous(*rate)
                 .await
-                .map_err(|e| FleetError::Node {
-                    node: node.clone(),
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| FleetError::Node { node: node.clone(), message: e.to_string() })?;
         }
         Fault::RollingRestart { .. } => {}
     }
@@ -251,9 +206,8 @@ async fn apply(fleet: &mut Fleet, fault: &Fault) -> Result<(), FleetError> {
 
 /// Stops every started node that still runs (gracefully), then starts them all together.
 async fn restart_all(fleet: &mut Fleet) -> Result<(), FleetError> {
-    let started: Vec<usize> = (0..fleet.slots.len())
-        .filter(|&i| fleet.slots[i].state != SlotState::NotStarted)
-        .collect();
+    let started: Vec<usize> =
+        (0..fleet.slots.len()).filter(|&i| fleet.slots[i].state != SlotState::NotStarted).collect();
     for &i in &started {
         if let Some(mut p) = fleet.slots[i].proc.take() {
             p.stop(Duration::from_secs(10)).await;

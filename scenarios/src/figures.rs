@@ -45,6 +45,10 @@ pub struct RestartDelay {
     pub node: String,
     pub fault: String,
     pub fault_at_ms: u64,
+    /// Fault to the monitor's restart decision.
+    pub decided_after_ms: Option<u64>,
+    /// Fault to the node being up again (the monitor's `started` event after that
+    /// decision); equal to `decided_after_ms` when the monitor reports no `started` events.
     pub restarted_after_ms: Option<u64>,
 }
 
@@ -74,10 +78,7 @@ pub struct Figures {
 }
 
 pub fn compute(obs: &Observations, bands: &[Band]) -> Figures {
-    let mut f = Figures {
-        announced: obs.announced.len(),
-        ..Figures::default()
-    };
+    let mut f = Figures { announced: obs.announced.len(), ..Figures::default() };
     losses(obs, &mut f);
     work(obs, &mut f);
     timing(obs, &mut f);
@@ -98,11 +99,8 @@ fn losses(obs: &Observations, f: &mut Figures) {
             f.nodes_not_answering.push(n.name.clone());
             continue;
         }
-        let missing: Vec<&str> = required
-            .iter()
-            .copied()
-            .filter(|id| !n.candidates.contains_key(*id))
-            .collect();
+        let missing: Vec<&str> =
+            required.iter().copied().filter(|id| !n.candidates.contains_key(*id)).collect();
         f.missing_per_node.insert(n.name.clone(), missing.len());
         lost.extend(missing);
     }
@@ -112,20 +110,13 @@ fn losses(obs: &Observations, f: &mut Figures) {
     }
     f.lost = lost.len();
     // Short ids keep the summary readable; report.json lists the figures in full.
-    f.lost_examples = lost
-        .iter()
-        .take(5)
-        .map(|s| s.chars().take(16).collect())
-        .collect();
+    f.lost_examples = lost.iter().take(5).map(|s| s.chars().take(16).collect()).collect();
 }
 
 fn work(obs: &Observations, f: &mut Figures) {
     f.processed_per_node = obs.processed_per_node();
-    let stored: BTreeMap<&str, u64> = obs
-        .final_nodes
-        .iter()
-        .flat_map(|n| n.candidates.iter())
-        .fold(BTreeMap::new(), |mut m, (id, c)| {
+    let stored: BTreeMap<&str, u64> =
+        obs.final_nodes.iter().flat_map(|n| n.candidates.iter()).fold(BTreeMap::new(), |mut m, (id, c)| {
             let e = m.entry(id.as_str()).or_insert(0);
             *e = (*e).max(*c);
             m
@@ -137,8 +128,7 @@ fn work(obs: &Observations, f: &mut Figures) {
         f.duplicate_ratio = Some(f.duplicates / stored.len() as f64);
     }
     if !stored.is_empty() {
-        f.split_votes_ratio =
-            Some(stored.values().filter(|c| **c > 1).count() as f64 / stored.len() as f64);
+        f.split_votes_ratio = Some(stored.values().filter(|c| **c > 1).count() as f64 / stored.len() as f64);
     }
 }
 
@@ -195,10 +185,7 @@ fn convergence(obs: &Observations) -> Vec<Convergence> {
 }
 
 fn queries(obs: &Observations, bands: &[Band]) -> QueryFigures {
-    let mut q = QueryFigures {
-        total: obs.queries.len(),
-        ..QueryFigures::default()
-    };
+    let mut q = QueryFigures { total: obs.queries.len(), ..QueryFigures::default() };
     let (mut corr_in, mut corr_out) = (Vec::new(), Vec::new());
     for s in &obs.queries {
         let part = in_partition(bands, s.t_ms);
@@ -211,16 +198,8 @@ fn queries(obs: &Observations, bands: &[Band]) -> QueryFigures {
             q.answered_during_partition += answered as usize;
             q.found_during_partition += found as usize;
         }
-        if let QueryOutcome::Found {
-            corroborating: Some(c),
-            ..
-        } = s.outcome
-        {
-            if part {
-                corr_in.push(c as f64)
-            } else {
-                corr_out.push(c as f64)
-            }
+        if let QueryOutcome::Found { corroborating: Some(c), .. } = s.outcome {
+            if part { corr_in.push(c as f64) } else { corr_out.push(c as f64) }
         }
     }
     let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
@@ -230,15 +209,12 @@ fn queries(obs: &Observations, bands: &[Band]) -> QueryFigures {
 }
 
 fn restarts(obs: &Observations, f: &mut Figures) {
-    let restarts: Vec<_> = obs
-        .monitor_events
-        .iter()
-        .filter(|e| e.event == "restart")
-        .collect();
+    let restarts: Vec<_> = obs.monitor_events.iter().filter(|e| e.event == "restart").collect();
     f.monitor_restarts = restarts.len();
     if !obs.monitored {
         return;
     }
+    let emits_started = obs.monitor_events.iter().any(|e| e.event == "started");
     for r in obs.faults.iter().filter(|r| r.ok) {
         let faulty = matches!(r.kind.as_str(), "kill" | "pause")
             || (r.kind == "anomalous" && r.rate.unwrap_or(0.0) > 0.0);
@@ -246,16 +222,25 @@ fn restarts(obs: &Observations, f: &mut Figures) {
             continue;
         }
         for node in &r.targets {
-            let after = restarts
-                .iter()
-                .filter(|e| &e.node == node && e.t_ms >= r.at_ms)
-                .map(|e| e.t_ms - r.at_ms)
-                .min();
+            let first = |kind: &str, from: u64| {
+                obs.monitor_events
+                    .iter()
+                    .filter(|e| e.event == kind && &e.node == node && e.t_ms >= from)
+                    .map(|e| e.t_ms)
+                    .min()
+            };
+            let decided = first("restart", r.at_ms);
+            let up = match (emits_started, decided) {
+                (true, Some(d)) => first("started", d),
+                (false, d) => d,
+                (true, None) => None,
+            };
             f.restart_delays.push(RestartDelay {
                 node: node.clone(),
                 fault: r.kind.clone(),
                 fault_at_ms: r.at_ms,
-                restarted_after_ms: after,
+                decided_after_ms: decided.map(|t| t - r.at_ms),
+                restarted_after_ms: up.map(|t| t - r.at_ms),
             });
         }
     }
@@ -265,11 +250,7 @@ fn audit(obs: &Observations, f: &mut Figures) {
     let mut load_min: Option<f64> = None;
     let mut idle_max: Option<f64> = None;
     for (_, samples) in obs.rounds() {
-        let ok: Vec<f64> = samples
-            .iter()
-            .filter(|s| s.ok)
-            .map(|s| s.audit_ratio)
-            .collect();
+        let ok: Vec<f64> = samples.iter().filter(|s| s.ok).map(|s| s.audit_ratio).collect();
         let (Some(first), false) = (samples.first(), ok.is_empty()) else {
             continue;
         };

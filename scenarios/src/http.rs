@@ -83,9 +83,7 @@ pub async fn request(
         };
         parse_response(&raw, true).map_err(|m| HttpError::Malformed(who.clone(), m))
     };
-    tokio::time::timeout(timeout, fut)
-        .await
-        .map_err(|_| HttpError::Timeout(ep.to_string(), timeout))?
+    tokio::time::timeout(timeout, fut).await.map_err(|_| HttpError::Timeout(ep.to_string(), timeout))?
 }
 
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
@@ -100,10 +98,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         "{method} {path} HTTP/1.1\r\nHost: argus\r\nConnection: close\r\nAccept: application/json\r\n"
     );
     if let Some(b) = body {
-        head.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            b.len()
-        ));
+        head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).await.map_err(io)?;
@@ -144,10 +139,7 @@ pub fn parse_response(raw: &[u8], at_eof: bool) -> Result<Response, &'static str
     if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) {
         return Err("not an HTTP/1.x status line");
     }
-    let status: u16 = parts
-        .next()
-        .and_then(|c| c.parse().ok())
-        .ok_or("bad status code")?;
+    let status: u16 = parts.next().and_then(|c| c.parse().ok()).ok_or("bad status code")?;
     let mut length = None;
     let mut chunked = false;
     for line in lines {

@@ -12,11 +12,7 @@ use argus_scenario::schema::Scenario;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "argus-scenario",
-    about = "Replay argus scenario files in a lab network",
-    version
-)]
+#[command(name = "argus-scenario", about = "Replay argus scenario files in a lab network", version)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -78,11 +74,7 @@ fn check_files(files: &[PathBuf]) -> ExitCode {
                     f.display(),
                     s.nodes.count,
                     s.nodes.spare,
-                    if s.monitor.is_some() {
-                        " under a monitor"
-                    } else {
-                        ""
-                    },
+                    if s.monitor.is_some() { " under a monitor" } else { "" },
                     p.sources.len(),
                     p.faults.len(),
                     s.duration_s
@@ -94,28 +86,16 @@ fn check_files(files: &[PathBuf]) -> ExitCode {
             }
         }
     }
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 fn probe(p: Probe) -> ExitCode {
     let ok = match p {
-        Probe::Tcp { addr, timeout_ms } => {
-            check::probe_tcp(addr, Duration::from_millis(timeout_ms))
-        }
-        Probe::McastRecv { iface } => {
-            check::probe_mcast_recv(iface, Duration::from_secs(3)).unwrap_or(false)
-        }
+        Probe::Tcp { addr, timeout_ms } => check::probe_tcp(addr, Duration::from_millis(timeout_ms)),
+        Probe::McastRecv { iface } => check::probe_mcast_recv(iface, Duration::from_secs(3)).unwrap_or(false),
         Probe::McastSend => check::probe_mcast_send().is_ok(),
     };
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 #[tokio::main]
@@ -127,27 +107,15 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().cmd {
-        Cmd::Run {
-            file,
-            seed,
-            out,
-            argus_bin,
-            fabric,
-        } => match runner::run(RunOptions {
-            file,
-            seed,
-            out,
-            argus_bin,
-            fabric,
-        })
-        .await
-        {
-            Ok(outcome) => ExitCode::from(outcome.exit_code() as u8),
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(2)
+        Cmd::Run { file, seed, out, argus_bin, fabric } => {
+            match runner::run(RunOptions { file, seed, out, argus_bin, fabric }).await {
+                Ok(outcome) => ExitCode::from(outcome.exit_code() as u8),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
             }
-        },
+        }
         Cmd::Check { files } => check_files(&files),
         Cmd::LabCheck { nodes } => {
             let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("argus-scenario"));

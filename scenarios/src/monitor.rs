@@ -47,12 +47,7 @@ struct MonitorFile<'a> {
 /// The wrapper prefix for a node whose folder is `dir`, after the lab's own prefix.
 pub fn wrapped_prefix(lab_prefix: &[String], dir: &Path) -> Vec<String> {
     let mut p = lab_prefix.to_vec();
-    p.extend([
-        "sh".to_string(),
-        "-c".to_string(),
-        WRAPPER_SCRIPT.to_string(),
-        dir.display().to_string(),
-    ]);
+    p.extend(["sh".to_string(), "-c".to_string(), WRAPPER_SCRIPT.to_string(), dir.display().to_string()]);
     p
 }
 
@@ -93,25 +88,11 @@ mod tests {
         assert_eq!(v["nodes"][0]["args"][1].as_str(), Some("n0"));
         // Run the prefix as the monitor would, with a shell standing in for the node.
         let mut argv = node.exec_prefix.clone();
-        argv.extend([
-            "sh".into(),
-            "-c".into(),
-            "echo to-stderr >&2; echo $$".into(),
-        ]);
-        let out = std::process::Command::new(&argv[0])
-            .args(&argv[1..])
-            .output()
-            .unwrap();
+        argv.extend(["sh".into(), "-c".into(), "echo to-stderr >&2; echo $$".into()]);
+        let out = std::process::Command::new(&argv[0]).args(&argv[1..]).output().unwrap();
         let printed_pid = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        let file_pid = std::fs::read_to_string(dir.join("pid"))
-            .unwrap()
-            .trim()
-            .to_string();
+        let file_pid = std::fs::read_to_string(dir.join("pid")).unwrap().trim().to_string();
         assert_eq!(printed_pid, file_pid, "the node keeps the wrapper's pid");
-        assert!(
-            std::fs::read_to_string(dir.join("stderr.log"))
-                .unwrap()
-                .contains("to-stderr")
-        );
+        assert!(std::fs::read_to_string(dir.join("stderr.log")).unwrap().contains("to-stderr"));
     }
 }

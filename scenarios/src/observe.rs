@@ -44,15 +44,9 @@ pub struct StatusSample {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum QueryOutcome {
-    Found {
-        corroborating: Option<u64>,
-        asked: Option<u64>,
-        answered: Option<u64>,
-    },
+    Found { corroborating: Option<u64>, asked: Option<u64>, answered: Option<u64> },
     NotFound,
-    Failed {
-        error: String,
-    },
+    Failed { error: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -126,20 +120,12 @@ pub struct Observations {
 impl Observations {
     /// Nodes running (not paused) at `t_ms`; with no record, assume some were.
     pub fn live_at(&self, t_ms: u64) -> usize {
-        self.live_counts
-            .iter()
-            .take_while(|(t, _)| *t <= t_ms)
-            .last()
-            .map_or(usize::MAX, |(_, n)| *n)
+        self.live_counts.iter().take_while(|(t, _)| *t <= t_ms).last().map_or(usize::MAX, |(_, n)| *n)
     }
 
     /// Images that must be stored everywhere: announced while at least one node lived.
     pub fn required(&self) -> BTreeSet<&str> {
-        self.announced
-            .iter()
-            .filter(|a| self.live_at(a.t_ms) > 0)
-            .map(|a| a.image_id.as_str())
-            .collect()
+        self.announced.iter().filter(|a| self.live_at(a.t_ms) > 0).map(|a| a.image_id.as_str()).collect()
     }
 
     /// Rounds of samples, in order.
@@ -182,22 +168,14 @@ pub fn round_converged(samples: &[&StatusSample]) -> bool {
     if live.is_empty() || live.iter().any(|s| !s.ok || s.fingerprint.is_none()) {
         return false;
     }
-    live.iter()
-        .map(|s| s.fingerprint.as_deref())
-        .collect::<BTreeSet<_>>()
-        .len()
-        == 1
+    live.iter().map(|s| s.fingerprint.as_deref()).collect::<BTreeSet<_>>().len() == 1
 }
 
 /// Divergence of one round: distinct fingerprints among answering nodes minus one, and the
 /// spread of register counts (most minus fewest).
 pub fn round_divergence(samples: &[&StatusSample]) -> (usize, u64) {
     let ok: Vec<_> = samples.iter().filter(|s| s.ok).collect();
-    let distinct = ok
-        .iter()
-        .filter_map(|s| s.fingerprint.as_deref())
-        .collect::<BTreeSet<_>>()
-        .len();
+    let distinct = ok.iter().filter_map(|s| s.fingerprint.as_deref()).collect::<BTreeSet<_>>().len();
     let max = ok.iter().map(|s| s.registers).max().unwrap_or(0);
     let min = ok.iter().map(|s| s.registers).min().unwrap_or(0);
     (distinct.saturating_sub(1), max - min)

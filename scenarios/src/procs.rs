@@ -19,22 +19,11 @@ const MAX_LINE_BYTES: u64 = 64 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum ProcError {
     #[error("cannot start {who} ({program}): {source}")]
-    Spawn {
-        who: String,
-        program: String,
-        source: std::io::Error,
-    },
+    Spawn { who: String, program: String, source: std::io::Error },
     #[error("cannot open log {path}: {source}")]
-    Log {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Log { path: PathBuf, source: std::io::Error },
     #[error("signal {signal} to pid {pid}: {source}")]
-    Signal {
-        pid: u32,
-        signal: i32,
-        source: std::io::Error,
-    },
+    Signal { pid: u32, signal: i32, source: std::io::Error },
     #[error("refusing to signal pid {0}")]
     BadPid(u32),
 }
@@ -74,10 +63,7 @@ fn open_append(path: &Path) -> Result<std::fs::File, ProcError> {
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|source| ProcError::Log {
-            path: path.to_path_buf(),
-            source,
-        })
+        .map_err(|source| ProcError::Log { path: path.to_path_buf(), source })
 }
 
 /// Starts `spec`; its stdout lines go to `lines` (and to `spec.stdout_path`).
@@ -115,12 +101,7 @@ pub fn spawn(spec: &Spec, lines: mpsc::Sender<LineEvent>) -> Result<Proc, ProcEr
             lines,
         ));
     }
-    Ok(Proc {
-        who: spec.who.clone(),
-        pid,
-        child,
-        first_line: Some(first_rx),
-    })
+    Ok(Proc { who: spec.who.clone(), pid, child, first_line: Some(first_rx) })
 }
 
 async fn read_lines(
@@ -135,11 +116,7 @@ async fn read_lines(
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        match (&mut reader)
-            .take(MAX_LINE_BYTES)
-            .read_until(b'\n', &mut buf)
-            .await
-        {
+        match (&mut reader).take(MAX_LINE_BYTES).read_until(b'\n', &mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
@@ -151,13 +128,7 @@ async fn read_lines(
             let _ = tx.send(line.clone());
         }
         // A closed receiver means the run is over: keep draining into the log file.
-        let _ = lines
-            .send(LineEvent {
-                at: Instant::now(),
-                who: who.clone(),
-                line,
-            })
-            .await;
+        let _ = lines.send(LineEvent { at: Instant::now(), who: who.clone(), line }).await;
     }
 }
 
@@ -171,11 +142,7 @@ pub fn signal(pid: u32, signal: i32) -> Result<(), ProcError> {
     if rc == 0 {
         Ok(())
     } else {
-        Err(ProcError::Signal {
-            pid,
-            signal,
-            source: std::io::Error::last_os_error(),
-        })
+        Err(ProcError::Signal { pid, signal, source: std::io::Error::last_os_error() })
     }
 }
 
@@ -186,12 +153,7 @@ pub fn exists(pid: u32) -> bool {
 
 /// Reads a pid written by the `sh -c 'echo $$ > FILE; exec ...'` wrapper.
 pub fn read_pidfile(path: &Path) -> Option<u32> {
-    std::fs::read_to_string(path)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-        .filter(|&p| p > 1)
+    std::fs::read_to_string(path).ok()?.trim().parse().ok().filter(|&p| p > 1)
 }
 
 impl Proc {
@@ -206,10 +168,7 @@ impl Proc {
 
     /// Waits up to `timeout` for the child to exit.
     pub async fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        tokio::time::timeout(timeout, self.child.wait())
-            .await
-            .ok()
-            .and_then(Result::ok)
+        tokio::time::timeout(timeout, self.child.wait()).await.ok().and_then(Result::ok)
     }
 
     /// SIGKILL and reap.
@@ -266,14 +225,7 @@ mod tests {
     async fn lines_are_forwarded_and_logged() {
         let d = tmp("lines");
         let (tx, mut rx) = mpsc::channel(8);
-        let mut p = spawn(
-            &spec(
-                &d,
-                "echo '{\"event\":\"ready\"}'; echo second; echo oops >&2",
-            ),
-            tx,
-        )
-        .unwrap();
+        let mut p = spawn(&spec(&d, "echo '{\"event\":\"ready\"}'; echo second; echo oops >&2"), tx).unwrap();
         assert_eq!(
             first_line(&mut p, Duration::from_secs(5)).await.as_deref(),
             Some("{\"event\":\"ready\"}")
@@ -281,35 +233,21 @@ mod tests {
         assert_eq!(rx.recv().await.unwrap().line, "{\"event\":\"ready\"}");
         assert_eq!(rx.recv().await.unwrap().line, "second");
         assert!(p.wait(Duration::from_secs(5)).await.unwrap().success());
-        assert_eq!(
-            std::fs::read_to_string(d.join("stderr.log")).unwrap(),
-            "oops\n"
-        );
-        assert!(
-            std::fs::read_to_string(d.join("stdout.log"))
-                .unwrap()
-                .ends_with("second\n")
-        );
+        assert_eq!(std::fs::read_to_string(d.join("stderr.log")).unwrap(), "oops\n");
+        assert!(std::fs::read_to_string(d.join("stdout.log")).unwrap().ends_with("second\n"));
     }
 
     #[tokio::test]
     async fn stop_escalates_past_an_ignored_sigterm_and_a_pause() {
         let d = tmp("stop");
         let (tx, _rx) = mpsc::channel(8);
-        let mut p = spawn(
-            &spec(&d, "trap '' TERM; echo up; while :; do sleep 0.05; done"),
-            tx,
-        )
-        .unwrap();
+        let mut p = spawn(&spec(&d, "trap '' TERM; echo up; while :; do sleep 0.05; done"), tx).unwrap();
         first_line(&mut p, Duration::from_secs(5)).await.unwrap();
         p.signal(libc::SIGSTOP).unwrap();
         let t = Instant::now();
         let st = p.stop(Duration::from_millis(300)).await.unwrap();
         assert!(!st.success());
-        assert!(
-            t.elapsed() >= Duration::from_millis(300),
-            "SIGTERM was ignored, so the grace ran out"
-        );
+        assert!(t.elapsed() >= Duration::from_millis(300), "SIGTERM was ignored, so the grace ran out");
         assert!(!exists(p.pid) || p.try_exit().is_some());
     }
 

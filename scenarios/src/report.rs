@@ -59,30 +59,12 @@ impl Report {
                 "\nNOTE: the run did not complete ({e}); the checks below judge partial data.\n"
             ));
         }
-        let w = self
-            .checks
-            .iter()
-            .map(|c| c.name.len())
-            .max()
-            .unwrap_or(5)
-            .max(5);
-        let vw = self
-            .checks
-            .iter()
-            .map(|c| c.value.len())
-            .max()
-            .unwrap_or(5)
-            .clamp(5, 40);
-        s.push_str(&format!(
-            "\n{:<w$}  {:<vw$}  {:<14}  result\n",
-            "check", "value", "threshold"
-        ));
+        let w = self.checks.iter().map(|c| c.name.len()).max().unwrap_or(5).max(5);
+        let vw = self.checks.iter().map(|c| c.value.len()).max().unwrap_or(5).clamp(5, 40);
+        s.push_str(&format!("\n{:<w$}  {:<vw$}  {:<14}  result\n", "check", "value", "threshold"));
         for c in &self.checks {
             let verdict = if c.passed { "PASS" } else { "FAIL" };
-            s.push_str(&format!(
-                "{:<w$}  {:<vw$}  {:<14}  {verdict}",
-                c.name, c.value, c.threshold
-            ));
+            s.push_str(&format!("{:<w$}  {:<vw$}  {:<14}  {verdict}", c.name, c.value, c.threshold));
             if !c.detail.is_empty() && !c.passed {
                 s.push_str(&format!("  ({})", c.detail));
             }
@@ -94,26 +76,17 @@ impl Report {
             f.announced, f.required, f.completed, f.lost, f.duplicates
         ));
         if let Some(l) = &f.latency {
-            s.push_str(&format!(
-                " | latency p50 {:.0} ms p99 {:.0} ms",
-                l.p50_ms, l.p99_ms
-            ));
+            s.push_str(&format!(" | latency p50 {:.0} ms p99 {:.0} ms", l.p50_ms, l.p99_ms));
         }
         if let Some(t) = f.throughput_per_s {
             s.push_str(&format!(" | {t:.2} images/s"));
         }
-        s.push_str(&format!(
-            "\nfabric: {} ({})\noutput: {}\n",
-            self.fabric, self.fabric_note, self.out_dir
-        ));
+        s.push_str(&format!("\nfabric: {} ({})\noutput: {}\n", self.fabric, self.fabric_note, self.out_dir));
         if let Some(e) = &self.error {
             s.push_str(&format!("run error: {e}\n"));
         }
         if self.passed {
-            s.push_str(&format!(
-                "PASS: scenario {} (seed {})\n",
-                self.scenario, self.seed
-            ));
+            s.push_str(&format!("PASS: scenario {} (seed {})\n", self.scenario, self.seed));
         } else {
             let failed = if self.failed_checks.is_empty() {
                 "none (the run did not complete)".to_string()
@@ -143,12 +116,7 @@ pub fn timestamp(unix_s: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 #[cfg(test)]

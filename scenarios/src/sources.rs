@@ -70,9 +70,7 @@ fn expected_run(src: &SourcePlan) -> Duration {
         SourceKind::Synthetic { count, .. } => *count as f64,
         SourceKind::Dir { path } => std::fs::read_dir(path).map_or(0, |d| d.count()) as f64,
     };
-    Duration::from_secs_f64(images / src.rate_per_s)
-        + Duration::from_secs(src.linger_s)
-        + SENDER_SLACK
+    Duration::from_secs_f64(images / src.rate_per_s) + Duration::from_secs(src.linger_s) + SENDER_SLACK
 }
 
 /// Runs every source; returns when all have exited or `stop` fires (then stops them).
@@ -155,10 +153,7 @@ fn spawn_one(
     lines: mpsc::Sender<LineEvent>,
 ) -> Result<Proc, procs::ProcError> {
     let dir = out.join("sources").join(&src.name);
-    std::fs::create_dir_all(&dir).map_err(|source| procs::ProcError::Log {
-        path: dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&dir).map_err(|source| procs::ProcError::Log { path: dir.clone(), source })?;
     let mut argv = place.exec_prefix.clone();
     argv.push(bin.display().to_string());
     argv.extend(sender_args(src, place));

@@ -12,19 +12,9 @@ fn namespace_lab_self_check() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("ok   n0 reaches n2 (across): no"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("ok   multicast n1 -> src after heal: yes"),
-        "{stdout}"
-    );
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("ok   n0 reaches n2 (across): no"), "{stdout}");
+    assert!(stdout.contains("ok   multicast n1 -> src after heal: yes"), "{stdout}");
 }
 
 #[test]
@@ -44,24 +34,13 @@ fn check_rejects_a_bad_file_and_accepts_the_shipped_ones() {
     .map(|n| dir.join(format!("{n}.toml")))
     .collect();
     let out = Command::new(bin).arg("check").args(&good).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let bad = std::env::temp_dir().join(format!("argus-sc-bad-{}.toml", std::process::id()));
-    std::fs::write(
-        &bad,
-        "name = \"x\"\nseed = 1\nduration_s = 5\ncolour = 3\n[nodes]\ncount = 1\n",
-    )
-    .unwrap();
+    std::fs::write(&bad, "name = \"x\"\nseed = 1\nduration_s = 5\ncolour = 3\n[nodes]\ncount = 1\n").unwrap();
     let out = Command::new(bin).arg("check").arg(&bad).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
-    assert!(
-        stdout.contains("colour") && stdout.contains("line 4"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("colour") && stdout.contains("line 4"), "{stdout}");
 }
 
 #[test]
@@ -75,8 +54,5 @@ fn a_missing_argus_binary_is_a_clear_error() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("argus binary was not found at /nonexistent/argus"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("argus binary was not found at /nonexistent/argus"), "{stderr}");
 }

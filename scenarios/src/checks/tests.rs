@@ -36,10 +36,7 @@ fn fault(kind: &str, at_ms: u64, targets: &[&str]) -> FaultRecord {
 /// partition from 3 s to 6 s; status rounds every second; converged from 8 s on.
 fn healthy() -> Observations {
     let announced: Vec<_> = (0..20).map(announce).collect();
-    let completions = announced
-        .iter()
-        .map(|a| (a.image_id.clone(), a.t_ms + 300))
-        .collect();
+    let completions = announced.iter().map(|a| (a.image_id.clone(), a.t_ms + 300)).collect();
     let store: BTreeMap<String, u64> = announced.iter().map(|a| (a.image_id.clone(), 1)).collect();
     let mut samples = Vec::new();
     for round in 0..15u64 {
@@ -54,11 +51,7 @@ fn healthy() -> Observations {
                 audit_ratio: if round < 10 { 0.2 } else { 0.9 },
                 uptime_ms: round * 1000 + 5000,
                 processed: Some((round as f64 * 0.5).min(20.0 / 3.0).floor()),
-                fingerprint: Some(if converged {
-                    "same".into()
-                } else {
-                    format!("fp{i}")
-                }),
+                fingerprint: Some(if converged { "same".into() } else { format!("fp{i}") }),
                 registers: 10,
                 ..StatusSample::default()
             });
@@ -70,11 +63,7 @@ fn healthy() -> Observations {
             node: "n0".into(),
             image_id: "img000".into(),
             took_ms: 5,
-            outcome: QueryOutcome::Found {
-                corroborating: Some(2),
-                asked: Some(2),
-                answered: Some(2),
-            },
+            outcome: QueryOutcome::Found { corroborating: Some(2), asked: Some(2), answered: Some(2) },
         })
         .collect();
     Observations {
@@ -124,10 +113,7 @@ fn run(obs: &Observations, c: &Checks) -> Vec<CheckResult> {
 }
 
 fn named<'a>(results: &'a [CheckResult], name: &str) -> &'a CheckResult {
-    results
-        .iter()
-        .find(|r| r.name == name)
-        .unwrap_or_else(|| panic!("no check {name}: {results:?}"))
+    results.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("no check {name}: {results:?}"))
 }
 
 #[test]
@@ -144,13 +130,7 @@ fn healthy_run_passes_every_check() {
         "heal done at 6.01 s, first converged round at 8 s"
     );
     assert_eq!(f.latency.as_ref().unwrap().p99_ms, 300.0);
-    assert_eq!(
-        (
-            f.queries.during_partition,
-            f.queries.answered_during_partition
-        ),
-        (4, 4)
-    );
+    assert_eq!((f.queries.during_partition, f.queries.answered_during_partition), (4, 4));
 }
 
 #[test]
@@ -161,20 +141,12 @@ fn an_image_missing_on_one_node_is_lost() {
     let lost = named(&results, "lost");
     assert!(!lost.passed);
     assert_eq!(lost.value, "1");
-    assert!(
-        lost.detail.contains("img007") && lost.detail.contains("\"n1\": 1"),
-        "{}",
-        lost.detail
-    );
+    assert!(lost.detail.contains("img007") && lost.detail.contains("\"n1\": 1"), "{}", lost.detail);
 }
 
 #[test]
 fn an_empty_run_fails_instead_of_passing_vacuously() {
-    let obs = Observations {
-        load_end_ms: 1000,
-        end_ms: 2000,
-        ..Observations::default()
-    };
+    let obs = Observations { load_end_ms: 1000, end_ms: 2000, ..Observations::default() };
     let results = run(&obs, &thresholds());
     for name in [
         "workload",
@@ -186,10 +158,7 @@ fn an_empty_run_fails_instead_of_passing_vacuously() {
         "duplicates",
         "audit_ratio_drops",
     ] {
-        assert!(
-            !named(&results, name).passed,
-            "{name} must fail without data"
-        );
+        assert!(!named(&results, name).passed, "{name} must fail without data");
     }
 }
 
@@ -207,16 +176,9 @@ fn a_node_that_does_not_answer_fails_liveness_and_cannot_hide_losses() {
 
 #[test]
 fn an_impossible_threshold_fails_and_names_the_check() {
-    let c = Checks {
-        latency_p99_max_ms: Some(1.0),
-        ..Checks::default()
-    };
+    let c = Checks { latency_p99_max_ms: Some(1.0), ..Checks::default() };
     let results = run(&healthy(), &c);
-    let failed: Vec<_> = results
-        .iter()
-        .filter(|r| !r.passed)
-        .map(|r| r.name.as_str())
-        .collect();
+    let failed: Vec<_> = results.iter().filter(|r| !r.passed).map(|r| r.name.as_str()).collect();
     assert_eq!(failed, vec!["latency_p99"]);
 }
 
@@ -228,10 +190,7 @@ fn no_convergence_after_heal_fails() {
             s.fingerprint = Some("other".into());
         }
     }
-    let r = run(&obs, &thresholds())
-        .into_iter()
-        .find(|r| r.name == "converge")
-        .unwrap();
+    let r = run(&obs, &thresholds()).into_iter().find(|r| r.name == "converge").unwrap();
     assert!(!r.passed);
     assert_eq!(r.value, "never");
 }
@@ -246,11 +205,7 @@ fn images_announced_while_every_node_was_down_are_not_required() {
         }
     }
     let f = compute(&obs, &bands(&obs));
-    assert_eq!(
-        (f.required, f.lost),
-        (16, 0),
-        "4 images fell in the 4..6 s outage"
-    );
+    assert_eq!((f.required, f.lost), (16, 0), "4 images fell in the 4..6 s outage");
 }
 
 #[test]
@@ -264,11 +219,7 @@ fn processed_counters_add_up_across_restarts() {
         s.processed = Some(counts[i]);
     }
     obs.samples.truncate(5);
-    assert_eq!(
-        obs.processed_per_node()["n0"],
-        9.0,
-        "6 before the restart, 3 after"
-    );
+    assert_eq!(obs.processed_per_node()["n0"], 9.0, "6 before the restart, 3 after");
 }
 
 #[test]
@@ -282,11 +233,7 @@ fn monitor_restart_delays_are_measured_and_a_missing_restart_fails() {
         node: "n1".into(),
         reason: "exited".into(),
     }];
-    let c = Checks {
-        restarts_min: Some(2),
-        restart_max_s: Some(10.0),
-        ..Checks::default()
-    };
+    let c = Checks { restarts_min: Some(2), restart_max_s: Some(10.0), ..Checks::default() };
     let results = run(&obs, &c);
     assert!(!named(&results, "restarts").passed);
     let delay = named(&results, "restart_delay");
@@ -328,9 +275,36 @@ fn split_votes_and_duplicates_are_ratios_of_stored_images() {
     let f = compute(&obs, &bands(&obs));
     assert_eq!(f.split_votes_ratio, Some(1.0 / 20.0));
     // 6 + 6 + 6 processed before; n0 reports 4 more: 22 for 20 stored images.
-    assert!(
-        (f.duplicate_ratio.unwrap() - 2.0 / 20.0).abs() < 1e-9,
-        "{:?}",
-        f.duplicate_ratio
+    assert!((f.duplicate_ratio.unwrap() - 2.0 / 20.0).abs() < 1e-9, "{:?}", f.duplicate_ratio);
+}
+
+#[test]
+fn with_started_events_the_delay_runs_until_the_node_is_back() {
+    let mut obs = healthy();
+    obs.monitored = true;
+    obs.faults = vec![fault("pause", 2000, &["n1"]), fault("kill", 5000, &["n2"])];
+    let ev = |t_ms, event: &str, node: &str| MonitorEvent {
+        t_ms,
+        event: event.into(),
+        node: node.into(),
+        reason: String::new(),
+    };
+    obs.monitor_events = vec![
+        ev(0, "started", "n1"),
+        ev(6000, "restart", "n1"),
+        ev(9000, "started", "n1"),
+        ev(5500, "restart", "n2"),
+    ];
+    let f = compute(&obs, &bands(&obs));
+    let n1 = &f.restart_delays[0];
+    assert_eq!((n1.decided_after_ms, n1.restarted_after_ms), (Some(4000), Some(7000)));
+    let n2 = &f.restart_delays[1];
+    assert_eq!(
+        (n2.decided_after_ms, n2.restarted_after_ms),
+        (Some(500), None),
+        "restart decided, never back up"
     );
+    let c = Checks { restart_max_s: Some(10.0), ..Checks::default() };
+    let r = run(&obs, &c).into_iter().find(|r| r.name == "restart_delay").unwrap();
+    assert!(!r.passed && r.detail.contains("kill n2: not restarted"), "{r:?}");
 }

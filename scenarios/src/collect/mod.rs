@@ -51,17 +51,17 @@ pub fn parse_line(ev: &LineEvent, clock: &Clock, sources: &BTreeSet<String>) -> 
             });
         }
         if let (Some("ready"), Some(peer_id)) = (v["event"].as_str(), text("peer_id")) {
-            return Parsed::SourceReady {
-                source: ev.who.clone(),
-                peer_id,
-            };
+            return Parsed::SourceReady { source: ev.who.clone(), peer_id };
         }
     }
     if ev.who == "monitor"
         && let Some(event) = text("event")
     {
+        // The monitor stamps its events (`at_ms`, unix ms); else the time the line was read.
+        let t_ms =
+            v["at_ms"].as_u64().map_or_else(|| clock.at_ms(ev.at), |u| u.saturating_sub(clock.t0_unix_ms));
         return Parsed::Monitor(MonitorEvent {
-            t_ms: clock.at_ms(ev.at),
+            t_ms,
             event,
             node: text("node").unwrap_or_default(),
             reason: text("reason").unwrap_or_default(),
@@ -81,33 +81,26 @@ pub async fn collect_lines(
 ) -> (Vec<Announcement>, Vec<MonitorEvent>) {
     let mut out = (Vec::new(), Vec::new());
     let mut seen = BTreeSet::new();
-    let mut handle =
-        |ev: LineEvent, out: &mut (Vec<Announcement>, Vec<MonitorEvent>)| match parse_line(
-            &ev, &clock, &sources,
-        ) {
-            Parsed::Announcement(a) => {
-                if seen.insert(a.image_id.clone()) {
-                    let _ = announcements.send(a.clone());
-                    out.0.push(a);
-                }
+    let mut handle = |ev: LineEvent, out: &mut (Vec<Announcement>, Vec<MonitorEvent>)| match parse_line(
+        &ev, &clock, &sources,
+    ) {
+        Parsed::Announcement(a) => {
+            if seen.insert(a.image_id.clone()) {
+                let _ = announcements.send(a.clone());
+                out.0.push(a);
             }
-            Parsed::SourceReady { source, peer_id } => {
-                peers.send_modify(|m| {
-                    m.insert(source, peer_id);
-                });
-            }
-            Parsed::Monitor(m) => {
-                eprintln!(
-                    "[{:>7.1}s] monitor: {} {} ({})",
-                    m.t_ms as f64 / 1e3,
-                    m.event,
-                    m.node,
-                    m.reason
-                );
-                out.1.push(m);
-            }
-            Parsed::Other => {}
-        };
+        }
+        Parsed::SourceReady { source, peer_id } => {
+            peers.send_modify(|m| {
+                m.insert(source, peer_id);
+            });
+        }
+        Parsed::Monitor(m) => {
+            eprintln!("[{:>7.1}s] monitor: {} {} ({})", m.t_ms as f64 / 1e3, m.event, m.node, m.reason);
+            out.1.push(m);
+        }
+        Parsed::Other => {}
+    };
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
@@ -129,11 +122,8 @@ pub async fn collect_lines(
 pub async fn final_stores(view: &FleetView) -> Vec<FinalNode> {
     let mut out = Vec::new();
     for n in &view.nodes {
-        let mut f = FinalNode {
-            name: n.name.clone(),
-            expected_live: n.expected_live,
-            ..FinalNode::default()
-        };
+        let mut f =
+            FinalNode { name: n.name.clone(), expected_live: n.expected_live, ..FinalNode::default() };
         if n.expected_live {
             match n.client.all_detections().await {
                 Ok(items) => {
@@ -157,73 +147,35 @@ mod tests {
     use std::time::Instant;
 
     fn ev(who: &str, line: &str) -> LineEvent {
-        LineEvent {
-            at: Instant::now(),
-            who: who.into(),
-            line: line.into(),
-        }
+        LineEvent { at: Instant::now(), who: who.into(), line: line.into() }
     }
 
     #[test]
     fn sender_and_monitor_lines_are_understood() {
-        let clock = Clock {
-            t0: Instant::now(),
-            t0_unix_ms: 1_000,
-        };
+        let clock = Clock { t0: Instant::now(), t0_unix_ms: 1_000 };
         let sources = BTreeSet::from(["cam".to_string()]);
         let id = "ab".repeat(32);
-        let line =
-            format!(r#"{{"image_id":"{id}","seq":3,"captured_at_ms":3500,"size_bytes":10}}"#);
-        let Parsed::Announcement(a) = parse_line(&ev("cam", &line), &clock, &sources) else {
-            panic!()
-        };
+        let line = format!(r#"{{"image_id":"{id}","seq":3,"captured_at_ms":3500,"size_bytes":10}}"#);
+        let Parsed::Announcement(a) = parse_line(&ev("cam", &line), &clock, &sources) else { panic!() };
         assert_eq!((a.seq, a.t_ms, a.source.as_str()), (3, 2_500, "cam"));
-        let ready = parse_line(
-            &ev("cam", r#"{"event":"ready","peer_id":"12D3K"}"#),
-            &clock,
-            &sources,
-        );
-        assert_eq!(
-            ready,
-            Parsed::SourceReady {
-                source: "cam".into(),
-                peer_id: "12D3K".into()
-            }
-        );
+        let ready = parse_line(&ev("cam", r#"{"event":"ready","peer_id":"12D3K"}"#), &clock, &sources);
+        assert_eq!(ready, Parsed::SourceReady { source: "cam".into(), peer_id: "12D3K".into() });
         let restart =
-            r#"{"event":"restart","node":"n1","peer_id":"x","reason":"heartbeat timeout"}"#;
-        let Parsed::Monitor(m) = parse_line(&ev("monitor", restart), &clock, &sources) else {
-            panic!()
-        };
-        assert_eq!(
-            (m.node.as_str(), m.reason.as_str()),
-            ("n1", "heartbeat timeout")
-        );
+            r#"{"event":"restart","node":"n1","peer_id":"x","reason":"heartbeat timeout","at_ms":9000}"#;
+        let Parsed::Monitor(m) = parse_line(&ev("monitor", restart), &clock, &sources) else { panic!() };
+        assert_eq!((m.node.as_str(), m.reason.as_str()), ("n1", "heartbeat timeout"));
+        assert_eq!(m.t_ms, 8_000, "the monitor's own timestamp, relative to the load start");
     }
 
     #[test]
     fn junk_and_foreign_lines_are_ignored() {
-        let clock = Clock {
-            t0: Instant::now(),
-            t0_unix_ms: 0,
-        };
+        let clock = Clock { t0: Instant::now(), t0_unix_ms: 0 };
         let sources = BTreeSet::from(["cam".to_string()]);
         let id = "ab".repeat(32);
         let line = format!(r#"{{"image_id":"{id}","captured_at_ms":1}}"#);
-        assert_eq!(
-            parse_line(&ev("n0", &line), &clock, &sources),
-            Parsed::Other,
-            "only senders announce"
-        );
-        assert_eq!(
-            parse_line(&ev("cam", "not json"), &clock, &sources),
-            Parsed::Other
-        );
+        assert_eq!(parse_line(&ev("n0", &line), &clock, &sources), Parsed::Other, "only senders announce");
+        assert_eq!(parse_line(&ev("cam", "not json"), &clock, &sources), Parsed::Other);
         let short = r#"{"image_id":"abc","captured_at_ms":1}"#;
-        assert_eq!(
-            parse_line(&ev("cam", short), &clock, &sources),
-            Parsed::Other,
-            "ids are 64 hex digits"
-        );
+        assert_eq!(parse_line(&ev("cam", short), &clock, &sources), Parsed::Other, "ids are 64 hex digits");
     }
 }

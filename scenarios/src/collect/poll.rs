@@ -60,12 +60,7 @@ fn progress_line(t_ms: u64, round: &[&StatusSample]) -> String {
     let live = round.iter().filter(|s| s.ok).count();
     let (div, spread) = round_divergence(round);
     let regs: Vec<u64> = round.iter().filter(|s| s.ok).map(|s| s.registers).collect();
-    let audit = round
-        .iter()
-        .filter(|s| s.ok)
-        .map(|s| s.audit_ratio)
-        .sum::<f64>()
-        / live.max(1) as f64;
+    let audit = round.iter().filter(|s| s.ok).map(|s| s.audit_ratio).sum::<f64>() / live.max(1) as f64;
     format!(
         "[{:>7.1}s] nodes answering {live}/{}, registers {}..{}, divergence {div} (spread {spread}), audit ratio {audit:.2}",
         t_ms as f64 / 1e3,
@@ -141,13 +136,7 @@ pub async fn probe_completions(
             _ = stop.wait_for(|s| *s) => return done,
         }
         drain(&mut announcements, &mut pending);
-        let live: Vec<NodeView> = view
-            .borrow()
-            .nodes
-            .iter()
-            .filter(|n| n.expected_live)
-            .cloned()
-            .collect();
+        let live: Vec<NodeView> = view.borrow().nodes.iter().filter(|n| n.expected_live).cloned().collect();
         if live.is_empty() {
             continue;
         }
@@ -161,9 +150,8 @@ pub async fn probe_completions(
             let node = &live[turn % live.len()];
             match node.client.detection(&a.image_id, false).await {
                 Ok(Some(d)) => {
-                    let t = d
-                        .stored_at_ms
-                        .map_or_else(|| clock.now_ms(), |u| u.saturating_sub(clock.t0_unix_ms));
+                    let t =
+                        d.stored_at_ms.map_or_else(|| clock.now_ms(), |u| u.saturating_sub(clock.t0_unix_ms));
                     done.insert(a.image_id, t);
                 }
                 _ => still.push_back(a),
@@ -176,23 +164,13 @@ pub async fn probe_completions(
 async fn one_query(node: NodeView, image_id: String, majority: bool, clock: Clock) -> QuerySample {
     let t_ms = clock.now_ms();
     let outcome = match node.client.detection(&image_id, majority).await {
-        Ok(Some(d)) => QueryOutcome::Found {
-            corroborating: d.corroborating,
-            asked: d.asked,
-            answered: d.answered,
-        },
+        Ok(Some(d)) => {
+            QueryOutcome::Found { corroborating: d.corroborating, asked: d.asked, answered: d.answered }
+        }
         Ok(None) => QueryOutcome::NotFound,
-        Err(e) => QueryOutcome::Failed {
-            error: e.to_string(),
-        },
+        Err(e) => QueryOutcome::Failed { error: e.to_string() },
     };
-    QuerySample {
-        t_ms,
-        node: node.name,
-        image_id,
-        took_ms: clock.now_ms() - t_ms,
-        outcome,
-    }
+    QuerySample { t_ms, node: node.name, image_id, took_ms: clock.now_ms() - t_ms, outcome }
 }
 
 /// Asks random live nodes for random announced images at `q.rate_per_s` until `stop`.
@@ -222,19 +200,8 @@ pub async fn query_load(
         }
         let mut fresh = Vec::new();
         drain(&mut announcements, &mut fresh);
-        ids.extend(
-            fresh
-                .into_iter()
-                .filter(|a| known.insert(a.image_id.clone()))
-                .map(|a| a.image_id),
-        );
-        let live: Vec<NodeView> = view
-            .borrow()
-            .nodes
-            .iter()
-            .filter(|n| n.expected_live)
-            .cloned()
-            .collect();
+        ids.extend(fresh.into_iter().filter(|a| known.insert(a.image_id.clone())).map(|a| a.image_id));
+        let live: Vec<NodeView> = view.borrow().nodes.iter().filter(|n| n.expected_live).cloned().collect();
         if ids.is_empty() || live.is_empty() {
             continue;
         }
@@ -245,12 +212,7 @@ pub async fn query_load(
         let mut node = live[rng.random_range(0..live.len())].clone();
         node.client.timeout = timeout;
         let id = ids[rng.random_range(0..ids.len())].clone();
-        set.spawn(one_query(
-            node,
-            id,
-            q.consistency == Consistency::Majority,
-            clock,
-        ));
+        set.spawn(one_query(node, id, q.consistency == Consistency::Majority, clock));
     }
     out.extend(set.join_all().await);
     out.sort_by_key(|s| s.t_ms);

@@ -24,11 +24,7 @@ impl Fleet {
             }
             None => self.signal(i, libc::SIGKILL)?,
         }
-        self.slots[i].state = if self.monitor.is_some() {
-            SlotState::Running
-        } else {
-            SlotState::Dead
-        };
+        self.slots[i].state = if self.monitor.is_some() { SlotState::Running } else { SlotState::Dead };
         self.publish();
         Ok(())
     }
@@ -95,7 +91,5 @@ fn is_our_node(pid: u32, dir: &std::path::Path) -> bool {
         return false;
     };
     let needle = dir.display().to_string();
-    String::from_utf8_lossy(&cmdline)
-        .split('\0')
-        .any(|a| a.starts_with(&needle))
+    String::from_utf8_lossy(&cmdline).split('\0').any(|a| a.starts_with(&needle))
 }

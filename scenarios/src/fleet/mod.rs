@@ -29,10 +29,7 @@ pub enum FleetError {
     #[error("{node}: {message}")]
     Node { node: String, message: String },
     #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,13 +74,8 @@ pub struct Clock {
 
 impl Clock {
     pub fn start() -> Clock {
-        let unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        Clock {
-            t0: Instant::now(),
-            t0_unix_ms: unix.as_millis() as u64,
-        }
+        let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Clock { t0: Instant::now(), t0_unix_ms: unix.as_millis() as u64 }
     }
     pub fn now_ms(&self) -> u64 {
         self.at_ms(Instant::now())
@@ -116,9 +108,7 @@ fn socket_path(dir: &std::path::Path, name: &str) -> PathBuf {
     if p.as_os_str().len() <= MAX_SOCK_PATH {
         return p;
     }
-    std::env::temp_dir()
-        .join(format!("argus-sc-{}", std::process::id()))
-        .join(format!("{name}.sock"))
+    std::env::temp_dir().join(format!("argus-sc-{}", std::process::id())).join(format!("{name}.sock"))
 }
 
 impl Fleet {
@@ -136,26 +126,20 @@ impl Fleet {
             Some(table) => {
                 let path = out.join("node-config.toml");
                 let text = toml::to_string(table).unwrap_or_default();
-                std::fs::write(&path, text).map_err(|source| FleetError::Write {
-                    path: path.clone(),
-                    source,
-                })?;
+                std::fs::write(&path, text)
+                    .map_err(|source| FleetError::Write { path: path.clone(), source })?;
                 Some(path)
             }
         };
         let mut slots = Vec::new();
         for name in s.node_names() {
             let dir = out.join("nodes").join(&name);
-            std::fs::create_dir_all(&dir).map_err(|source| FleetError::Write {
-                path: dir.clone(),
-                source,
-            })?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|source| FleetError::Write { path: dir.clone(), source })?;
             let sock = socket_path(&dir, &name);
             if let Some(parent) = sock.parent() {
-                std::fs::create_dir_all(parent).map_err(|source| FleetError::Write {
-                    path: parent.to_path_buf(),
-                    source,
-                })?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|source| FleetError::Write { path: parent.to_path_buf(), source })?;
             }
             let mut base_args = vec!["--name".to_string(), name.clone(), "--admin".into()];
             if let Some(b) = s.backend_of(&name) {
@@ -198,17 +182,11 @@ impl Fleet {
         self.slots
             .iter()
             .position(|s| s.name == name)
-            .ok_or_else(|| FleetError::Node {
-                node: name.into(),
-                message: "no such node".into(),
-            })
+            .ok_or_else(|| FleetError::Node { node: name.into(), message: "no such node".into() })
     }
 
     pub fn client(&self, i: usize) -> NodeClient {
-        NodeClient::new(
-            Endpoint::Unix(self.slots[i].sock.clone()),
-            self.http_timeout,
-        )
+        NodeClient::new(Endpoint::Unix(self.slots[i].sock.clone()), self.http_timeout)
     }
 
     /// The node's full `argus` arguments (after the program name) for its current data folder.
@@ -243,12 +221,7 @@ impl Fleet {
                 book.clients.insert(s.name.clone(), self.client(i));
             }
         }
-        book.peer_ids.extend(
-            self.source_peers
-                .borrow()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone())),
-        );
+        book.peer_ids.extend(self.source_peers.borrow().iter().map(|(k, v)| (k.clone(), v.clone())));
         book
     }
 
@@ -300,8 +273,7 @@ impl Fleet {
             Some(p) => procs::first_line(p, timeout).await,
             None => None,
         };
-        let ready: Option<serde_json::Value> =
-            line.as_deref().and_then(|l| serde_json::from_str(l).ok());
+        let ready: Option<serde_json::Value> = line.as_deref().and_then(|l| serde_json::from_str(l).ok());
         let peer = ready
             .as_ref()
             .filter(|v| v["event"] == "ready")

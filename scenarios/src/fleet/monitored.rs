@@ -25,19 +25,11 @@ impl Fleet {
             })
             .collect();
         let path = out.join("monitor.toml");
-        let text = monitor::render(m, &nodes).map_err(|e| FleetError::Node {
-            node: "monitor".into(),
-            message: e.to_string(),
-        })?;
-        std::fs::write(&path, text).map_err(|source| FleetError::Write {
-            path: path.clone(),
-            source,
-        })?;
+        let text = monitor::render(m, &nodes)
+            .map_err(|e| FleetError::Node { node: "monitor".into(), message: e.to_string() })?;
+        std::fs::write(&path, text).map_err(|source| FleetError::Write { path: path.clone(), source })?;
         let dir = out.join("monitor");
-        std::fs::create_dir_all(&dir).map_err(|source| FleetError::Write {
-            path: dir.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(&dir).map_err(|source| FleetError::Write { path: dir.clone(), source })?;
         for slot in &mut self.slots {
             let _ = std::fs::remove_file(&slot.sock);
             let _ = std::fs::remove_file(slot.dir.join("pid"));

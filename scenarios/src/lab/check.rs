@@ -46,48 +46,26 @@ pub fn probe_mcast_send() -> std::io::Result<()> {
 
 fn in_ns(exe: &Path, ns: &str, args: &[&str]) -> Command {
     let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns])
-        .arg(exe)
-        .arg("probe")
-        .args(args)
-        .stdin(Stdio::null());
+    c.args(["netns", "exec", ns]).arg(exe).arg("probe").args(args).stdin(Stdio::null());
     c
 }
 
 fn reachable(exe: &Path, lab: &NetnsLab, from: &str, to: &str) -> Result<bool, LabError> {
-    let (ns, ip) = (
-        lab.namespace_of(from).unwrap_or_default(),
-        lab.address_of(to).unwrap_or_default(),
-    );
+    let (ns, ip) = (lab.namespace_of(from).unwrap_or_default(), lab.address_of(to).unwrap_or_default());
     let out = in_ns(exe, &ns, &["tcp", &format!("{ip}:9")])
         .output()
-        .map_err(|source| LabError::Exec {
-            cmd: "probe tcp".into(),
-            source,
-        })?;
+        .map_err(|source| LabError::Exec { cmd: "probe tcp".into(), source })?;
     Ok(out.status.success())
 }
 
 fn multicast(exe: &Path, lab: &NetnsLab, from: &str, to: &str) -> Result<bool, LabError> {
-    let exec_err = |source| LabError::Exec {
-        cmd: "probe mcast".into(),
-        source,
-    };
-    let (to_ns, to_ip) = (
-        lab.namespace_of(to).unwrap_or_default(),
-        lab.address_of(to).unwrap_or_default(),
-    );
-    let mut recv = in_ns(exe, &to_ns, &["mcast-recv", &to_ip])
-        .spawn()
-        .map_err(exec_err)?;
+    let exec_err = |source| LabError::Exec { cmd: "probe mcast".into(), source };
+    let (to_ns, to_ip) = (lab.namespace_of(to).unwrap_or_default(), lab.address_of(to).unwrap_or_default());
+    let mut recv = in_ns(exe, &to_ns, &["mcast-recv", &to_ip]).spawn().map_err(exec_err)?;
     std::thread::sleep(Duration::from_millis(300));
-    let sent = in_ns(
-        exe,
-        &lab.namespace_of(from).unwrap_or_default(),
-        &["mcast-send"],
-    )
-    .status()
-    .map_err(exec_err)?;
+    let sent = in_ns(exe, &lab.namespace_of(from).unwrap_or_default(), &["mcast-send"])
+        .status()
+        .map_err(exec_err)?;
     let got = recv.wait().map_err(exec_err)?;
     Ok(sent.success() && got.success())
 }
@@ -99,9 +77,7 @@ fn expect(log: &mut Vec<String>, what: String, got: bool, want: bool) -> Result<
         if got { "yes" } else { "no" }
     ));
     if got != want {
-        return Err(LabError::NoNetns(format!(
-            "self-check failed: {what} should be {want}"
-        )));
+        return Err(LabError::NoNetns(format!("self-check failed: {what} should be {want}")));
     }
     Ok(())
 }
@@ -117,17 +93,12 @@ pub fn netns_selfcheck(exe: &Path, nodes: usize) -> Result<Vec<String>, LabError
     };
     let tag = format!("{}{}", netns::PREFIX, std::process::id());
     let mut lab = NetnsLab::create(&tag, &layout)?;
-    let mut log = vec![format!(
-        "created {} namespaces with prefix {tag}-",
-        layout.endpoints().len() + 1
-    )];
+    let mut log = vec![format!("created {} namespaces with prefix {tag}-", layout.endpoints().len() + 1)];
     let outcome = exercise(exe, &mut lab, &layout, &mut log);
     lab.teardown()?;
     outcome?;
-    let leaked: Vec<String> = netns::own_namespaces()
-        .into_iter()
-        .filter(|n| n.starts_with(&format!("{tag}-")))
-        .collect();
+    let leaked: Vec<String> =
+        netns::own_namespaces().into_iter().filter(|n| n.starts_with(&format!("{tag}-"))).collect();
     expect(
         &mut log,
         format!("namespaces left after teardown ({})", leaked.join(",")),
@@ -135,86 +106,27 @@ pub fn netns_selfcheck(exe: &Path, nodes: usize) -> Result<Vec<String>, LabError
         false,
     )?;
     let host_links_after = run_cmd(&["ip", "-o", "link", "show"])?;
-    expect(
-        &mut log,
-        "host interfaces changed".into(),
-        host_links_before != host_links_after,
-        false,
-    )?;
+    expect(&mut log, "host interfaces changed".into(), host_links_before != host_links_after, false)?;
     Ok(log)
 }
 
-fn exercise(
-    exe: &Path,
-    lab: &mut NetnsLab,
-    layout: &Layout,
-    log: &mut Vec<String>,
-) -> Result<(), LabError> {
-    let others: Vec<&String> = layout
-        .nodes
-        .iter()
-        .skip(1)
-        .chain(layout.sources.iter())
-        .collect();
+fn exercise(exe: &Path, lab: &mut NetnsLab, layout: &Layout, log: &mut Vec<String>) -> Result<(), LabError> {
+    let others: Vec<&String> = layout.nodes.iter().skip(1).chain(layout.sources.iter()).collect();
     for to in &others {
-        expect(
-            log,
-            format!("n0 reaches {to}"),
-            reachable(exe, lab, "n0", to)?,
-            true,
-        )?;
+        expect(log, format!("n0 reaches {to}"), reachable(exe, lab, "n0", to)?, true)?;
     }
-    expect(
-        log,
-        "multicast n0 -> n2".into(),
-        multicast(exe, lab, "n0", "n2")?,
-        true,
-    )?;
+    expect(log, "multicast n0 -> n2".into(), multicast(exe, lab, "n0", "n2")?, true)?;
     let left = vec!["n0".to_string(), "n1".to_string()];
-    let right: Vec<String> = layout
-        .endpoints()
-        .into_iter()
-        .filter(|e| !left.contains(e))
-        .collect();
+    let right: Vec<String> = layout.endpoints().into_iter().filter(|e| !left.contains(e)).collect();
     lab.partition(&[left, right])?;
     log.push(format!("partitioned: {:?}", lab.ports_by_bridge()?));
-    expect(
-        log,
-        "n0 reaches n1 (same side)".into(),
-        reachable(exe, lab, "n0", "n1")?,
-        true,
-    )?;
-    expect(
-        log,
-        "n2 reaches src (same side)".into(),
-        reachable(exe, lab, "n2", "src")?,
-        true,
-    )?;
-    expect(
-        log,
-        "n0 reaches n2 (across)".into(),
-        reachable(exe, lab, "n0", "n2")?,
-        false,
-    )?;
-    expect(
-        log,
-        "multicast n0 -> n2 (across)".into(),
-        multicast(exe, lab, "n0", "n2")?,
-        false,
-    )?;
+    expect(log, "n0 reaches n1 (same side)".into(), reachable(exe, lab, "n0", "n1")?, true)?;
+    expect(log, "n2 reaches src (same side)".into(), reachable(exe, lab, "n2", "src")?, true)?;
+    expect(log, "n0 reaches n2 (across)".into(), reachable(exe, lab, "n0", "n2")?, false)?;
+    expect(log, "multicast n0 -> n2 (across)".into(), multicast(exe, lab, "n0", "n2")?, false)?;
     lab.heal()?;
     log.push(format!("healed: {:?}", lab.ports_by_bridge()?));
-    expect(
-        log,
-        "n0 reaches n2 after heal".into(),
-        reachable(exe, lab, "n0", "n2")?,
-        true,
-    )?;
-    expect(
-        log,
-        "multicast n1 -> src after heal".into(),
-        multicast(exe, lab, "n1", "src")?,
-        true,
-    )?;
+    expect(log, "n0 reaches n2 after heal".into(), reachable(exe, lab, "n0", "n2")?, true)?;
+    expect(log, "multicast n1 -> src after heal".into(), multicast(exe, lab, "n1", "src")?, true)?;
     Ok(())
 }

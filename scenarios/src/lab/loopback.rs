@@ -20,10 +20,7 @@ fn free_ports(n: usize) -> Result<Vec<u16>, LabError> {
     let listeners = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").map_err(LabError::Port))
         .collect::<Result<Vec<_>, _>>()?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()).map_err(LabError::Port))
-        .collect()
+    listeners.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(LabError::Port)).collect()
 }
 
 fn addr(port: u16) -> String {
@@ -44,31 +41,15 @@ impl LoopbackLab {
         let own = self.node_ports.get(name);
         let listen = own.map_or_else(|| "/ip4/127.0.0.1/tcp/0".to_string(), |p| addr(*p));
         let peers = match self.source_homes.get(name) {
-            Some(home) => home
-                .iter()
-                .filter_map(|n| self.node_ports.get(n))
-                .map(|p| addr(*p))
-                .collect(),
-            None => self
-                .node_ports
-                .iter()
-                .filter(|(n, _)| n.as_str() != name)
-                .map(|(_, p)| addr(*p))
-                .collect(),
+            Some(home) => home.iter().filter_map(|n| self.node_ports.get(n)).map(|p| addr(*p)).collect(),
+            None => {
+                self.node_ports.iter().filter(|(n, _)| n.as_str() != name).map(|(_, p)| addr(*p)).collect()
+            }
         };
-        Placement {
-            exec_prefix: Vec::new(),
-            listen,
-            peers,
-            mdns: false,
-        }
+        Placement { exec_prefix: Vec::new(), listen, peers, mdns: false }
     }
 
-    pub async fn partition(
-        &mut self,
-        groups: &[Vec<String>],
-        book: &PeerBook,
-    ) -> Result<(), LabError> {
+    pub async fn partition(&mut self, groups: &[Vec<String>], book: &PeerBook) -> Result<(), LabError> {
         self.active = Some(groups.to_vec());
         self.apply(groups, book).await
     }
@@ -87,10 +68,7 @@ impl LoopbackLab {
                     client
                         .block(&outside)
                         .await
-                        .map_err(|source| LabError::Gate {
-                            node: member.clone(),
-                            source,
-                        })?;
+                        .map_err(|source| LabError::Gate { node: member.clone(), source })?;
                 }
             }
         }
@@ -100,13 +78,7 @@ impl LoopbackLab {
     pub async fn heal(&mut self, book: &PeerBook) -> Result<(), LabError> {
         self.active = None;
         for (node, client) in &book.clients {
-            client
-                .unblock_all()
-                .await
-                .map_err(|source| LabError::Gate {
-                    node: node.clone(),
-                    source,
-                })?;
+            client.unblock_all().await.map_err(|source| LabError::Gate { node: node.clone(), source })?;
         }
         Ok(())
     }
@@ -135,10 +107,7 @@ mod tests {
         let n0 = lab.placement("n0");
         assert!(!n0.mdns && n0.exec_prefix.is_empty());
         assert_eq!(n0.peers.len(), 2);
-        assert!(
-            !n0.peers.contains(&n0.listen),
-            "a node does not bootstrap to itself"
-        );
+        assert!(!n0.peers.contains(&n0.listen), "a node does not bootstrap to itself");
         assert_eq!(lab.placement("cam").peers, vec![lab.placement("n2").listen]);
         assert_eq!(lab.placement("cam").listen, "/ip4/127.0.0.1/tcp/0");
         let ports: std::collections::BTreeSet<_> = lab.node_ports.values().collect();
@@ -148,10 +117,7 @@ mod tests {
     /// A stand-in node API on a Unix socket that records each request's path and body.
     fn recording_node(
         tag: &str,
-    ) -> (
-        crate::api::NodeClient,
-        tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
-    ) {
+    ) -> (crate::api::NodeClient, tokio::sync::mpsc::UnboundedReceiver<(String, String)>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let dir = std::env::temp_dir().join(format!("argus-sc-loop-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -173,32 +139,22 @@ mod tests {
                             .find_map(|l| l.strip_prefix("Content-Length: "))
                             .map_or(0, |v| v.parse().unwrap());
                         if body.len() >= len {
-                            break (
-                                head.split(' ').nth(1).unwrap().to_string(),
-                                body.to_string(),
-                            );
+                            break (head.split(' ').nth(1).unwrap().to_string(), body.to_string());
                         }
                     }
                 };
                 let _ = tx.send((path, body));
-                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
-                    .await
-                    .unwrap();
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await.unwrap();
             }
         });
-        let client = crate::api::NodeClient::new(
-            crate::http::Endpoint::Unix(path),
-            std::time::Duration::from_secs(5),
-        );
+        let client =
+            crate::api::NodeClient::new(crate::http::Endpoint::Unix(path), std::time::Duration::from_secs(5));
         (client, rx)
     }
 
     #[tokio::test]
     async fn partition_blocks_the_other_side_and_heal_unblocks() {
-        let layout = Layout {
-            nodes: vec!["n0".into(), "n1".into(), "n2".into()],
-            ..Layout::default()
-        };
+        let layout = Layout { nodes: vec!["n0".into(), "n1".into(), "n2".into()], ..Layout::default() };
         let mut lab = LoopbackLab::new(&layout).unwrap();
         let mut book = PeerBook::default();
         let mut rxs = BTreeMap::new();
@@ -209,40 +165,24 @@ mod tests {
             rxs.insert(n, rx);
         }
         book.peer_ids.insert("cam".into(), "id-cam".into());
-        let groups = vec![
-            vec!["n0".to_string(), "cam".to_string()],
-            vec!["n1".to_string(), "n2".to_string()],
-        ];
+        let groups =
+            vec![vec!["n0".to_string(), "cam".to_string()], vec!["n1".to_string(), "n2".to_string()]];
         lab.partition(&groups, &book).await.unwrap();
-        let got = |rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, String)>| {
-            rx.try_recv().unwrap()
-        };
+        let got = |rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, String)>| rx.try_recv().unwrap();
         let (path, body) = got(rxs.get_mut("n0").unwrap());
         assert_eq!(path, "/v1/admin/block");
         assert_eq!(body, r#"{"peers":["id-n1","id-n2"]}"#);
-        assert_eq!(
-            got(rxs.get_mut("n2").unwrap()).1,
-            r#"{"peers":["id-n0","id-cam"]}"#
-        );
+        assert_eq!(got(rxs.get_mut("n2").unwrap()).1, r#"{"peers":["id-n0","id-cam"]}"#);
         // A restarted node forgets its gates: re-applying sends them again.
         lab.reapply(&book).await.unwrap();
-        assert_eq!(
-            got(rxs.get_mut("n1").unwrap()).1,
-            r#"{"peers":["id-n0","id-cam"]}"#
-        );
+        assert_eq!(got(rxs.get_mut("n1").unwrap()).1, r#"{"peers":["id-n0","id-cam"]}"#);
         lab.heal(&book).await.unwrap();
         for rx in rxs.values_mut() {
             let mut last = None;
             while let Ok(m) = rx.try_recv() {
                 last = Some(m);
             }
-            assert_eq!(
-                last,
-                Some((
-                    "/v1/admin/unblock".to_string(),
-                    r#"{"all":true}"#.to_string()
-                ))
-            );
+            assert_eq!(last, Some(("/v1/admin/unblock".to_string(), r#"{"all":true}"#.to_string())));
         }
         lab.reapply(&book).await.unwrap();
         for rx in rxs.values_mut() {

@@ -19,11 +19,7 @@ use crate::api::{ApiError, NodeClient};
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
     #[error("`{cmd}` failed ({status}): {stderr}")]
-    Cmd {
-        cmd: String,
-        status: String,
-        stderr: String,
-    },
+    Cmd { cmd: String, status: String, stderr: String },
     #[error("cannot run `{cmd}`: {source}")]
     Exec { cmd: String, source: std::io::Error },
     #[error("network namespaces unavailable: {0}")]
@@ -56,12 +52,7 @@ pub struct Layout {
 
 impl Layout {
     pub fn endpoints(&self) -> Vec<String> {
-        let mut all: Vec<String> = self
-            .nodes
-            .iter()
-            .chain(self.sources.iter())
-            .cloned()
-            .collect();
+        let mut all: Vec<String> = self.nodes.iter().chain(self.sources.iter()).cloned().collect();
         if self.monitor {
             all.push("monitor".into());
         }
@@ -99,19 +90,16 @@ impl Lab {
     pub fn create(choice: FabricChoice, layout: &Layout) -> Result<(Lab, String), LabError> {
         let tag = format!("{}{}", netns::PREFIX, std::process::id());
         match choice {
-            FabricChoice::Loopback => Ok((
-                Lab::Loopback(loopback::LoopbackLab::new(layout)?),
-                "loopback requested".into(),
-            )),
-            FabricChoice::Netns => Ok((
-                Lab::Netns(netns::NetnsLab::create(&tag, layout)?),
-                "netns requested".into(),
-            )),
+            FabricChoice::Loopback => {
+                Ok((Lab::Loopback(loopback::LoopbackLab::new(layout)?), "loopback requested".into()))
+            }
+            FabricChoice::Netns => {
+                Ok((Lab::Netns(netns::NetnsLab::create(&tag, layout)?), "netns requested".into()))
+            }
             FabricChoice::Auto => match netns::usable() {
                 Err(why) => {
-                    let note = format!(
-                        "network namespaces unavailable ({why}); falling back to the loopback lab"
-                    );
+                    let note =
+                        format!("network namespaces unavailable ({why}); falling back to the loopback lab");
                     Ok((Lab::Loopback(loopback::LoopbackLab::new(layout)?), note))
                 }
                 Ok(()) => {
@@ -141,11 +129,7 @@ impl Lab {
     }
 
     /// Cuts every link between different groups (lists of endpoint names).
-    pub async fn partition(
-        &mut self,
-        groups: &[Vec<String>],
-        book: &PeerBook,
-    ) -> Result<(), LabError> {
+    pub async fn partition(&mut self, groups: &[Vec<String>], book: &PeerBook) -> Result<(), LabError> {
         match self {
             Lab::Netns(l) => l.partition(groups),
             Lab::Loopback(l) => l.partition(groups, book).await,
@@ -185,17 +169,10 @@ pub fn run_cmd(argv: &[&str]) -> Result<String, LabError> {
         .args(&argv[1..])
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|source| LabError::Exec {
-            cmd: cmd.clone(),
-            source,
-        })?;
+        .map_err(|source| LabError::Exec { cmd: cmd.clone(), source })?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        return Err(LabError::Cmd {
-            cmd,
-            status: out.status.to_string(),
-            stderr,
-        });
+        return Err(LabError::Cmd { cmd, status: out.status.to_string(), stderr });
     }
     Ok(String::from_utf8_lossy(&out.stdout).to_string())
 }

@@ -105,10 +105,7 @@ impl NetnsLab {
     pub fn create(tag: &str, layout: &Layout) -> Result<NetnsLab, LabError> {
         let names = layout.endpoints();
         if names.len() > MAX_ENDPOINTS {
-            return Err(LabError::NoNetns(format!(
-                "{} endpoints; at most {MAX_ENDPOINTS}",
-                names.len()
-            )));
+            return Err(LabError::NoNetns(format!("{} endpoints; at most {MAX_ENDPOINTS}", names.len())));
         }
         let endpoints = names
             .iter()
@@ -144,19 +141,10 @@ impl NetnsLab {
             self.created.push(ep.ns.clone());
             ip(&["-n", &ep.ns, "link", "set", "lo", "up"])?;
             ip(&[
-                "-n", &br, "link", "add", &ep.veth, "type", "veth", "peer", "name", "eth0",
-                "netns", &ep.ns,
+                "-n", &br, "link", "add", &ep.veth, "type", "veth", "peer", "name", "eth0", "netns", &ep.ns,
             ])?;
             ip(&["-n", &br, "link", "set", &ep.veth, "master", "br0", "up"])?;
-            ip(&[
-                "-n",
-                &ep.ns,
-                "addr",
-                "add",
-                &format!("{}/24", ep.ip),
-                "dev",
-                "eth0",
-            ])?;
+            ip(&["-n", &ep.ns, "addr", "add", &format!("{}/24", ep.ip), "dev", "eth0"])?;
             ip(&["-n", &ep.ns, "link", "set", "eth0", "up"])?;
             // mDNS sends to 224.0.0.251; without a default route it needs this one.
             ip(&["-n", &ep.ns, "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
@@ -183,12 +171,7 @@ impl NetnsLab {
             Some(ep) => vec!["ip".into(), "netns".into(), "exec".into(), ep.ns.clone()],
             None => Vec::new(),
         };
-        Placement {
-            exec_prefix: prefix,
-            listen: "/ip4/0.0.0.0/tcp/0".into(),
-            peers: Vec::new(),
-            mdns: true,
-        }
+        Placement { exec_prefix: prefix, listen: "/ip4/0.0.0.0/tcp/0".into(), peers: Vec::new(), mdns: true }
     }
 
     /// Moves each group's bridge ports onto a bridge of its own.
@@ -200,15 +183,7 @@ impl NetnsLab {
             self.group_bridges.push(bridge.clone());
             for member in group {
                 if let Some(ep) = self.endpoint(member) {
-                    ip(&[
-                        "-n",
-                        &self.bridge_ns,
-                        "link",
-                        "set",
-                        &ep.veth,
-                        "master",
-                        &bridge,
-                    ])?;
+                    ip(&["-n", &self.bridge_ns, "link", "set", &ep.veth, "master", &bridge])?;
                 }
             }
         }
@@ -221,15 +196,7 @@ impl NetnsLab {
             return Ok(());
         }
         for ep in &self.endpoints {
-            ip(&[
-                "-n",
-                &self.bridge_ns,
-                "link",
-                "set",
-                &ep.veth,
-                "master",
-                "br0",
-            ])?;
+            ip(&["-n", &self.bridge_ns, "link", "set", &ep.veth, "master", "br0"])?;
         }
         for bridge in std::mem::take(&mut self.group_bridges) {
             ip(&["-n", &self.bridge_ns, "link", "del", &bridge])?;
@@ -242,19 +209,9 @@ impl NetnsLab {
         let out = ip(&["-n", &self.bridge_ns, "-o", "link", "show"])?;
         let mut by: Vec<(String, BTreeSet<String>)> = Vec::new();
         for line in out.lines() {
-            let name = line
-                .split(':')
-                .nth(1)
-                .unwrap_or("")
-                .trim()
-                .split('@')
-                .next()
-                .unwrap_or("")
-                .to_string();
-            let master = line
-                .split_whitespace()
-                .skip_while(|w| *w != "master")
-                .nth(1);
+            let name =
+                line.split(':').nth(1).unwrap_or("").trim().split('@').next().unwrap_or("").to_string();
+            let master = line.split_whitespace().skip_while(|w| *w != "master").nth(1);
             if let Some(m) = master {
                 match by.iter_mut().find(|(b, _)| b == m) {
                     Some((_, set)) => {
@@ -291,17 +248,7 @@ impl Drop for NetnsLab {
 
 fn add_bridge(ns: &str, name: &str) -> Result<(), LabError> {
     // Snooping off: multicast (mDNS) is flooded to every port of the bridge.
-    ip(&[
-        "-n",
-        ns,
-        "link",
-        "add",
-        name,
-        "type",
-        "bridge",
-        "mcast_snooping",
-        "0",
-    ])?;
+    ip(&["-n", ns, "link", "add", name, "type", "bridge", "mcast_snooping", "0"])?;
     ip(&["-n", ns, "link", "set", name, "up"])?;
     Ok(())
 }

@@ -48,16 +48,11 @@ impl Outcome {
 /// `--argus-bin`, else `$ARGUS_BIN`, else `argus` next to this executable.
 pub fn find_argus(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     let env = std::env::var_os("ARGUS_BIN").map(PathBuf::from);
-    let sibling = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(|d| d.join("argus")));
+    let sibling = std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join("argus")));
     let (path, from) = match (flag, env) {
         (Some(p), _) => (p.to_path_buf(), "--argus-bin"),
         (None, Some(p)) => (p, "ARGUS_BIN"),
-        (None, None) => (
-            sibling.clone().unwrap_or_else(|| PathBuf::from("argus")),
-            "next to argus-scenario",
-        ),
+        (None, None) => (sibling.clone().unwrap_or_else(|| PathBuf::from("argus")), "next to argus-scenario"),
     };
     if !path.is_file() {
         bail!(
@@ -80,15 +75,9 @@ fn layout(plan: &Plan) -> Layout {
     });
     let mut homes = BTreeMap::new();
     for src in &plan.sources {
-        let side = first_groups
-            .as_ref()
-            .and_then(|g| g.values().find(|members| members.contains(&src.name)));
+        let side = first_groups.as_ref().and_then(|g| g.values().find(|members| members.contains(&src.name)));
         let home: Vec<String> = match side {
-            Some(members) => members
-                .iter()
-                .filter(|m| nodes.contains(m))
-                .cloned()
-                .collect(),
+            Some(members) => members.iter().filter(|m| nodes.contains(m)).cloned().collect(),
             None => nodes.clone(),
         };
         homes.insert(src.name.clone(), home);
@@ -105,14 +94,8 @@ fn out_dir(plan: &Plan, flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     let dir = match flag {
         Some(d) => d.to_path_buf(),
         None => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            PathBuf::from("out").join(format!(
-                "{}-{}",
-                plan.scenario.name,
-                report::timestamp(now.as_secs())
-            ))
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            PathBuf::from("out").join(format!("{}-{}", plan.scenario.name, report::timestamp(now.as_secs())))
         }
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -123,10 +106,8 @@ fn out_dir(plan: &Plan, flag: Option<&Path>) -> anyhow::Result<PathBuf> {
 fn watch_signals(cancel: watch::Sender<bool>) {
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+        else {
             return;
         };
         tokio::select! {
@@ -148,24 +129,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Outcome> {
     let (cancel_tx, cancel) = watch::channel(false);
     watch_signals(cancel_tx);
     let layout = layout(&plan);
-    let (lab, fabric_note) =
-        Lab::create(opts.fabric, &layout).context("building the lab network")?;
+    let (lab, fabric_note) = Lab::create(opts.fabric, &layout).context("building the lab network")?;
     let fabric = lab.fabric().to_string();
-    eprintln!(
-        "scenario {} (seed {}) in the {fabric} lab: {fabric_note}",
-        plan.scenario.name, plan.seed
-    );
+    eprintln!("scenario {} (seed {}) in the {fabric} lab: {fabric_note}", plan.scenario.name, plan.seed);
     eprintln!("output: {}", out.display());
     let (lines_tx, lines_rx) = mpsc::channel(4096);
     let (peers_tx, peers_rx) = watch::channel(BTreeMap::new());
     let (mut fleet, view) = Fleet::new(&plan, lab, &out, bin.clone(), lines_tx.clone(), peers_rx)?;
-    let io = phases::Io {
-        lines_tx,
-        lines_rx,
-        peers_tx,
-        view,
-        cancel: cancel.clone(),
-    };
+    let io = phases::Io { lines_tx, lines_rx, peers_tx, view, cancel: cancel.clone() };
     let (obs, queries_skipped, error) = phases::execute(&plan, &mut fleet, &out, io).await;
     eprintln!("stopping processes and removing the lab");
     fleet.shutdown().await;
@@ -174,19 +145,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Outcome> {
     let error = error.map(|e| format!("{e:#}"));
     let error = match (error, teardown) {
         (e, Ok(())) => e,
-        (e, Err(t)) => Some(format!(
-            "{}lab teardown: {t}",
-            e.map(|e| e + "; ").unwrap_or_default()
-        )),
+        (e, Err(t)) => Some(format!("{}lab teardown: {t}", e.map(|e| e + "; ").unwrap_or_default())),
     };
     let bands = bands::bands(&obs);
     let figures = figures::compute(&obs, &bands);
     let checks = checks::evaluate(&plan.scenario.checks, &figures);
-    let failed_checks: Vec<String> = checks
-        .iter()
-        .filter(|c| !c.passed)
-        .map(|c| c.name.clone())
-        .collect();
+    let failed_checks: Vec<String> = checks.iter().filter(|c| !c.passed).map(|c| c.name.clone()).collect();
     let passed = error.is_none() && !interrupted && failed_checks.is_empty();
     let series = chart::series(&obs);
     let svg = chart::render(
@@ -203,11 +167,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Outcome> {
         passed,
         failed_checks,
         error,
-        replay: format!(
-            "argus-scenario run {} --seed {}",
-            opts.file.display(),
-            plan.seed
-        ),
+        replay: format!("argus-scenario run {} --seed {}", opts.file.display(), plan.seed),
         fabric,
         fabric_note,
         argus_bin: bin.display().to_string(),

@@ -33,11 +33,7 @@ async fn start_nodes(plan: &Plan, fleet: &mut Fleet, out: &Path) -> anyhow::Resu
     let s = &plan.scenario;
     match &s.monitor {
         Some(m) => fleet.start_monitored(m, out).await?,
-        None => {
-            fleet
-                .start_many(&(0..s.nodes.count).collect::<Vec<_>>())
-                .await?
-        }
+        None => fleet.start_many(&(0..s.nodes.count).collect::<Vec<_>>()).await?,
     }
     Ok(())
 }
@@ -65,21 +61,14 @@ async fn warmup(
         if short.is_empty() {
             progress(
                 fleet,
-                &format!(
-                    "{} nodes meshed after {:.1} s",
-                    nodes.len(),
-                    started.elapsed().as_secs_f64()
-                ),
+                &format!("{} nodes meshed after {:.1} s", nodes.len(), started.elapsed().as_secs_f64()),
             );
             return;
         }
         if Instant::now() >= deadline {
             progress(
                 fleet,
-                &format!(
-                    "warning: not meshed after warmup_s (want {want} peers each): {}",
-                    short.join("; ")
-                ),
+                &format!("warning: not meshed after warmup_s (want {want} peers each): {}", short.join("; ")),
             );
             return;
         }
@@ -111,18 +100,9 @@ pub async fn execute(
     out: &Path,
     io: Io,
 ) -> (Observations, u64, Option<anyhow::Error>) {
-    let Io {
-        lines_tx,
-        lines_rx,
-        peers_tx,
-        view,
-        mut cancel,
-    } = io;
+    let Io { lines_tx, lines_rx, peers_tx, view, mut cancel } = io;
     let s = &plan.scenario;
-    let early = Observations {
-        monitored: s.monitor.is_some(),
-        ..Observations::default()
-    };
+    let early = Observations { monitored: s.monitor.is_some(), ..Observations::default() };
     tokio::select! {
         r = start_nodes(plan, fleet, out) => if let Err(e) = r {
             return (early, 0, Some(e.context("starting the nodes")));
@@ -141,12 +121,8 @@ pub async fn execute(
     let (conv_tx, mut conv_rx) = watch::channel(None);
     let (ann_tx, _) = broadcast::channel(ANNOUNCE_CAP);
     let names: BTreeSet<String> = plan.sources.iter().map(|s| s.name.clone()).collect();
-    let prober = tokio::spawn(collect::probe_completions(
-        view.clone(),
-        ann_tx.subscribe(),
-        clock,
-        stop_obs.clone(),
-    ));
+    let prober =
+        tokio::spawn(collect::probe_completions(view.clone(), ann_tx.subscribe(), clock, stop_obs.clone()));
     let queries = s.queries.clone().map(|q| {
         tokio::spawn(collect::query_load(
             q,
@@ -157,21 +133,10 @@ pub async fn execute(
             stop_q,
         ))
     });
-    let collector = tokio::spawn(collect::collect_lines(
-        lines_rx, clock, names, ann_tx, peers_tx, stop_lines,
-    ));
-    let poller = tokio::spawn(collect::poll_status(
-        view.clone(),
-        clock,
-        POLL_PERIOD,
-        conv_tx,
-        stop_obs,
-    ));
-    let placed = plan
-        .sources
-        .iter()
-        .map(|src| (src.clone(), fleet.lab.placement(&src.name)))
-        .collect();
+    let collector =
+        tokio::spawn(collect::collect_lines(lines_rx, clock, names, ann_tx, peers_tx, stop_lines));
+    let poller = tokio::spawn(collect::poll_status(view.clone(), clock, POLL_PERIOD, conv_tx, stop_obs));
+    let placed = plan.sources.iter().map(|src| (src.clone(), fleet.lab.placement(&src.name))).collect();
     let senders = tokio::spawn(sources::run_sources(
         placed,
         fleet.bin.clone(),
@@ -189,25 +154,9 @@ pub async fn execute(
     let source_runs = senders.await.unwrap_or_default();
     faults::sleep_until_ms(fleet, load_end_ms + (s.idle_s * 1000.0) as u64, &mut cancel).await;
     let idle_end_ms = clock.now_ms();
-    progress(
-        fleet,
-        "settling: waiting for equal fingerprints on every live node",
-    );
-    let converged = settle(
-        &mut conv_rx,
-        idle_end_ms,
-        Duration::from_secs_f64(s.settle_s),
-        &mut cancel,
-    )
-    .await;
-    progress(
-        fleet,
-        if converged {
-            "converged"
-        } else {
-            "not converged within settle_s"
-        },
-    );
+    progress(fleet, "settling: waiting for equal fingerprints on every live node");
+    let converged = settle(&mut conv_rx, idle_end_ms, Duration::from_secs_f64(s.settle_s), &mut cancel).await;
+    progress(fleet, if converged { "converged" } else { "not converged within settle_s" });
     let _ = stop_obs_tx.send(true);
     let samples = poller.await.unwrap_or_default();
     let completions = prober.await.unwrap_or_default();
@@ -216,18 +165,12 @@ pub async fn execute(
         None => (Vec::new(), 0),
     };
     let interrupted = *cancel.borrow();
-    let final_nodes = if interrupted {
-        Vec::new()
-    } else {
-        collect::final_stores(&view.borrow().clone()).await
-    };
+    let final_nodes =
+        if interrupted { Vec::new() } else { collect::final_stores(&view.borrow().clone()).await };
     let end_ms = clock.now_ms();
     let _ = stop_lines_tx.send(true);
     let (announced, monitor_events) = collector.await.unwrap_or_default();
-    for r in source_runs
-        .iter()
-        .filter(|r| r.error.is_some() || r.exit_code != Some(0))
-    {
+    for r in source_runs.iter().filter(|r| r.error.is_some() || r.exit_code != Some(0)) {
         progress(
             fleet,
             &format!(

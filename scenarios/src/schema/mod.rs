@@ -22,18 +22,11 @@ pub use validate::{Fault, Plan, SourceKind, SourcePlan, TimedFault};
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}:{line}: {message}")]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
+    Invalid { path: PathBuf, line: usize, message: String },
 }
 
 /// A whole scenario file.
@@ -300,36 +293,26 @@ fn default_query_timeout_ms() -> u64 {
 impl Scenario {
     /// Parses a scenario from TOML text. `path` only labels errors.
     pub fn parse(text: &str, path: &Path) -> Result<Scenario, SchemaError> {
-        toml::from_str(text).map_err(|e| SchemaError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        toml::from_str(text)
+            .map_err(|e| SchemaError::Parse { path: path.to_path_buf(), message: e.to_string() })
     }
 
     /// Reads, parses and validates a scenario file; `seed` overrides the file's seed.
     pub fn load(path: &Path, seed: Option<u64>) -> Result<Plan, SchemaError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SchemaError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| SchemaError::Read { path: path.to_path_buf(), source })?;
         let scenario = Scenario::parse(&text, path)?;
         validate::plan(scenario, &text, path, seed)
     }
 
     /// Names of all nodes, initial ones first, then spares.
     pub fn node_names(&self) -> Vec<String> {
-        (0..self.nodes.count + self.nodes.spare)
-            .map(|i| format!("n{i}"))
-            .collect()
+        (0..self.nodes.count + self.nodes.spare).map(|i| format!("n{i}")).collect()
     }
 
     /// The backend of node `name`, after overrides (`None`: the node's default).
     pub fn backend_of(&self, name: &str) -> Option<Backend> {
-        self.nodes
-            .overrides
-            .get(name)
-            .and_then(|o| o.backend)
-            .or(self.nodes.backend)
+        self.nodes.overrides.get(name).and_then(|o| o.backend).or(self.nodes.backend)
     }
 
     /// Extra flags of node `name`: `nodes.args` then its override's args.
@@ -345,11 +328,7 @@ impl Scenario {
 /// 1-based line of byte offset `offset` in `text`.
 pub fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 #[cfg(test)]

@@ -16,16 +16,9 @@ pub fn derive_seed(seed: u64, index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-pub(super) fn plan_sources(
-    s: &Scenario,
-    cx: &Ctx,
-    seed: u64,
-) -> Result<Vec<SourcePlan>, SchemaError> {
+pub(super) fn plan_sources(s: &Scenario, cx: &Ctx, seed: u64) -> Result<Vec<SourcePlan>, SchemaError> {
     if s.sources.is_empty() {
-        return Err(cx.err(
-            1,
-            "at least one [[sources]] is needed: checks without a workload prove nothing",
-        ));
+        return Err(cx.err(1, "at least one [[sources]] is needed: checks without a workload prove nothing"));
     }
     let nodes = s.node_names();
     let mut seen = BTreeSet::new();
@@ -34,12 +27,15 @@ pub(super) fn plan_sources(
         let line = cx.line("[[sources]]", i);
         let ok_name = !src.name.is_empty()
             && src.name.len() <= 16
-            && src
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && src.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !ok_name || nodes.contains(&src.name) || src.name == "monitor" {
-            return Err(cx.err(line, format!("source name `{}` must be 1-16 of [A-Za-z0-9_-] and differ from node names and `monitor`", src.name)));
+            return Err(cx.err(
+                line,
+                format!(
+                    "source name `{}` must be 1-16 of [A-Za-z0-9_-] and differ from node names and `monitor`",
+                    src.name
+                ),
+            ));
         }
         if !seen.insert(src.name.clone()) {
             return Err(cx.err(line, format!("two sources are named `{}`", src.name)));
@@ -54,12 +50,13 @@ pub(super) fn plan_sources(
             }
             (_, Some(dir)) => {
                 if src.count.is_some() {
-                    return Err(cx.err(line, "source: count applies to synthetic sources only (a dir source sends every file)"));
+                    return Err(cx.err(
+                        line,
+                        "source: count applies to synthetic sources only (a dir source sends every file)",
+                    ));
                 }
                 let base = cx.path.parent().unwrap_or(Path::new("."));
-                SourceKind::Dir {
-                    path: base.join(dir),
-                }
+                SourceKind::Dir { path: base.join(dir) }
             }
             (given, None) => {
                 let Some(count) = src.count.filter(|&c| c > 0) else {
@@ -75,10 +72,7 @@ pub(super) fn plan_sources(
                         ),
                     ));
                 }
-                SourceKind::Synthetic {
-                    seed: given.unwrap_or_else(|| derive_seed(seed, i as u64)),
-                    count,
-                }
+                SourceKind::Synthetic { seed: given.unwrap_or_else(|| derive_seed(seed, i as u64)), count }
             }
         };
         out.push(SourcePlan {

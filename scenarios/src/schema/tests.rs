@@ -37,15 +37,9 @@ fn minimal_scenario_plans() {
     assert_eq!(p.scenario.node_names(), vec!["n0", "n1", "n2"]);
     assert_eq!(p.seed, 1);
     assert!(p.faults.is_empty());
-    let SourceKind::Synthetic { seed, count } = p.sources[0].kind.clone() else {
-        panic!()
-    };
+    let SourceKind::Synthetic { seed, count } = p.sources[0].kind.clone() else { panic!() };
     assert_eq!(count, 20);
-    assert_eq!(
-        seed,
-        derive_seed(1, 0),
-        "source seed derives from the scenario seed"
-    );
+    assert_eq!(seed, derive_seed(1, 0), "source seed derives from the scenario seed");
     assert_ne!(derive_seed(1, 0), derive_seed(2, 0));
 }
 
@@ -62,28 +56,22 @@ fn seed_override_replaces_file_seed() {
 #[test]
 fn unknown_top_level_key_names_key_and_line() {
     let text = minimal().replace("duration_s = 30", "duration_s = 30\ndurration_s = 4");
-    let Err(SchemaError::Parse { message, .. }) = plan_of(&text) else {
-        panic!("must fail")
-    };
+    let Err(SchemaError::Parse { message, .. }) = plan_of(&text) else { panic!("must fail") };
     assert!(message.contains("durration_s"), "{message}");
     assert!(message.contains("line 5"), "{message}");
 }
 
 #[test]
 fn unknown_key_in_timeline_step_names_line() {
-    let text =
-        minimal() + "\n[[timeline]]\nat_s = 1\nfault = \"kill\"\nnode = \"n1\"\nsignal = 9\n";
-    let Err(SchemaError::Parse { message, .. }) = plan_of(&text) else {
-        panic!("must fail")
-    };
+    let text = minimal() + "\n[[timeline]]\nat_s = 1\nfault = \"kill\"\nnode = \"n1\"\nsignal = 9\n";
+    let Err(SchemaError::Parse { message, .. }) = plan_of(&text) else { panic!("must fail") };
     assert!(message.contains("signal"), "{message}");
     assert!(message.contains("line 18"), "{message}");
 }
 
 #[test]
 fn field_unused_by_kind_is_an_error_with_line() {
-    let text =
-        minimal() + "\n[[timeline]]\nat_s = 1\nfault = \"kill\"\nnode = \"n1\"\nrate = 0.5\n";
+    let text = minimal() + "\n[[timeline]]\nat_s = 1\nfault = \"kill\"\nnode = \"n1\"\nrate = 0.5\n";
     let (line, msg) = invalid_line(plan_of(&text));
     assert_eq!(line, 14, "the line of the step's [[timeline]] header");
     assert!(msg.contains("rate"), "{msg}");
@@ -121,17 +109,9 @@ fn impossible_steps_are_rejected() {
     let out_of_order = minimal()
         + "\n[[timeline]]\nat_s = 5\nfault = \"kill\"\nnode = \"n1\"\n"
         + "\n[[timeline]]\nat_s = 2\nfault = \"restart\"\nnode = \"n1\"\n";
-    assert!(
-        invalid_line(plan_of(&out_of_order))
-            .1
-            .contains("time order")
-    );
+    assert!(invalid_line(plan_of(&out_of_order)).1.contains("time order"));
     let all_dead = minimal() + "\n[[timeline]]\nat_s = 5\nfault = \"kill_all\"\n";
-    assert!(
-        invalid_line(plan_of(&all_dead))
-            .1
-            .contains("no running node")
-    );
+    assert!(invalid_line(plan_of(&all_dead)).1.contains("no running node"));
 }
 
 #[test]
@@ -140,20 +120,14 @@ fn random_target_is_seeded() {
     let path = Path::new("t.toml");
     let pick = |seed| {
         let s = Scenario::parse(&text, path).unwrap();
-        match validate::plan(s, &text, path, Some(seed)).unwrap().faults[0]
-            .fault
-            .clone()
-        {
+        match validate::plan(s, &text, path, Some(seed)).unwrap().faults[0].fault.clone() {
             Fault::Kill { node } => node,
             other => panic!("{other:?}"),
         }
     };
     assert_eq!(pick(7), pick(7));
     let picks: std::collections::BTreeSet<String> = (0..32).map(pick).collect();
-    assert!(
-        picks.len() > 1,
-        "different seeds must reach different nodes: {picks:?}"
-    );
+    assert!(picks.len() > 1, "different seeds must reach different nodes: {picks:?}");
 }
 
 #[test]
@@ -181,14 +155,9 @@ fn every_shipped_scenario_validates() {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml")
-            && path.file_name().unwrap() != "Cargo.toml"
-        {
+        if path.extension().is_some_and(|e| e == "toml") && path.file_name().unwrap() != "Cargo.toml" {
             let plan = Scenario::load(&path, None).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(
-                path.file_stem().unwrap().to_str().unwrap(),
-                plan.scenario.name
-            );
+            assert_eq!(path.file_stem().unwrap().to_str().unwrap(), plan.scenario.name);
             names.push(plan.scenario.name);
         }
     }

@@ -25,12 +25,8 @@ struct Sim {
 
 impl Sim {
     fn in_state(&self, wanted: &[State]) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .states
-            .iter()
-            .filter(|(_, s)| wanted.contains(s))
-            .map(|(n, _)| n.clone())
-            .collect();
+        let mut names: Vec<String> =
+            self.states.iter().filter(|(_, s)| wanted.contains(s)).map(|(n, _)| n.clone()).collect();
         names.sort_by_key(|n| n[1..].parse::<usize>().unwrap_or(usize::MAX));
         names
     }
@@ -43,16 +39,7 @@ pub(super) fn simulate(s: &Scenario, cx: &Ctx, seed: u64) -> Result<Vec<TimedFau
         states: names
             .iter()
             .enumerate()
-            .map(|(i, n)| {
-                (
-                    n.clone(),
-                    if i < s.nodes.count {
-                        State::Running
-                    } else {
-                        State::NotStarted
-                    },
-                )
-            })
+            .map(|(i, n)| (n.clone(), if i < s.nodes.count { State::Running } else { State::NotStarted }))
             .collect(),
         partitioned: false,
         monitored: s.monitor.is_some(),
@@ -64,23 +51,19 @@ pub(super) fn simulate(s: &Scenario, cx: &Ctx, seed: u64) -> Result<Vec<TimedFau
         let line = super::line_of(cx.text, spanned.span().start);
         let step = spanned.get_ref();
         if !(step.at_s.is_finite() && step.at_s >= 0.0 && step.at_s < s.duration_s) {
-            return Err(cx.err(
-                line,
-                format!(
-                    "at_s = {} must be within 0..duration_s ({})",
-                    step.at_s, s.duration_s
-                ),
-            ));
+            return Err(
+                cx.err(line, format!("at_s = {} must be within 0..duration_s ({})", step.at_s, s.duration_s))
+            );
         }
         if step.at_s < busy_until_s {
-            return Err(cx.err(line, format!("steps must be in time order and after the previous step ends ({busy_until_s:.1} s)")));
+            return Err(cx.err(
+                line,
+                format!("steps must be in time order and after the previous step ends ({busy_until_s:.1} s)"),
+            ));
         }
         let unused = unused_fields(step);
         if !unused.is_empty() {
-            return Err(cx.err(
-                line,
-                format!("`{:?}` does not take {}", step.fault, unused.join(", ")),
-            ));
+            return Err(cx.err(line, format!("`{:?}` does not take {}", step.fault, unused.join(", "))));
         }
         let fault = apply(step, &mut sim, s, &mut rng).map_err(|m| cx.err(line, m))?;
         busy_until_s = step.at_s;
@@ -90,32 +73,19 @@ pub(super) fn simulate(s: &Scenario, cx: &Ctx, seed: u64) -> Result<Vec<TimedFau
             if busy_until_s > s.duration_s {
                 return Err(cx.err(
                     line,
-                    format!(
-                        "rolling_restart of {n} nodes ends at {busy_until_s:.1} s, after duration_s"
-                    ),
+                    format!("rolling_restart of {n} nodes ends at {busy_until_s:.1} s, after duration_s"),
                 ));
             }
         }
-        out.push(TimedFault {
-            at_ms: (step.at_s * 1000.0) as u64,
-            line,
-            fault,
-        });
+        out.push(TimedFault { at_ms: (step.at_s * 1000.0) as u64, line, fault });
     }
-    finish(&sim).map_err(|m| {
-        cx.err(
-            cx.line("[[timeline]]", s.timeline.len().saturating_sub(1)),
-            m,
-        )
-    })?;
+    finish(&sim).map_err(|m| cx.err(cx.line("[[timeline]]", s.timeline.len().saturating_sub(1)), m))?;
     Ok(out)
 }
 
 fn finish(sim: &Sim) -> Result<(), String> {
     if sim.partitioned {
-        return Err(
-            "the timeline ends partitioned: add a `heal` step so convergence can be checked".into(),
-        );
+        return Err("the timeline ends partitioned: add a `heal` step so convergence can be checked".into());
     }
     if !sim.monitored && !sim.in_state(&[State::Paused]).is_empty() {
         return Err("the timeline ends with paused nodes: add `resume` steps".into());
@@ -127,17 +97,9 @@ fn finish(sim: &Sim) -> Result<(), String> {
 }
 
 /// The target of a single-node step: a known node name, or `random` among `candidates`.
-fn target(
-    step: &Step,
-    sim: &Sim,
-    allowed: &[State],
-    rng: &mut rand::rngs::StdRng,
-) -> Result<String, String> {
+fn target(step: &Step, sim: &Sim, allowed: &[State], rng: &mut rand::rngs::StdRng) -> Result<String, String> {
     let Some(name) = step.node.as_deref() else {
-        return Err(format!(
-            "`{:?}` needs node = \"nX\" or \"random\"",
-            step.fault
-        ));
+        return Err(format!("`{:?}` needs node = \"nX\" or \"random\"", step.fault));
     };
     if name == "random" {
         return draw(rng, &sim.in_state(allowed))
@@ -145,10 +107,9 @@ fn target(
     }
     match sim.states.get(name) {
         None => Err(format!("no node named `{name}`")),
-        Some(st) if !allowed.contains(st) => Err(format!(
-            "node `{name}` is {st:?} here; `{:?}` needs one of {allowed:?}",
-            step.fault
-        )),
+        Some(st) if !allowed.contains(st) => {
+            Err(format!("node `{name}` is {st:?} here; `{:?}` needs one of {allowed:?}", step.fault))
+        }
         Some(_) => Ok(name.to_string()),
     }
 }
@@ -163,12 +124,7 @@ fn unmonitored(sim: &Sim, step: &Step) -> Result<(), String> {
     Ok(())
 }
 
-fn apply(
-    step: &Step,
-    sim: &mut Sim,
-    s: &Scenario,
-    rng: &mut rand::rngs::StdRng,
-) -> Result<Fault, String> {
+fn apply(step: &Step, sim: &mut Sim, s: &Scenario, rng: &mut rand::rngs::StdRng) -> Result<Fault, String> {
     use State::*;
     let live = [Running, Paused];
     let started = [Running, Paused, Dead];
@@ -177,10 +133,7 @@ fn apply(
             if sim.partitioned {
                 return Err("already partitioned: heal first".into());
             }
-            let groups = step
-                .groups
-                .clone()
-                .ok_or("`Partition` needs groups = { a = [..], b = [..] }")?;
+            let groups = step.groups.clone().ok_or("`Partition` needs groups = { a = [..], b = [..] }")?;
             check_groups(&groups, s)?;
             sim.partitioned = true;
             Fault::Partition { groups }
@@ -203,14 +156,12 @@ fn apply(
         FaultKind::Kill => {
             let node = target(step, sim, &live, rng)?;
             // Under a monitor the node is expected back; the checks measure whether it is.
-            sim.states
-                .insert(node.clone(), if sim.monitored { Running } else { Dead });
+            sim.states.insert(node.clone(), if sim.monitored { Running } else { Dead });
             Fault::Kill { node }
         }
         FaultKind::Pause => {
             let node = target(step, sim, &[Running], rng)?;
-            sim.states
-                .insert(node.clone(), if sim.monitored { Running } else { Paused });
+            sim.states.insert(node.clone(), if sim.monitored { Running } else { Paused });
             Fault::Pause { node }
         }
         FaultKind::Resume => {
@@ -223,10 +174,7 @@ fn apply(
             unmonitored(sim, step)?;
             let node = target(step, sim, &started, rng)?;
             sim.states.insert(node.clone(), Running);
-            Fault::Restart {
-                node,
-                fresh_data: step.fresh_data.unwrap_or(false),
-            }
+            Fault::Restart { node, fresh_data: step.fresh_data.unwrap_or(false) }
         }
         FaultKind::Start => {
             unmonitored(sim, step)?;
@@ -291,9 +239,7 @@ fn check_groups(groups: &BTreeMap<String, Vec<String>>, s: &Scenario) -> Result<
     let mut seen = BTreeSet::new();
     for member in groups.values().flatten() {
         if !expected.contains(member) {
-            return Err(format!(
-                "partition member `{member}` is not a node, a source or `monitor`"
-            ));
+            return Err(format!("partition member `{member}` is not a node, a source or `monitor`"));
         }
         if !seen.insert(member.clone()) {
             return Err(format!("`{member}` is in two partition groups"));
@@ -301,10 +247,7 @@ fn check_groups(groups: &BTreeMap<String, Vec<String>>, s: &Scenario) -> Result<
     }
     let missing: Vec<_> = expected.difference(&seen).cloned().collect();
     if !missing.is_empty() {
-        return Err(format!(
-            "partition groups must place every endpoint; missing: {}",
-            missing.join(", ")
-        ));
+        return Err(format!("partition groups must place every endpoint; missing: {}", missing.join(", ")));
     }
     Ok(())
 }

@@ -36,39 +36,18 @@ pub struct TimedFault {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "fault", rename_all = "snake_case")]
 pub enum Fault {
-    Partition {
-        groups: BTreeMap<String, Vec<String>>,
-    },
-    Isolate {
-        node: String,
-    },
+    Partition { groups: BTreeMap<String, Vec<String>> },
+    Isolate { node: String },
     Heal,
-    Kill {
-        node: String,
-    },
-    Pause {
-        node: String,
-    },
-    Resume {
-        node: String,
-    },
-    Restart {
-        node: String,
-        fresh_data: bool,
-    },
+    Kill { node: String },
+    Pause { node: String },
+    Resume { node: String },
+    Restart { node: String, fresh_data: bool },
     KillAll,
     RestartAll,
-    RollingRestart {
-        interval_ms: u64,
-        fresh_data: bool,
-    },
-    Anomalous {
-        node: String,
-        rate: f64,
-    },
-    Start {
-        node: String,
-    },
+    RollingRestart { interval_ms: u64, fresh_data: bool },
+    Anomalous { node: String, rate: f64 },
+    Start { node: String },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,16 +68,8 @@ pub enum SourceKind {
 }
 
 /// Flags the runner sets itself; a scenario may not pass them in `args`.
-const RUNNER_FLAGS: &[&str] = &[
-    "--data",
-    "--http",
-    "--listen",
-    "--peer",
-    "--no-mdns",
-    "--name",
-    "--admin",
-    "--backend",
-];
+const RUNNER_FLAGS: &[&str] =
+    &["--data", "--http", "--listen", "--peer", "--no-mdns", "--name", "--admin", "--backend"];
 
 /// At most this many nodes: they share one /24 with sources and the monitor.
 const MAX_NODES: usize = 200;
@@ -110,28 +81,16 @@ pub(super) struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub(super) fn err(&self, line: usize, message: impl Into<String>) -> SchemaError {
-        SchemaError::Invalid {
-            path: self.path.to_path_buf(),
-            line,
-            message: message.into(),
-        }
+        SchemaError::Invalid { path: self.path.to_path_buf(), line, message: message.into() }
     }
     /// Line of the `nth` occurrence of `needle`, or 1.
     pub(super) fn line(&self, needle: &str, nth: usize) -> usize {
-        self.text
-            .match_indices(needle)
-            .nth(nth)
-            .map_or(1, |(at, _)| line_of(self.text, at))
+        self.text.match_indices(needle).nth(nth).map_or(1, |(at, _)| line_of(self.text, at))
     }
 }
 
 /// Validates `scenario` and resolves it into a [`Plan`]; `seed` overrides the file's seed.
-pub fn plan(
-    mut scenario: Scenario,
-    text: &str,
-    path: &Path,
-    seed: Option<u64>,
-) -> Result<Plan, SchemaError> {
+pub fn plan(mut scenario: Scenario, text: &str, path: &Path, seed: Option<u64>) -> Result<Plan, SchemaError> {
     let cx = Ctx { text, path };
     let seed = seed.unwrap_or(scenario.seed);
     scenario.seed = seed;
@@ -140,13 +99,7 @@ pub fn plan(
     let sources = super::sources::plan_sources(&scenario, &cx, seed)?;
     let faults = super::timeline::simulate(&scenario, &cx, seed)?;
     check_checks(&scenario, &faults, &cx)?;
-    Ok(Plan {
-        scenario,
-        seed,
-        path: path.to_path_buf(),
-        faults,
-        sources,
-    })
+    Ok(Plan { scenario, seed, path: path.to_path_buf(), faults, sources })
 }
 
 pub(super) fn finite_pos(x: f64) -> bool {
@@ -156,9 +109,7 @@ pub(super) fn finite_pos(x: f64) -> bool {
 fn check_top(s: &Scenario, cx: &Ctx) -> Result<(), SchemaError> {
     let ok_name = !s.name.is_empty()
         && s.name.len() <= 64
-        && s.name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && s.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !ok_name {
         return Err(cx.err(cx.line("name", 0), "name must be 1-64 of [A-Za-z0-9_-]"));
     }
@@ -182,19 +133,15 @@ fn check_top(s: &Scenario, cx: &Ctx) -> Result<(), SchemaError> {
             ));
         }
         if s.nodes.spare > 0 {
-            return Err(cx.err(
-                line,
-                "monitor: spare nodes are not supported (the monitor owns the node set)",
-            ));
+            return Err(
+                cx.err(line, "monitor: spare nodes are not supported (the monitor owns the node set)")
+            );
         }
     }
     if let Some(q) = &s.queries
         && (!finite_pos(q.rate_per_s) || q.timeout_ms == 0)
     {
-        return Err(cx.err(
-            cx.line("[queries]", 0),
-            "queries: rate_per_s and timeout_ms must be > 0",
-        ));
+        return Err(cx.err(cx.line("[queries]", 0), "queries: rate_per_s and timeout_ms must be > 0"));
     }
     Ok(())
 }
@@ -203,10 +150,7 @@ fn check_nodes(s: &Scenario, cx: &Ctx) -> Result<(), SchemaError> {
     let n = &s.nodes;
     let line = cx.line("[nodes]", 0);
     if n.count == 0 || n.count + n.spare > MAX_NODES {
-        return Err(cx.err(
-            line,
-            format!("nodes: count must be >= 1 and count + spare <= {MAX_NODES}"),
-        ));
+        return Err(cx.err(line, format!("nodes: count must be >= 1 and count + spare <= {MAX_NODES}")));
     }
     if !finite_pos(n.ready_timeout_s) {
         return Err(cx.err(line, "nodes: ready_timeout_s must be > 0"));
@@ -216,17 +160,11 @@ fn check_nodes(s: &Scenario, cx: &Ctx) -> Result<(), SchemaError> {
         if !names.contains(name) {
             return Err(cx.err(
                 cx.line(name, 0),
-                format!(
-                    "nodes.overrides: no node named `{name}` (nodes are {})",
-                    names.join(", ")
-                ),
+                format!("nodes.overrides: no node named `{name}` (nodes are {})", names.join(", ")),
             ));
         }
     }
-    let all_args = n
-        .args
-        .iter()
-        .chain(n.overrides.values().flat_map(|o| o.args.iter()));
+    let all_args = n.args.iter().chain(n.overrides.values().flat_map(|o| o.args.iter()));
     for arg in all_args {
         let flag = arg.split('=').next().unwrap_or(arg);
         let owned = RUNNER_FLAGS.contains(&flag) || (flag == "--config" && n.config.is_some());
@@ -245,20 +183,14 @@ fn check_checks(s: &Scenario, faults: &[TimedFault], cx: &Ctx) -> Result<(), Sch
     let line = cx.line("[checks]", 0);
     let ratios = [
         ("duplicate_ratio_max", c.duplicate_ratio_max),
-        (
-            "partition_answered_min_ratio",
-            c.partition_answered_min_ratio,
-        ),
+        ("partition_answered_min_ratio", c.partition_answered_min_ratio),
         ("audit_ratio_low_max", c.audit_ratio_low_max),
         ("audit_ratio_recovered_min", c.audit_ratio_recovered_min),
         ("split_votes_max_ratio", c.split_votes_max_ratio),
     ];
     for (key, v) in ratios {
         if v.is_some_and(|v| !(v.is_finite() && (0.0..=1.0).contains(&v))) {
-            return Err(cx.err(
-                cx.line(key, 0),
-                format!("checks.{key} must be within 0..=1"),
-            ));
+            return Err(cx.err(cx.line(key, 0), format!("checks.{key} must be within 0..=1")));
         }
     }
     let positives = [
@@ -277,9 +209,8 @@ fn check_checks(s: &Scenario, faults: &[TimedFault], cx: &Ctx) -> Result<(), Sch
     if (c.restarts_min.is_some() || c.restart_max_s.is_some()) && !monitored {
         return Err(cx.err(line, "checks.restarts_min/restart_max_s need a [monitor]"));
     }
-    let partitions = faults
-        .iter()
-        .any(|f| matches!(f.fault, Fault::Partition { .. } | Fault::Isolate { .. }));
+    let partitions =
+        faults.iter().any(|f| matches!(f.fault, Fault::Partition { .. } | Fault::Isolate { .. }));
     if c.partition_answered_min_ratio.is_some() && (s.queries.is_none() || !partitions) {
         return Err(cx.err(
             line,
@@ -287,10 +218,7 @@ fn check_checks(s: &Scenario, faults: &[TimedFault], cx: &Ctx) -> Result<(), Sch
         ));
     }
     if c.audit_ratio_recovered_min.is_some() && s.idle_s <= 0.0 {
-        return Err(cx.err(
-            line,
-            "checks.audit_ratio_recovered_min needs idle_s > 0 (the recovery window)",
-        ));
+        return Err(cx.err(line, "checks.audit_ratio_recovered_min needs idle_s > 0 (the recovery window)"));
     }
     Ok(())
 }
@@ -311,11 +239,9 @@ pub(super) fn unused_fields(step: &Step) -> Vec<&'static str> {
     let allowed: &[&str] = match step.fault {
         FaultKind::Partition => &["groups"],
         FaultKind::Heal | FaultKind::KillAll | FaultKind::RestartAll => &[],
-        FaultKind::Isolate
-        | FaultKind::Kill
-        | FaultKind::Pause
-        | FaultKind::Resume
-        | FaultKind::Start => &["node"],
+        FaultKind::Isolate | FaultKind::Kill | FaultKind::Pause | FaultKind::Resume | FaultKind::Start => {
+            &["node"]
+        }
         FaultKind::Restart => &["node", "fresh_data"],
         FaultKind::Anomalous => &["node", "rate"],
         FaultKind::RollingRestart => &["interval_s", "fresh_data"],
@@ -327,9 +253,5 @@ pub(super) fn unused_fields(step: &Step) -> Vec<&'static str> {
         ("interval_s", step.interval_s.is_some()),
         ("fresh_data", step.fresh_data.is_some()),
     ];
-    present
-        .into_iter()
-        .filter(|(k, p)| *p && !allowed.contains(k))
-        .map(|(k, _)| k)
-        .collect()
+    present.into_iter().filter(|(k, p)| *p && !allowed.contains(k)).map(|(k, _)| k).collect()
 }
