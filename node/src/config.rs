@@ -72,13 +72,16 @@ impl Default for NetConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SchedSection {
-    /// Bids are collected this long: gossip on a LAN delivers in a few ms, so 150 ms leaves
+    /// Bids are collected this long: gossip on a LAN delivers in a few ms, so 120 ms leaves
     /// margin for a loaded node without adding much latency.
     pub bid_window_ms: u64,
     /// The winner must claim within this after the window closes.
     pub claim_grace_ms: u64,
     /// Slack on top of a holder's own wait estimate before the next bidder takes over.
     pub result_slack_ms: u64,
+    /// After claiming, wait this long for a better competing claim before running: a bid
+    /// that arrived late then costs a yield, not a duplicate inference.
+    pub claim_confirm_ms: u64,
     /// Images in the auction at once (bounded buffer of announced, unfinished images).
     pub max_open_images: usize,
     /// Finished image ids remembered to ignore late messages (32 B each: 2 MiB).
@@ -88,9 +91,10 @@ pub struct SchedSection {
 impl Default for SchedSection {
     fn default() -> Self {
         Self {
-            bid_window_ms: 150,
+            bid_window_ms: 120,
             claim_grace_ms: 500,
             result_slack_ms: 2_000,
+            claim_confirm_ms: 60,
             max_open_images: 2_048,
             max_done_images: 65_536,
         }

@@ -84,6 +84,7 @@ pub fn register_json(reg: &Register) -> Option<Value> {
         "votes": cand.votes(),
         "candidates": reg.len(),
         "worker": worker,
+        "first_ts_ms": cand.attestations().map(|a| a.ts().wall_ms()).min(),
         "stored_ts_ms": cand.latest_ts().wall_ms(),
         "detections": cand.detections(),
     }))

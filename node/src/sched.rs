@@ -22,6 +22,10 @@ pub struct SchedConfig {
     pub claim_grace_ms: u64,
     /// Extra time on top of the winner's own `wait_ms` before a takeover.
     pub result_slack_ms: u64,
+    /// After claiming, we wait this long for a competing claim from a better bidder (one
+    /// whose bid we missed) before running: it turns most missed bids into a yield instead
+    /// of duplicate work.
+    pub claim_confirm_ms: u64,
     /// Most images in the auction at once; the oldest open one is dropped beyond it.
     pub max_open: usize,
     /// How many finished image ids are remembered to ignore late messages.
@@ -33,7 +37,9 @@ pub struct SchedConfig {
 pub enum Action<I> {
     /// Publish our bid for this image.
     Bid { image: I, wait_ms: u32 },
-    /// We won (or take over): publish a claim and queue the image for inference.
+    /// We think we won (or take over): publish a claim.
+    Claim { image: I, takeover: bool },
+    /// No better claim came within the confirm period: queue the image for inference.
     Run { image: I, takeover: bool },
     /// The image was dropped from the auction because too many were open.
     Dropped { image: I },
@@ -48,6 +54,9 @@ struct Open<P> {
     holder: Option<(P, u64)>,
     /// Bidders that missed their deadline, in the order they failed.
     failed: Vec<P>,
+    /// When we published our claim (waiting for the confirm period), and whether it was a
+    /// takeover.
+    claimed: Option<(u64, bool)>,
     /// True once we queued it ourselves.
     running: bool,
 }
@@ -106,7 +115,7 @@ where
         bids.insert(self.me.clone(), wait_ms);
         self.open.insert(
             image.clone(),
-            Open { opened_ms: now_ms, bids, holder: None, failed: Vec::new(), running: false },
+            Open { opened_ms: now_ms, bids, holder: None, failed: Vec::new(), claimed: None, running: false },
         );
         self.order.push_back(image.clone());
         actions.push(Action::Bid { image, wait_ms });
@@ -120,15 +129,24 @@ where
         }
     }
 
-    /// A peer claimed the image: it becomes the holder with a fresh deadline.
+    /// A peer claimed the image: it becomes the holder with a fresh deadline. If we claimed it
+    /// too and have not started, the better bid (lower wait, then lower id) keeps it.
     pub fn on_claim(&mut self, image: &I, winner: P, wait_ms: u32, now_ms: u64) {
         let slack = self.cfg.result_slack_ms;
-        if let Some(open) = self.open.get_mut(image) {
-            open.bids.entry(winner.clone()).or_insert(wait_ms);
-            if winner != self.me {
-                open.holder = Some((winner, now_ms + u64::from(wait_ms) + slack));
-            }
+        let me = self.me.clone();
+        let Some(open) = self.open.get_mut(image) else { return };
+        let theirs = *open.bids.entry(winner.clone()).or_insert(wait_ms);
+        if winner == me || open.running {
+            return;
         }
+        if open.claimed.is_some() {
+            let mine = open.bids.get(&me).copied().unwrap_or(u32::MAX);
+            if (mine, &me) < (theirs, &winner) {
+                return; // our claim stands; theirs will yield when it sees ours
+            }
+            open.claimed = None;
+        }
+        open.holder = Some((winner, now_ms + u64::from(wait_ms) + slack));
     }
 
     /// A result for the image was seen (ours or a peer's): the auction is over.
@@ -150,6 +168,7 @@ where
     pub fn on_local_failure(&mut self, image: &I, now_ms: u64) {
         if let Some(open) = self.open.get_mut(image) {
             open.running = false;
+            open.claimed = None;
             open.failed.push(self.me.clone());
             open.holder = None;
             open.opened_ms = now_ms.saturating_sub(self.cfg.bid_window_ms);
@@ -162,6 +181,14 @@ where
         let cfg = &self.cfg;
         for (image, open) in self.open.iter_mut() {
             if open.running || now_ms < open.opened_ms + cfg.bid_window_ms {
+                continue;
+            }
+            if let Some((at, takeover)) = open.claimed {
+                if now_ms >= at + cfg.claim_confirm_ms {
+                    open.claimed = None;
+                    open.running = true;
+                    actions.push(Action::Run { image: image.clone(), takeover });
+                }
                 continue;
             }
             if let Some((holder, deadline)) = &open.holder {
@@ -181,8 +208,8 @@ where
                 continue;
             };
             if next == self.me {
-                open.running = true;
-                actions.push(Action::Run { image: image.clone(), takeover });
+                open.claimed = Some((now_ms, takeover));
+                actions.push(Action::Claim { image: image.clone(), takeover });
             } else {
                 // The first winner gets the claim grace; anyone after a failure is already late.
                 let grace = if takeover { 0 } else { cfg.claim_grace_ms };

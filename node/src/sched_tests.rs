@@ -8,6 +8,7 @@ fn cfg() -> SchedConfig {
         bid_window_ms: 200,
         claim_grace_ms: 300,
         result_slack_ms: 1_000,
+        claim_confirm_ms: 50,
         max_open: 64,
         max_done: 128,
     }
@@ -71,6 +72,19 @@ impl Sim {
             }
             let actions = self.nodes[i].tick(self.now_ms);
             for a in actions {
+                if let Action::Claim { image, .. } = a {
+                    let wait = self.nodes[i]
+                        .open
+                        .get(&image)
+                        .and_then(|o| o.bids.get(&(i as u8)).copied())
+                        .unwrap_or(10);
+                    for to in 0..n {
+                        if to != i && self.alive[to] && self.reach[i][to] {
+                            self.nodes[to].on_claim(&image, i as u8, wait, self.now_ms);
+                        }
+                    }
+                    continue;
+                }
                 let Action::Run { image, takeover } = a else {
                     continue;
                 };
@@ -119,6 +133,8 @@ fn nothing_runs_before_the_window_closes() {
     sim.step(150);
     assert!(sim.runs.is_empty(), "ran inside the bid window: {:?}", sim.runs);
     sim.step(100);
+    assert!(sim.runs.is_empty(), "ran before the claim was confirmed: {:?}", sim.runs);
+    sim.step(50);
     assert_eq!(sim.runners(3), vec![0]);
 }
 
@@ -144,6 +160,17 @@ fn chain_of_dead_winners_ends_at_a_live_node() {
     sim.alive[2] = false;
     sim.run_for(10_000);
     assert_eq!(sim.runners(2), vec![3]);
+}
+
+#[test]
+fn a_missed_bid_is_resolved_by_claims_without_duplicate_work() {
+    let mut sim = Sim::new(3);
+    // Node 1 has the best bid, but its bid never reaches node 2; claims do get through.
+    sim.reach[1][2] = false;
+    sim.announce(6, &[300, 10, 100]);
+    sim.reach[1][2] = true;
+    sim.run_for(3_000);
+    assert_eq!(sim.runners(6), vec![1], "node 2 yields to the better claim");
 }
 
 #[test]
@@ -193,13 +220,14 @@ fn local_failure_hands_over() {
     let mut s: Scheduler<u32, u8> = Scheduler::new(0, cfg());
     s.on_announce(8, 1, 0);
     s.on_bid(&8, 1, 50);
-    assert_eq!(s.tick(250), vec![Action::Run { image: 8, takeover: false }]);
+    assert_eq!(s.tick(250), vec![Action::Claim { image: 8, takeover: false }]);
+    assert_eq!(s.tick(300), vec![Action::Run { image: 8, takeover: false }]);
     s.on_local_failure(&8, 300);
     // Node 1 becomes responsible; we do not rerun while it is within its deadline.
     assert!(s.tick(400).is_empty());
     // Node 1 never delivers: the rotation comes back to us.
-    let later = s.tick(10_000);
-    assert!(later.iter().any(|a| matches!(a, Action::Run { image: 8, takeover: true })), "{later:?}");
+    assert_eq!(s.tick(10_000), vec![Action::Claim { image: 8, takeover: true }]);
+    assert_eq!(s.tick(10_100), vec![Action::Run { image: 8, takeover: true }]);
 }
 
 #[test]

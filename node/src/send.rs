@@ -119,6 +119,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         cfg.listen = args.net.listen.clone();
     }
     let (net, mut events) = crate::net::start(&key, &cfg, Arc::new(Metrics::default()))?;
+    println!("{}", serde_json::json!({ "event": "ready", "peer_id": me.to_string() }));
     let mut served = Served { map: HashMap::new(), order: VecDeque::new() };
     let mut nodes = HashSet::new();
     let deadline = Instant::now() + WAIT_PEERS;

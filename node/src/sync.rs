@@ -20,7 +20,7 @@ use argus_protocol::rpc::{SyncRequest, SyncResponse};
 use argus_protocol::sync::RangeFingerprint;
 use libp2p::PeerId;
 use tokio::sync::mpsc;
-use tracing::{debug, info};
+use tracing::debug;
 
 use crate::metrics::Metrics;
 use crate::net::{NetHandle, Outbound, Response};
@@ -32,12 +32,16 @@ const WINDOW_MS: u64 = 60_000;
 const WINDOWS: u64 = 30;
 /// Parts per split round trip.
 const SPLIT: u16 = 16;
-/// A differing range with at most this many registers on the peer is pulled whole.
-const LEAF_COUNT: u64 = 8;
+/// A differing range with at most this many registers on the peer is pulled whole. Small
+/// leaves keep pulls close to what is missing; splitting costs 16 fingerprints (~0.9 KB) per
+/// round trip, about two registers' worth.
+const LEAF_COUNT: u64 = 2;
 /// Whole reconciliation with one peer must finish within this.
 const RECONCILE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most split round trips in one reconciliation (bounds the work a lying peer can cause).
 const MAX_ROUNDS: usize = 256;
+/// Approximate CBOR size of one range fingerprint on the wire (counted as sync traffic).
+const FINGERPRINT_WIRE_BYTES: u64 = 56;
 /// Digests waiting for the anti-entropy task; more are dropped (the next period repeats them).
 pub const DIGEST_QUEUE: usize = 16;
 
@@ -82,16 +86,8 @@ impl AntiEntropy {
         }
     }
 
-    async fn local(&self, ranges: &[(u64, u64)]) -> Option<Vec<RangeFingerprint>> {
-        let mut out = Vec::with_capacity(ranges.len());
-        for &(s, e) in ranges {
-            out.push(self.store.fingerprints(s, e, 1).await.ok()?.pop()?);
-        }
-        Some(out)
-    }
-
     async fn publish_digest(&self) {
-        let Some(ranges) = self.local(&digest_ranges(crate::core::wall_ms())).await else {
+        let Some(ranges) = local(&self.store, &digest_ranges(crate::core::wall_ms())).await else {
             return;
         };
         let msg = GossipMessage::Digest(ReplicaDigest { node: NodeId(self.me), ranges });
@@ -100,72 +96,120 @@ impl AntiEntropy {
 
     /// Pulls from `peer` every register in ranges where its fingerprint differs from ours.
     async fn reconcile(&self, peer: PeerId, d: ReplicaDigest) {
-        let theirs = d.ranges;
-        let Some(mine) = self.local(&theirs.iter().map(|r| (r.start_ms, r.end_ms)).collect::<Vec<_>>()).await
-        else {
-            return;
-        };
-        self.metrics.sync_ranges_compared.fetch_add(theirs.len() as u64, Ordering::Relaxed);
-        let mut work: Vec<RangeFingerprint> = differing(&theirs, &mine);
-        let mut rounds = 0;
-        while let Some(r) = work.pop() {
-            if r.count <= LEAF_COUNT || r.end_ms - r.start_ms <= u64::from(SPLIT) {
-                self.pull(peer, r.start_ms, r.end_ms).await;
-                continue;
-            }
-            rounds += 1;
-            if rounds > MAX_ROUNDS {
-                break;
-            }
-            let req = SyncRequest::Fingerprints { start_ms: r.start_ms, end_ms: r.end_ms, parts: SPLIT };
-            let Ok(Response::Sync(SyncResponse::Fingerprints(parts))) =
-                self.net.request(peer, Outbound::Sync(req)).await
-            else {
-                return;
-            };
-            self.metrics.sync_bytes_received.fetch_add(parts.len() as u64 * 56, Ordering::Relaxed);
-            let Ok(local) = self.store.fingerprints(r.start_ms, r.end_ms, SPLIT).await else {
-                return;
-            };
-            if parts.len() != local.len() {
-                return;
-            }
-            self.metrics.sync_ranges_compared.fetch_add(parts.len() as u64, Ordering::Relaxed);
-            work.extend(differing(&parts, &local));
+        let remote = NetRemote { net: &self.net, peer };
+        reconcile(&self.store, &remote, &self.metrics, d.ranges).await;
+    }
+}
+
+/// The other side of a reconciliation: the peer's store, reached over the network in the node
+/// and directly in tests.
+pub trait Remote {
+    fn fingerprints(
+        &self,
+        start_ms: u64,
+        end_ms: u64,
+        parts: u16,
+    ) -> impl std::future::Future<Output = Option<Vec<RangeFingerprint>>> + Send;
+    fn fetch(
+        &self,
+        start_ms: u64,
+        end_ms: u64,
+        limit: u32,
+    ) -> impl std::future::Future<Output = Option<(Vec<RegisterWire>, bool)>> + Send;
+}
+
+struct NetRemote<'a> {
+    net: &'a NetHandle,
+    peer: PeerId,
+}
+
+impl Remote for NetRemote<'_> {
+    async fn fingerprints(&self, start_ms: u64, end_ms: u64, parts: u16) -> Option<Vec<RangeFingerprint>> {
+        let req = SyncRequest::Fingerprints { start_ms, end_ms, parts };
+        match self.net.request(self.peer, Outbound::Sync(req)).await {
+            Ok(Response::Sync(SyncResponse::Fingerprints(f))) => Some(f),
+            _ => None,
         }
     }
 
-    async fn pull(&self, peer: PeerId, mut start_ms: u64, end_ms: u64) {
-        loop {
-            let req = SyncRequest::Fetch { start_ms, end_ms, limit: MAX_SYNC_FETCH_LIMIT };
-            let Ok(Response::Sync(SyncResponse::Registers { registers, more })) =
-                self.net.request(peer, Outbound::Sync(req)).await
-            else {
-                return;
-            };
-            let mut last = start_ms;
-            for w in &registers {
-                self.metrics.sync_bytes_received.fetch_add(wire_size(w) as u64, Ordering::Relaxed);
-                last = last.max(w.captured_at_ms);
-                let Ok((reg, _refused)) = Register::from_wire(w) else {
-                    continue;
-                };
-                if let Ok(m) = self.store.merge(reg).await
-                    && m.changed
-                {
-                    self.metrics.sync_records_repaired.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            if !more || registers.is_empty() {
-                return;
-            }
-            // Resume from the last capture time seen; always make progress.
-            start_ms = if last > start_ms { last } else { start_ms + 1 };
-            if start_ms >= end_ms {
-                return;
-            }
-            info!(%peer, start_ms, "anti-entropy: pulling the next page");
+    async fn fetch(&self, start_ms: u64, end_ms: u64, limit: u32) -> Option<(Vec<RegisterWire>, bool)> {
+        let req = SyncRequest::Fetch { start_ms, end_ms, limit };
+        match self.net.request(self.peer, Outbound::Sync(req)).await {
+            Ok(Response::Sync(SyncResponse::Registers { registers, more })) => Some((registers, more)),
+            _ => None,
         }
+    }
+}
+
+/// Our fingerprints of exactly the given ranges.
+async fn local(store: &StoreHandle, ranges: &[(u64, u64)]) -> Option<Vec<RangeFingerprint>> {
+    let mut out = Vec::with_capacity(ranges.len());
+    for &(s, e) in ranges {
+        out.push(store.fingerprints(s, e, 1).await.ok()?.pop()?);
+    }
+    Some(out)
+}
+
+/// One reconciliation: compare the remote's digest ranges with ours, split differing ranges
+/// (`SPLIT` parts per round trip) until they are small, and pull those. Returns the number of
+/// split round trips used.
+pub async fn reconcile<R: Remote>(
+    store: &StoreHandle,
+    remote: &R,
+    metrics: &Metrics,
+    theirs: Vec<RangeFingerprint>,
+) -> usize {
+    let spans: Vec<_> = theirs.iter().map(|r| (r.start_ms, r.end_ms)).collect();
+    let Some(mine) = local(store, &spans).await else { return 0 };
+    metrics.sync_ranges_compared.fetch_add(theirs.len() as u64, Ordering::Relaxed);
+    let mut work: Vec<RangeFingerprint> = differing(&theirs, &mine);
+    let mut rounds = 0;
+    while let Some(r) = work.pop() {
+        if r.count <= LEAF_COUNT || r.end_ms - r.start_ms <= u64::from(SPLIT) {
+            pull(store, remote, metrics, r.start_ms, r.end_ms).await;
+            continue;
+        }
+        rounds += 1;
+        if rounds > MAX_ROUNDS {
+            break;
+        }
+        let Some(parts) = remote.fingerprints(r.start_ms, r.end_ms, SPLIT).await else { break };
+        metrics.sync_bytes_received.fetch_add(parts.len() as u64 * FINGERPRINT_WIRE_BYTES, Ordering::Relaxed);
+        let Ok(local) = store.fingerprints(r.start_ms, r.end_ms, SPLIT).await else { break };
+        if parts.len() != local.len() {
+            break;
+        }
+        metrics.sync_ranges_compared.fetch_add(parts.len() as u64, Ordering::Relaxed);
+        work.extend(differing(&parts, &local));
+    }
+    rounds
+}
+
+async fn pull<R: Remote>(store: &StoreHandle, remote: &R, metrics: &Metrics, mut start_ms: u64, end_ms: u64) {
+    loop {
+        let Some((registers, more)) = remote.fetch(start_ms, end_ms, MAX_SYNC_FETCH_LIMIT).await else {
+            return;
+        };
+        let mut last = start_ms;
+        for w in &registers {
+            metrics.sync_bytes_received.fetch_add(wire_size(w) as u64, Ordering::Relaxed);
+            last = last.max(w.captured_at_ms);
+            let Ok((reg, _refused)) = Register::from_wire(w) else { continue };
+            if let Ok(m) = store.merge(reg).await
+                && m.changed
+            {
+                metrics.sync_records_repaired.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if !more || registers.is_empty() {
+            return;
+        }
+        // Resume from the last capture time seen; always make progress.
+        start_ms = if last > start_ms { last } else { start_ms + 1 };
+        if start_ms >= end_ms {
+            return;
+        }
+        debug!(start_ms, "anti-entropy: pulling the next page");
     }
 }
 
@@ -180,6 +224,10 @@ fn differing(theirs: &[RangeFingerprint], mine: &[RangeFingerprint]) -> Vec<Rang
         .map(|(t, _)| t.clone())
         .collect()
 }
+
+#[cfg(test)]
+#[path = "sync_tests.rs"]
+mod reconcile_tests;
 
 #[cfg(test)]
 mod tests {

@@ -111,6 +111,7 @@ impl Core {
                 self.metrics.bids_sent.fetch_add(1, Ordering::Relaxed);
                 self.publish(GossipMessage::Bid(bid)).await;
             }
+            Action::Claim { image, takeover } => self.claim_image(image, takeover).await,
             Action::Run { image, takeover } => self.run_image(image, takeover).await,
             Action::Dropped { image } => {
                 self.metrics.images_dropped.fetch_add(1, Ordering::Relaxed);

@@ -116,6 +116,7 @@ impl Core {
             bid_window_ms: s.bid_window_ms,
             claim_grace_ms: s.claim_grace_ms,
             result_slack_ms: s.result_slack_ms,
+            claim_confirm_ms: s.claim_confirm_ms,
             max_open: s.max_open_images,
             max_done: s.max_done_images,
         };

@@ -31,8 +31,15 @@ impl Core {
         self.metrics.queue_len.store(queue, Ordering::Relaxed);
     }
 
-    /// We won the auction (or take over): claim, then queue the image (fetching it first when
-    /// the announcement did not carry it).
+    /// We won the auction (or take over): say so; the scheduler confirms after a short wait.
+    pub(crate) async fn claim_image(&mut self, image: ImageId, takeover: bool) {
+        let wait_ms = self.worker.load.wait_ms(self.worker.epoch);
+        let claim = Claim { image_id: image, winner: self.node_id(), wait_ms, takeover };
+        self.publish(GossipMessage::Claim(claim)).await;
+    }
+
+    /// Our claim stood: queue the image (fetching it first when the announcement did not
+    /// carry it).
     pub(crate) async fn run_image(&mut self, image: ImageId, takeover: bool) {
         let Some(entry) = self.images.get(&image).cloned() else {
             // The buffer evicted it: we cannot run it; let the next bidder try.
@@ -40,9 +47,6 @@ impl Core {
             self.sched.on_local_failure(&image, now);
             return;
         };
-        let wait_ms = self.worker.load.wait_ms(self.worker.epoch);
-        let claim = Claim { image_id: image, winner: self.node_id(), wait_ms, takeover };
-        self.publish(GossipMessage::Claim(claim)).await;
         self.metrics.images_won.fetch_add(1, Ordering::Relaxed);
         if takeover {
             self.metrics.images_taken_over.fetch_add(1, Ordering::Relaxed);

@@ -30,6 +30,8 @@ use crate::metrics::Metrics;
 const MAX_PENDING_INBOUND: usize = 1_024;
 /// Outbound requests in flight; beyond it new requests fail at once.
 const MAX_PENDING_OUTBOUND: usize = 1_024;
+/// Peers remembered from mDNS for redialling (a LAN of the design size has at most 50).
+const MAX_MDNS_PEERS: usize = 256;
 const REDIAL_TICK: Duration = Duration::from_millis(500);
 const REDIAL_MIN_BACKOFF: Duration = Duration::from_millis(500);
 
@@ -57,6 +59,9 @@ pub struct SwarmTask {
     next_inbound: u64,
     outbound: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>>,
     blocked: HashSet<PeerId>,
+    /// Peers learned by mDNS with their addresses, redialled while disconnected: libp2p's
+    /// mDNS reports a peer only once per TTL, so after a partition heals no new event comes.
+    mdns_peers: HashMap<PeerId, Bootstrap>,
 }
 
 fn strip_p2p(addr: &Multiaddr) -> Multiaddr {
@@ -94,6 +99,7 @@ impl SwarmTask {
             next_inbound: 0,
             outbound: HashMap::new(),
             blocked: HashSet::new(),
+            mdns_peers: HashMap::new(),
         }
     }
 
@@ -124,6 +130,23 @@ impl SwarmTask {
 
     fn redial(&mut self) {
         let now = Instant::now();
+        let mut due = Vec::new();
+        for (peer, b) in self.mdns_peers.iter_mut() {
+            if self.swarm.is_connected(peer) || self.blocked.contains(peer) {
+                b.backoff = REDIAL_MIN_BACKOFF;
+                continue;
+            }
+            if now >= b.next_attempt {
+                b.backoff = (b.backoff * 2).min(self.redial_max);
+                b.next_attempt = now + b.backoff;
+                due.push(b.addr.clone().with(Protocol::P2p(*peer)));
+            }
+        }
+        for addr in due {
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                debug!(%addr, error = %e, "mdns redial failed");
+            }
+        }
         for i in 0..self.bootstrap.len() {
             let connected = self.bootstrap[i].peer.is_some_and(|p| self.swarm.is_connected(&p));
             let b = &mut self.bootstrap[i];
@@ -276,12 +299,31 @@ impl SwarmTask {
     }
 
     fn on_mdns(&mut self, event: libp2p::mdns::Event) {
-        let libp2p::mdns::Event::Discovered(found) = event else {
-            // Expiry is not a failure detector (DESIGN.md): connections and heartbeats are.
-            return;
+        let found = match event {
+            libp2p::mdns::Event::Discovered(found) => found,
+            libp2p::mdns::Event::Expired(gone) => {
+                // Expiry is not a failure detector (DESIGN.md); it only ends redialling.
+                for (peer, addr) in gone {
+                    if self.mdns_peers.get(&peer).is_some_and(|b| b.addr == addr) {
+                        self.mdns_peers.remove(&peer);
+                    }
+                }
+                return;
+            }
         };
+        let now = Instant::now();
         for (peer, addr) in found {
-            if !self.swarm.is_connected(&peer) {
+            if self.mdns_peers.len() >= MAX_MDNS_PEERS && !self.mdns_peers.contains_key(&peer) {
+                continue;
+            }
+            let entry = Bootstrap {
+                addr: addr.clone(),
+                peer: Some(peer),
+                next_attempt: now,
+                backoff: REDIAL_MIN_BACKOFF,
+            };
+            self.mdns_peers.insert(peer, entry);
+            if !self.swarm.is_connected(&peer) && !self.blocked.contains(&peer) {
                 debug!(%peer, %addr, "mdns discovered");
                 let _ = self.swarm.dial(addr.with(Protocol::P2p(peer)));
             }
