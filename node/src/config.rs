@@ -59,7 +59,7 @@ impl Default for NetConfig {
             peers: Vec::new(),
             mdns: true,
             heartbeat_interval_ms: 1_000,
-            redial_max_backoff_ms: 4_000,
+            redial_max_backoff_ms: 2_000,
             request_timeout_ms: 5_000,
             idle_connection_timeout_ms: 60_000,
             // A node sees ~6 gossip messages per image; 4096 absorbs bursts of several
@@ -212,7 +212,7 @@ pub struct SyncConfig {
 
 impl Default for SyncConfig {
     fn default() -> Self {
-        Self { digest_interval_ms: 2_000 }
+        Self { digest_interval_ms: 1_000 }
     }
 }
 

@@ -45,6 +45,8 @@ const TICK: Duration = Duration::from_millis(20);
 const IMAGE_RETAIN_MS: u64 = 120_000;
 /// A node not heard from (heartbeat) for this long is not asked for audits or queries.
 pub const NODE_LIVE_MS: u64 = 5_000;
+/// A connected node silent this long (four missed heartbeats) has its connection closed.
+const SILENT_CONNECTION_MS: u64 = 4_000;
 
 /// Commands from the HTTP API.
 pub enum Command {
@@ -251,9 +253,27 @@ impl Core {
             http_addr: self.http_addr.clone(),
         };
         self.publish(GossipMessage::Heartbeat(hb)).await;
+        self.drop_silent_connections().await;
         self.store.save_clock(self.hlc.last().0);
         self.images.expire(self.now_ms());
         self.audit_housekeeping().await;
+    }
+
+    /// A connected node whose heartbeats stopped sits behind a dead link (a partition cuts
+    /// links without resetting TCP): close the connection so redialling can find it again.
+    async fn drop_silent_connections(&mut self) {
+        let now = self.now_ms();
+        let silent: Vec<PeerId> = self
+            .nodes
+            .iter()
+            .filter(|(p, s)| self.peers.contains(p) && now.saturating_sub(s.last_ms) > SILENT_CONNECTION_MS)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in silent {
+            // Forget it until it is heard again, so the connection is closed once.
+            self.nodes.remove(&peer);
+            let _ = self.net.send(crate::net::NetCommand::Disconnect { peer }).await;
+        }
     }
 
     pub(crate) async fn publish(&self, msg: GossipMessage) {

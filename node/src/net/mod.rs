@@ -65,15 +65,39 @@ pub enum Response {
 }
 
 pub enum NetCommand {
-    Publish { topic: Topic, data: Vec<u8> },
-    Request { peer: PeerId, req: Outbound, reply: oneshot::Sender<Result<Response, NetError>> },
-    Respond { id: u64, resp: Response },
-    Block { peers: Vec<PeerId> },
-    Unblock { peers: Vec<PeerId> },
+    Publish {
+        topic: Topic,
+        data: Vec<u8>,
+    },
+    Request {
+        peer: PeerId,
+        req: Outbound,
+        reply: oneshot::Sender<Result<Response, NetError>>,
+    },
+    Respond {
+        id: u64,
+        resp: Response,
+    },
+    Block {
+        peers: Vec<PeerId>,
+    },
+    Unblock {
+        peers: Vec<PeerId>,
+    },
     UnblockAll,
-    Dial { addr: Multiaddr },
-    Peers { reply: oneshot::Sender<Vec<PeerId>> },
-    ListenAddrs { reply: oneshot::Sender<Vec<Multiaddr>> },
+    Dial {
+        addr: Multiaddr,
+    },
+    /// Close every connection to a peer (a connection that carries nothing any more).
+    Disconnect {
+        peer: PeerId,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    ListenAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
 }
 
 #[derive(Debug)]

@@ -205,6 +205,10 @@ impl SwarmTask {
                     debug!(error = %e, "dial failed");
                 }
             }
+            NetCommand::Disconnect { peer } => {
+                info!(%peer, "closing a silent connection");
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
             NetCommand::Peers { reply } => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
