@@ -100,6 +100,7 @@ counters! {
     audits_performed: "audits this node answered",
     audits_passed: "verdicts received that passed",
     audits_failed: "verdicts received that failed",
+    audits_failed_against: "failed verdicts about this node's own results",
     queries_served: "query requests answered for peers",
     sync_bytes_sent: "bytes of registers sent for anti-entropy",
     sync_bytes_received: "bytes of registers received for anti-entropy",

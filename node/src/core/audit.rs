@@ -210,6 +210,9 @@ impl Core {
         }
         self.metrics.audits_failed.fetch_add(1, Ordering::Relaxed);
         let worker = v.worker.0;
+        if worker == self.me {
+            self.metrics.audits_failed_against.fetch_add(1, Ordering::Relaxed);
+        }
         let was_suspect = self.is_suspect(&worker);
         *self.audits.fails.entry(worker).or_default() += 1;
         if !was_suspect && self.is_suspect(&worker) {

@@ -249,7 +249,7 @@ impl Core {
             backend: self.worker.backend.to_string(),
             audit_ratio: self.ratio.value() as f32,
             images_processed: m.images_processed.load(Ordering::Relaxed),
-            audits_failed_against: m.audits_failed.load(Ordering::Relaxed),
+            audits_failed_against: m.audits_failed_against.load(Ordering::Relaxed),
             http_addr: self.http_addr.clone(),
         };
         self.publish(GossipMessage::Heartbeat(hb)).await;
