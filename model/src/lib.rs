@@ -1,0 +1,50 @@
+//! argus-model: the object detector of argus. Synthetic scenes with ground truth, a compact
+//! CenterNet-style network in burn, training, weights, inference on ndarray / flex / wgpu,
+//! mAP evaluation and benchmarks. Never touches the network or the node's state.
+//!
+//! Layout:
+//! - `scene`: deterministic `(seed, index) -> image + ground truth`; PNG/JPEG encoding.
+//! - `shapes`: geometry of the five object classes.
+//! - `render`: backgrounds, clutter, anti-aliased shape fills, noise.
+//! - `rng`: the tiny fixed PRNG behind every random choice.
+//! - `data`: letterboxing, normalisation and training targets.
+//! - `model`: the network (`ModelConfig`, `DetectorNet`), FLOP count.
+//! - `loss`: focal heatmap loss + L1 offset/size losses.
+//! - `training`: the training loop (`TrainingConfig`, `train`).
+//! - `decode`: head decoding, score threshold, NMS, IoU.
+//! - `inference`: `Detector`, the object the node uses.
+//! - `weights`: embedded / file weights, burnpack save and load, BLAKE3 identity.
+//! - `backend`: `BackendKind` and its burn device.
+//! - `image_io`: bounded decoding of untrusted PNG/JPEG bytes.
+//! - `eval`: mAP@0.5 and mAP@0.5:0.95.
+//! - `bench`: latency, throughput, FLOPs, GEMM reference.
+//! - `draw`: boxes and labels on images.
+//! - `error`: `ModelError`.
+
+pub mod backend;
+pub mod bench;
+pub mod data;
+pub mod decode;
+pub mod draw;
+pub mod error;
+pub mod eval;
+pub mod image_io;
+pub mod inference;
+pub mod loss;
+pub mod model;
+pub mod render;
+pub mod rng;
+pub mod scene;
+pub mod shapes;
+pub mod training;
+pub mod weights;
+
+pub use argus_protocol::detection::{BBox, Detection};
+pub use backend::BackendKind;
+pub use error::ModelError;
+pub use image_io::decode_image;
+pub use inference::Detector;
+pub use weights::WeightsSource;
+
+/// Class names, indexed by `Detection::class`.
+pub const CLASS_NAMES: &[&str] = &["circle", "square", "triangle", "cross", "star"];

@@ -1,0 +1,136 @@
+//! Where the network's weights come from: the burnpack embedded in the binary (with its JSON
+//! config), or a file given with `--weights` (config from `FILE.json` beside it when present).
+//! Also the weights' identity, a short BLAKE3 hash. Never trusts a file's size: files are
+//! length-checked before they are read.
+
+use std::path::{Path, PathBuf};
+
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ModelError;
+use crate::model::{DetectorNet, ModelConfig};
+
+/// Largest weights file accepted (the shipped one is a few hundred KB).
+pub const MAX_WEIGHTS_BYTES: u64 = 64 * 1024 * 1024;
+
+/// `include_bytes!` gives no alignment guarantee, and burnpack's zero-copy loading needs its
+/// tensor data aligned; this wrapper aligns the embedded bytes to 256 (burnpack's alignment).
+#[repr(C, align(256))]
+struct Aligned<B: ?Sized>(B);
+
+static EMBEDDED_BPK: &Aligned<[u8]> = &Aligned(*include_bytes!("../weights/detector.bpk"));
+static EMBEDDED_JSON: &str = include_str!("../weights/detector.json");
+
+/// Which weights to load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WeightsSource {
+    /// The weights compiled into this binary (`model/weights/detector.bpk`).
+    Embedded,
+    /// A burnpack file written by `argus-model train`.
+    File(PathBuf),
+}
+
+/// The JSON written next to the weights: the architecture plus whatever produced the weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WeightsMeta {
+    pub model: ModelConfig,
+    /// The training configuration and summary (free-form, for the record).
+    #[serde(default)]
+    pub training: serde_json::Value,
+}
+
+enum BlobData {
+    Static(&'static [u8]),
+    Owned(Bytes),
+}
+
+/// Loaded weight bytes with their description.
+pub struct WeightsBlob {
+    data: BlobData,
+    pub meta: WeightsMeta,
+    /// Short BLAKE3 hex of the burnpack bytes.
+    pub hash: String,
+}
+
+/// Short BLAKE3 hex (first 4 bytes, 8 hex digits) identifying a weights file.
+pub fn short_hash(bytes: &[u8]) -> String {
+    hex::encode(&blake3::hash(bytes).as_bytes()[..4])
+}
+
+/// The sidecar config path for a weights file: `detector.bpk` -> `detector.json`.
+pub fn meta_path(weights: &Path) -> PathBuf {
+    weights.with_extension("json")
+}
+
+fn parse_meta(text: &str) -> Result<WeightsMeta, ModelError> {
+    let meta: WeightsMeta =
+        serde_json::from_str(text).map_err(|e| ModelError::Weights(format!("weights config JSON: {e}")))?;
+    meta.model.validate()?;
+    Ok(meta)
+}
+
+impl WeightsBlob {
+    pub fn load(source: &WeightsSource) -> Result<Self, ModelError> {
+        match source {
+            WeightsSource::Embedded => {
+                let data: &'static [u8] = &EMBEDDED_BPK.0;
+                if data.is_empty() {
+                    return Err(ModelError::Weights("no weights embedded in this build".into()));
+                }
+                Ok(Self {
+                    data: BlobData::Static(data),
+                    meta: parse_meta(EMBEDDED_JSON)?,
+                    hash: short_hash(data),
+                })
+            }
+            WeightsSource::File(path) => Self::from_file(path),
+        }
+    }
+
+    fn from_file(path: &Path) -> Result<Self, ModelError> {
+        let io_err = |source| ModelError::WeightsFile { path: path.to_path_buf(), source };
+        let len = std::fs::metadata(path).map_err(io_err)?.len();
+        if len > MAX_WEIGHTS_BYTES {
+            return Err(ModelError::Weights(format!(
+                "{} is {len} bytes, over {MAX_WEIGHTS_BYTES}",
+                path.display()
+            )));
+        }
+        let data = std::fs::read(path).map_err(io_err)?;
+        let meta_file = meta_path(path);
+        let meta = if meta_file.exists() {
+            let text = std::fs::read_to_string(&meta_file)
+                .map_err(|source| ModelError::WeightsFile { path: meta_file.clone(), source })?;
+            parse_meta(&text)?
+        } else {
+            WeightsMeta { model: ModelConfig::new(), training: serde_json::Value::Null }
+        };
+        let hash = short_hash(&data);
+        Ok(Self { data: BlobData::Owned(Bytes::from_bytes_vec(data)), meta, hash })
+    }
+
+    /// Applies the weights to `net`, failing when a tensor is missing, unused or mis-shaped.
+    pub fn apply(&self, mut net: DetectorNet) -> Result<DetectorNet, ModelError> {
+        let mut store = match &self.data {
+            BlobData::Static(data) => BurnpackStore::from_static(data),
+            BlobData::Owned(bytes) => BurnpackStore::from_bytes(Some(bytes.clone())),
+        };
+        let result = net.load_from(&mut store).map_err(|e| ModelError::Weights(format!("burnpack: {e}")))?;
+        if !result.is_success() || !result.missing.is_empty() || !result.unused.is_empty() {
+            return Err(ModelError::Weights(format!("weights do not fit the network: {result}")));
+        }
+        Ok(net)
+    }
+}
+
+/// Saves `net`'s weights to `path` (a `.bpk` burnpack) and the metadata beside it.
+pub fn save(net: &DetectorNet, meta: &WeightsMeta, path: &Path) -> Result<String, ModelError> {
+    let mut store = BurnpackStore::from_file(path).auto_extension(false).overwrite(true);
+    net.save_into(&mut store).map_err(|e| ModelError::Weights(format!("save: {e}")))?;
+    let json =
+        serde_json::to_string_pretty(meta).map_err(|e| ModelError::Weights(format!("config JSON: {e}")))?;
+    std::fs::write(meta_path(path), json + "\n")?;
+    Ok(short_hash(&std::fs::read(path)?))
+}
