@@ -44,10 +44,7 @@ pub enum AttestError {
     #[error("signature does not verify")]
     BadSignature,
     #[error("attester {got} is not the expected node {expected}")]
-    WrongSigner {
-        expected: Box<NodeId>,
-        got: Box<NodeId>,
-    },
+    WrongSigner { expected: Box<NodeId>, got: Box<NodeId> },
     #[error("signing failed: {0}")]
     Signing(String),
 }
@@ -95,9 +92,7 @@ impl Attestation {
             return Err(AttestError::NotEd25519(public.key_type().to_string()));
         }
         let payload = signed_payload(image_id, digest, ts);
-        let signature = keypair
-            .sign(&payload)
-            .map_err(|e| AttestError::Signing(e.to_string()))?;
+        let signature = keypair.sign(&payload).map_err(|e| AttestError::Signing(e.to_string()))?;
         Ok(Self {
             image_id: *image_id,
             digest: *digest,
@@ -116,9 +111,7 @@ impl Attestation {
     ) -> Result<Self, AttestError> {
         let public = decode_ed25519_key(&wire.public_key)?;
         if wire.signature.len() != SIGNATURE_BYTES {
-            return Err(AttestError::SignatureLength {
-                len: wire.signature.len(),
-            });
+            return Err(AttestError::SignatureLength { len: wire.signature.len() });
         }
         let payload = signed_payload(image_id, digest, wire.ts);
         if !public.verify(&payload, &wire.signature) {
@@ -145,10 +138,7 @@ impl Attestation {
     ) -> Result<Self, AttestError> {
         let att = Self::verify(wire, image_id, digest)?;
         if att.node != *expected {
-            return Err(AttestError::WrongSigner {
-                expected: Box::new(*expected),
-                got: Box::new(att.node),
-            });
+            return Err(AttestError::WrongSigner { expected: Box::new(*expected), got: Box::new(att.node) });
         }
         Ok(att)
     }
@@ -192,13 +182,9 @@ impl Attestation {
 
 fn decode_ed25519_key(bytes: &[u8]) -> Result<PublicKey, AttestError> {
     if bytes.len() > MAX_PUBLIC_KEY_BYTES {
-        return Err(AttestError::KeyTooLong {
-            len: bytes.len(),
-            max: MAX_PUBLIC_KEY_BYTES,
-        });
+        return Err(AttestError::KeyTooLong { len: bytes.len(), max: MAX_PUBLIC_KEY_BYTES });
     }
-    let public =
-        PublicKey::try_decode_protobuf(bytes).map_err(|e| AttestError::BadKey(e.to_string()))?;
+    let public = PublicKey::try_decode_protobuf(bytes).map_err(|e| AttestError::BadKey(e.to_string()))?;
     if public.key_type() != KeyType::Ed25519 {
         return Err(AttestError::NotEd25519(public.key_type().to_string()));
     }

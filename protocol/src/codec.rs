@@ -19,11 +19,7 @@ pub enum CodecError {
     #[error("protocol version {got}, this node speaks {PROTOCOL_VERSION}")]
     WrongVersion { got: u64 },
     #[error("truncated at byte {offset}: needs {needed}, {left} left")]
-    Truncated {
-        offset: usize,
-        needed: u64,
-        left: usize,
-    },
+    Truncated { offset: usize, needed: u64, left: usize },
     #[error("nested deeper than {MAX_NESTING_DEPTH}")]
     TooDeep,
     #[error("malformed CBOR: {0}")]
@@ -67,10 +63,7 @@ pub fn encode<T: Serialize>(value: &T, limit: usize) -> Result<Vec<u8>, CodecErr
     let mut out = Vec::new();
     ciborium::ser::into_writer(value, &mut out).map_err(|e| CodecError::Encode(e.to_string()))?;
     if out.len() > limit {
-        return Err(CodecError::TooLarge {
-            len: out.len(),
-            limit,
-        });
+        return Err(CodecError::TooLarge { len: out.len(), limit });
     }
     Ok(out)
 }
@@ -80,14 +73,10 @@ pub fn encode<T: Serialize>(value: &T, limit: usize) -> Result<Vec<u8>, CodecErr
 /// Does not run `Validate`; use `decode_wire` or `decode_gossip` for protocol messages.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, CodecError> {
     if bytes.len() > limit {
-        return Err(CodecError::TooLarge {
-            len: bytes.len(),
-            limit,
-        });
+        return Err(CodecError::TooLarge { len: bytes.len(), limit });
     }
     prescan(bytes, MAX_NESTING_DEPTH)?;
-    ciborium::de::from_reader_with_recursion_limit(bytes, CBOR_RECURSION_LIMIT)
-        .map_err(map_de_error)
+    ciborium::de::from_reader_with_recursion_limit(bytes, CBOR_RECURSION_LIMIT).map_err(map_de_error)
 }
 
 fn map_de_error(e: ciborium::de::Error<std::io::Error>) -> CodecError {
@@ -96,9 +85,7 @@ fn map_de_error(e: ciborium::de::Error<std::io::Error>) -> CodecError {
         Error::RecursionLimitExceeded => CodecError::TooDeep,
         Error::Io(e) => CodecError::Malformed(format!("read: {e}")),
         Error::Syntax(offset) => CodecError::Malformed(format!("syntax error at byte {offset}")),
-        Error::Semantic(Some(offset), msg) => {
-            CodecError::Malformed(format!("at byte {offset}: {msg}"))
-        }
+        Error::Semantic(Some(offset), msg) => CodecError::Malformed(format!("at byte {offset}: {msg}")),
         Error::Semantic(None, msg) => CodecError::Malformed(msg),
     }
 }
@@ -120,13 +107,7 @@ pub fn decode_wire<T: WireMessage>(bytes: &[u8]) -> Result<T, CodecError> {
 pub fn encode_gossip(msg: &GossipMessage) -> Result<Vec<u8>, CodecError> {
     msg.validate().map_err(CodecError::Invalid)?;
     let body = encode(msg, MAX_GOSSIP_BYTES)?;
-    encode(
-        &Envelope {
-            v: PROTOCOL_VERSION,
-            body: ByteBuf::from(body),
-        },
-        MAX_GOSSIP_BYTES,
-    )
+    encode(&Envelope { v: PROTOCOL_VERSION, body: ByteBuf::from(body) }, MAX_GOSSIP_BYTES)
 }
 
 /// Decodes a gossip envelope in two stages, so an unknown version is reported as

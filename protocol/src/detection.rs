@@ -35,15 +35,8 @@ pub enum DetectionError {
     TooMany { count: usize, max: usize },
     #[error("detection {index}: score {score} is not a finite number in 0..=1")]
     BadScore { index: usize, score: f32 },
-    #[error(
-        "detection {index}: box {bbox:?} is not finite, inside out, or outside 0..={max_x}x0..={max_y}"
-    )]
-    BadBox {
-        index: usize,
-        bbox: BBox,
-        max_x: f32,
-        max_y: f32,
-    },
+    #[error("detection {index}: box {bbox:?} is not finite, inside out, or outside 0..={max_x}x0..={max_y}")]
+    BadBox { index: usize, bbox: BBox, max_x: f32, max_y: f32 },
 }
 
 impl BBox {
@@ -95,25 +88,14 @@ pub fn validate_detections_in_image(
 
 fn validate_within(detections: &[Detection], max_x: f32, max_y: f32) -> Result<(), DetectionError> {
     if detections.len() > MAX_DETECTIONS {
-        return Err(DetectionError::TooMany {
-            count: detections.len(),
-            max: MAX_DETECTIONS,
-        });
+        return Err(DetectionError::TooMany { count: detections.len(), max: MAX_DETECTIONS });
     }
     for (index, d) in detections.iter().enumerate() {
         if !(d.score.is_finite() && (0.0..=1.0).contains(&d.score)) {
-            return Err(DetectionError::BadScore {
-                index,
-                score: d.score,
-            });
+            return Err(DetectionError::BadScore { index, score: d.score });
         }
         if !d.bbox.is_valid(max_x, max_y) {
-            return Err(DetectionError::BadBox {
-                index,
-                bbox: d.bbox,
-                max_x,
-                max_y,
-            });
+            return Err(DetectionError::BadBox { index, bbox: d.bbox, max_x, max_y });
         }
     }
     Ok(())

@@ -18,9 +18,7 @@ pub const MAX_WALL_MS: u64 = (1 << (64 - COUNTER_BITS)) - 1;
 pub const DEFAULT_MAX_DRIFT_MS: u64 = 60_000;
 
 /// A hybrid-logical-clock timestamp: `wall_ms << 16 | counter`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct HlcTimestamp(pub u64);
 
@@ -63,11 +61,7 @@ pub enum HlcError {
         "remote timestamp {remote_wall_ms} ms is more than {max_drift_ms} ms ahead of local \
          physical time {physical_ms} ms"
     )]
-    TooFarInFuture {
-        remote_wall_ms: u64,
-        physical_ms: u64,
-        max_drift_ms: u64,
-    },
+    TooFarInFuture { remote_wall_ms: u64, physical_ms: u64, max_drift_ms: u64 },
 }
 
 /// The clock: the last timestamp issued or observed, and the drift bound.
@@ -80,10 +74,7 @@ pub struct Hlc {
 impl Hlc {
     /// A fresh clock that refuses remote timestamps more than `max_drift_ms` ahead.
     pub fn new(max_drift_ms: u64) -> Self {
-        Self {
-            last: HlcTimestamp::ZERO,
-            max_drift_ms,
-        }
+        Self { last: HlcTimestamp::ZERO, max_drift_ms }
     }
 
     /// A clock resumed from a persisted timestamp, so a restarted node never issues a
@@ -113,11 +104,7 @@ impl Hlc {
     /// Merges a timestamp received from a peer at local time `physical_ms` and returns a
     /// timestamp greater than both it and every earlier local one. A remote wall clock more
     /// than `max_drift_ms` ahead of `physical_ms` is refused and leaves the clock untouched.
-    pub fn update(
-        &mut self,
-        remote: HlcTimestamp,
-        physical_ms: u64,
-    ) -> Result<HlcTimestamp, HlcError> {
+    pub fn update(&mut self, remote: HlcTimestamp, physical_ms: u64) -> Result<HlcTimestamp, HlcError> {
         self.check(remote, physical_ms)?;
         let physical = HlcTimestamp::new(physical_ms, 0);
         self.last = physical.max(self.last.successor()).max(remote.successor());

@@ -127,10 +127,7 @@ struct HexOrBytes<T> {
 
 impl<T> HexOrBytes<T> {
     fn new(what: &'static str) -> Self {
-        Self {
-            what,
-            _t: std::marker::PhantomData,
-        }
+        Self { what, _t: std::marker::PhantomData }
     }
 }
 
@@ -143,9 +140,7 @@ impl<T: HashId> Visitor<'_> for HexOrBytes<T> {
         v.parse().map_err(E::custom)
     }
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<T, E> {
-        let arr: [u8; 32] = v
-            .try_into()
-            .map_err(|_| E::invalid_length(v.len(), &self))?;
+        let arr: [u8; 32] = v.try_into().map_err(|_| E::invalid_length(v.len(), &self))?;
         Ok(T::from_arr(arr))
     }
 }
@@ -167,14 +162,9 @@ impl NodeId {
     /// Parses PeerId bytes, refusing anything longer than `MAX_NODE_ID_BYTES`.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, IdError> {
         if bytes.len() > MAX_NODE_ID_BYTES {
-            return Err(IdError::Length {
-                expected: MAX_NODE_ID_BYTES,
-                got: bytes.len(),
-            });
+            return Err(IdError::Length { expected: MAX_NODE_ID_BYTES, got: bytes.len() });
         }
-        PeerId::from_bytes(bytes)
-            .map(NodeId)
-            .map_err(|e| IdError::PeerId(e.to_string()))
+        PeerId::from_bytes(bytes).map(NodeId).map_err(|e| IdError::PeerId(e.to_string()))
     }
 
     /// The wrapped PeerId.
@@ -220,9 +210,7 @@ impl FromStr for NodeId {
     type Err = IdError;
     /// Base58 PeerId, as libp2p prints it.
     fn from_str(s: &str) -> Result<Self, IdError> {
-        PeerId::from_str(s)
-            .map(NodeId)
-            .map_err(|e| IdError::PeerId(e.to_string()))
+        PeerId::from_str(s).map(NodeId).map_err(|e| IdError::PeerId(e.to_string()))
     }
 }
 
@@ -251,10 +239,6 @@ impl<'de> Deserialize<'de> for NodeId {
                 NodeId::from_slice(v).map_err(E::custom)
             }
         }
-        if d.is_human_readable() {
-            d.deserialize_str(V)
-        } else {
-            d.deserialize_bytes(V)
-        }
+        if d.is_human_readable() { d.deserialize_str(V) } else { d.deserialize_bytes(V) }
     }
 }

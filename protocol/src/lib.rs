@@ -33,8 +33,8 @@ pub mod sync;
 
 pub use attestation::{AttestError, Attestation, AttestationWire};
 pub use codec::{
-    CodecError, Envelope, Validate, WireMessage, decode, decode_gossip, decode_wire, encode,
-    encode_gossip, encode_wire,
+    CodecError, Envelope, Validate, WireMessage, decode, decode_gossip, decode_wire, encode, encode_gossip,
+    encode_wire,
 };
 pub use detection::{BBox, Detection, DetectionError, validate_detections};
 pub use hlc::{Hlc, HlcError, HlcTimestamp};

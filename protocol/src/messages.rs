@@ -27,14 +27,8 @@ pub const TOPIC_DIGESTS: &str = "argus/digests/1";
 /// Heartbeats.
 pub const TOPIC_HEARTBEATS: &str = "argus/heartbeats/1";
 /// Every topic, for subscribing.
-pub const ALL_TOPICS: [&str; 6] = [
-    TOPIC_IMAGES,
-    TOPIC_BIDS,
-    TOPIC_RESULTS,
-    TOPIC_AUDITS,
-    TOPIC_DIGESTS,
-    TOPIC_HEARTBEATS,
-];
+pub const ALL_TOPICS: [&str; 6] =
+    [TOPIC_IMAGES, TOPIC_BIDS, TOPIC_RESULTS, TOPIC_AUDITS, TOPIC_DIGESTS, TOPIC_HEARTBEATS];
 
 /// A new image: inline when at most `MAX_INLINE_IMAGE_BYTES`, else fetched from `source` over
 /// `/argus/fetch/1`.
@@ -180,12 +174,7 @@ impl GossipMessage {
 impl DetectionResult {
     /// Verifies the attestation: signed by `worker`, over `digest` for `image_id`.
     pub fn verify_attestation(&self) -> Result<Attestation, AttestError> {
-        Attestation::verify_from(
-            &self.attestation,
-            &self.image_id,
-            &self.digest,
-            &self.worker,
-        )
+        Attestation::verify_from(&self.attestation, &self.image_id, &self.digest, &self.worker)
     }
 }
 
@@ -194,12 +183,7 @@ impl AuditVerdict {
     /// `None` on FAIL.
     pub fn verify_attestation(&self) -> Option<Result<Attestation, AttestError>> {
         let wire = self.attestation.as_ref()?;
-        Some(Attestation::verify_from(
-            wire,
-            &self.image_id,
-            &self.worker_digest,
-            &self.auditor,
-        ))
+        Some(Attestation::verify_from(wire, &self.image_id, &self.worker_digest, &self.auditor))
     }
 }
 
@@ -208,37 +192,22 @@ fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
 }
 
 fn check_len(field: &str, len: usize, max: usize) -> Result<(), String> {
-    check(len <= max, || {
-        format!("{field}: {len} bytes or items, at most {max}")
-    })
+    check(len <= max, || format!("{field}: {len} bytes or items, at most {max}"))
 }
 
 /// Structural checks of a wire attestation (lengths only; signatures are checked by
 /// `Attestation::verify`).
 pub(crate) fn validate_attestation_shape(a: &AttestationWire) -> Result<(), String> {
-    check_len(
-        "attestation.public_key",
-        a.public_key.len(),
-        MAX_PUBLIC_KEY_BYTES,
-    )?;
+    check_len("attestation.public_key", a.public_key.len(), MAX_PUBLIC_KEY_BYTES)?;
     check(a.signature.len() == SIGNATURE_BYTES, || {
-        format!(
-            "attestation.signature: {} bytes, expected {SIGNATURE_BYTES}",
-            a.signature.len()
-        )
+        format!("attestation.signature: {} bytes, expected {SIGNATURE_BYTES}", a.signature.len())
     })
 }
 
 /// Detections valid and hashing to `digest`.
-fn validate_result(
-    field: &str,
-    detections: &[Detection],
-    digest: &ResultDigest,
-) -> Result<(), String> {
+fn validate_result(field: &str, detections: &[Detection], digest: &ResultDigest) -> Result<(), String> {
     validate_detections(detections).map_err(|e| format!("{field}: {e}"))?;
-    check(result_digest(detections) == *digest, || {
-        format!("{field}: digest does not match")
-    })
+    check(result_digest(detections) == *digest, || format!("{field}: digest does not match"))
 }
 
 impl Validate for ImageAnnouncement {
@@ -246,27 +215,17 @@ impl Validate for ImageAnnouncement {
         check_len("source_name", self.source_name.len(), MAX_NAME_LEN)?;
         let side_ok = |s: u32| (1..=MAX_IMAGE_SIDE_PX).contains(&s);
         check(side_ok(self.width) && side_ok(self.height), || {
-            format!(
-                "image {}x{} outside 1..={MAX_IMAGE_SIDE_PX}",
-                self.width, self.height
-            )
+            format!("image {}x{} outside 1..={MAX_IMAGE_SIDE_PX}", self.width, self.height)
         })?;
         check((1..=MAX_IMAGE_BYTES).contains(&self.size_bytes), || {
-            format!(
-                "size_bytes {} outside 1..={MAX_IMAGE_BYTES}",
-                self.size_bytes
-            )
+            format!("size_bytes {} outside 1..={MAX_IMAGE_BYTES}", self.size_bytes)
         })?;
         let Some(bytes) = &self.bytes else {
             return Ok(());
         };
         check_len("bytes", bytes.len(), MAX_INLINE_IMAGE_BYTES)?;
-        check(bytes.len() as u64 == self.size_bytes, || {
-            "bytes: length is not size_bytes".into()
-        })?;
-        check(ImageId::of_bytes(bytes) == self.image_id, || {
-            "bytes: BLAKE3 is not image_id".into()
-        })
+        check(bytes.len() as u64 == self.size_bytes, || "bytes: length is not size_bytes".into())?;
+        check(ImageId::of_bytes(bytes) == self.image_id, || "bytes: BLAKE3 is not image_id".into())
     }
 }
 
@@ -281,28 +240,18 @@ impl Validate for DetectionResult {
 impl Validate for AuditRequest {
     fn validate(&self) -> Result<(), String> {
         let n = self.auditors.len();
-        check((1..=MAX_AUDITORS).contains(&n), || {
-            format!("{n} auditors, 1..={MAX_AUDITORS}")
-        })?;
-        check(!self.auditors.contains(&self.worker), || {
-            "the worker audits itself".into()
-        })?;
-        check(n < 2 || self.auditors[0] != self.auditors[1], || {
-            "duplicate auditor".into()
-        })
+        check((1..=MAX_AUDITORS).contains(&n), || format!("{n} auditors, 1..={MAX_AUDITORS}"))?;
+        check(!self.auditors.contains(&self.worker), || "the worker audits itself".into())?;
+        check(n < 2 || self.auditors[0] != self.auditors[1], || "duplicate auditor".into())
     }
 }
 
 impl Validate for AuditVerdict {
     fn validate(&self) -> Result<(), String> {
-        check(self.auditor != self.worker, || {
-            "the worker audits itself".into()
-        })?;
+        check(self.auditor != self.worker, || "the worker audits itself".into())?;
         match (self.pass, &self.attestation, &self.auditor_detections) {
             (true, Some(att), None) => validate_attestation_shape(att),
-            (false, None, Some(dets)) => {
-                validate_result("auditor_detections", dets, &self.auditor_digest)
-            }
+            (false, None, Some(dets)) => validate_result("auditor_detections", dets, &self.auditor_digest),
             _ => Err("PASS needs an attestation and no detections, FAIL the reverse".into()),
         }
     }
@@ -311,15 +260,9 @@ impl Validate for AuditVerdict {
 impl Validate for Heartbeat {
     fn validate(&self) -> Result<(), String> {
         check_len("backend", self.backend.len(), MAX_BACKEND_LEN)?;
-        check_len(
-            "http_addr",
-            self.http_addr.as_ref().map_or(0, String::len),
-            MAX_HTTP_ADDR_LEN,
-        )?;
+        check_len("http_addr", self.http_addr.as_ref().map_or(0, String::len), MAX_HTTP_ADDR_LEN)?;
         let r = self.audit_ratio;
-        check(r.is_finite() && (0.0..=1.0).contains(&r), || {
-            format!("audit_ratio {r} outside 0..=1")
-        })
+        check(r.is_finite() && (0.0..=1.0).contains(&r), || format!("audit_ratio {r} outside 0..=1"))
     }
 }
 

@@ -50,10 +50,7 @@ pub enum RegisterError {
     #[error("attestation or register for image {got}, this register is for {expected}")]
     WrongImage { expected: ImageId, got: ImageId },
     #[error("detections hash to {actual}, the attestation says {claimed}")]
-    DigestMismatch {
-        claimed: ResultDigest,
-        actual: ResultDigest,
-    },
+    DigestMismatch { claimed: ResultDigest, actual: ResultDigest },
     #[error("invalid detections: {0}")]
     Detections(#[from] DetectionError),
     #[error("{count} candidates, at most {max}")]
@@ -80,11 +77,7 @@ impl Candidate {
     }
     /// Largest attestation timestamp.
     pub fn latest_ts(&self) -> HlcTimestamp {
-        self.attestations
-            .values()
-            .map(Attestation::ts)
-            .max()
-            .unwrap_or(HlcTimestamp::ZERO)
+        self.attestations.values().map(Attestation::ts).max().unwrap_or(HlcTimestamp::ZERO)
     }
     /// Attestations ordered by node id.
     pub fn attestations(&self) -> impl Iterator<Item = &Attestation> {
@@ -134,11 +127,7 @@ pub struct Register {
 impl Register {
     /// An empty register.
     pub fn new(image_id: ImageId, captured_at_ms: u64) -> Self {
-        Self {
-            image_id,
-            captured_at_ms,
-            candidates: BTreeMap::new(),
-        }
+        Self { image_id, captured_at_ms, candidates: BTreeMap::new() }
     }
 
     /// The image.
@@ -168,19 +157,13 @@ impl Register {
 
     /// The winning candidate: largest `(votes, latest ts, digest)`.
     pub fn winner(&self) -> Option<(&ResultDigest, &Candidate)> {
-        self.candidates
-            .iter()
-            .max_by(|(da, ca), (db, cb)| (ca.rank(), *da).cmp(&(cb.rank(), *db)))
+        self.candidates.iter().max_by(|(da, ca), (db, cb)| (ca.rank(), *da).cmp(&(cb.rank(), *db)))
     }
 
     /// Adds a verified attestation of `detections`. The attestation must be for this image
     /// and its digest must be `result_digest(detections)` (checked; the detections are
     /// validated when they open a new candidate). Returns whether the register changed.
-    pub fn insert(
-        &mut self,
-        detections: &[Detection],
-        att: Attestation,
-    ) -> Result<bool, RegisterError> {
+    pub fn insert(&mut self, detections: &[Detection], att: Attestation) -> Result<bool, RegisterError> {
         self.check_image(att.image_id())?;
         let digest = *att.digest();
         if let Some(candidate) = self.candidates.get_mut(&digest) {
@@ -189,15 +172,9 @@ impl Register {
         validate_detections(detections)?;
         let actual = result_digest(detections);
         if actual != digest {
-            return Err(RegisterError::DigestMismatch {
-                claimed: digest,
-                actual,
-            });
+            return Err(RegisterError::DigestMismatch { claimed: digest, actual });
         }
-        let mut candidate = Candidate {
-            detections: detections.to_vec(),
-            attestations: BTreeMap::new(),
-        };
+        let mut candidate = Candidate { detections: detections.to_vec(), attestations: BTreeMap::new() };
         candidate.add(att);
         Ok(self.insert_candidate(digest, candidate))
     }
@@ -225,10 +202,7 @@ impl Register {
 
     /// Inserts a new candidate under the candidate bound; true if it stayed.
     fn insert_candidate(&mut self, digest: ResultDigest, candidate: Candidate) -> bool {
-        assert!(
-            !candidate.attestations.is_empty(),
-            "a candidate needs an attestation"
-        );
+        assert!(!candidate.attestations.is_empty(), "a candidate needs an attestation");
         if self.candidates.len() >= MAX_CANDIDATES {
             let largest = self.candidates.keys().next_back();
             if largest.is_some_and(|largest| digest > *largest) {
@@ -245,10 +219,7 @@ impl Register {
 
     fn check_image(&self, got: &ImageId) -> Result<(), RegisterError> {
         if *got != self.image_id {
-            return Err(RegisterError::WrongImage {
-                expected: self.image_id,
-                got: *got,
-            });
+            return Err(RegisterError::WrongImage { expected: self.image_id, got: *got });
         }
         Ok(())
     }

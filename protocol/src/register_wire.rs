@@ -72,27 +72,17 @@ impl Register {
     pub fn from_wire(wire: &RegisterWire) -> Result<(Register, Refused), RegisterError> {
         if wire.candidates.len() > MAX_CANDIDATES {
             let count = wire.candidates.len();
-            return Err(RegisterError::TooManyCandidates {
-                count,
-                max: MAX_CANDIDATES,
-            });
+            return Err(RegisterError::TooManyCandidates { count, max: MAX_CANDIDATES });
         }
-        if let Some(c) = wire
-            .candidates
-            .iter()
-            .find(|c| c.attestations.len() > MAX_ATTESTATIONS)
-        {
+        if let Some(c) = wire.candidates.iter().find(|c| c.attestations.len() > MAX_ATTESTATIONS) {
             let count = c.attestations.len();
-            return Err(RegisterError::TooManyAttestations {
-                count,
-                max: MAX_ATTESTATIONS,
-            });
+            return Err(RegisterError::TooManyAttestations { count, max: MAX_ATTESTATIONS });
         }
         let mut register = Register::new(wire.image_id, wire.captured_at_ms);
         let mut refused = Refused::default();
         for cw in &wire.candidates {
-            let valid = validate_detections(&cw.detections).is_ok()
-                && result_digest(&cw.detections) == cw.digest;
+            let valid =
+                validate_detections(&cw.detections).is_ok() && result_digest(&cw.detections) == cw.digest;
             if !valid {
                 refused.candidates += 1;
                 continue;

@@ -46,8 +46,7 @@ fn canon_key(d: &Detection) -> [u32; 6] {
 pub fn canonical_bytes(detections: &[Detection]) -> Vec<u8> {
     let mut keys: Vec<[u32; 6]> = detections.iter().map(canon_key).collect();
     keys.sort_unstable();
-    let mut out =
-        Vec::with_capacity(RESULT_DOMAIN.len() + 4 + keys.len() * CANONICAL_DETECTION_BYTES);
+    let mut out = Vec::with_capacity(RESULT_DOMAIN.len() + 4 + keys.len() * CANONICAL_DETECTION_BYTES);
     out.extend_from_slice(RESULT_DOMAIN);
     out.extend_from_slice(&(keys.len() as u32).to_be_bytes());
     for k in &keys {
@@ -80,14 +79,8 @@ pub fn results_agree(a: &[Detection], b: &[Detection]) -> bool {
     if a.len() != b.len() || a.len() > MAX_DETECTIONS {
         return false;
     }
-    let adjacency: Vec<Vec<usize>> = a
-        .iter()
-        .map(|da| {
-            (0..b.len())
-                .filter(|&j| detections_agree(da, &b[j]))
-                .collect()
-        })
-        .collect();
+    let adjacency: Vec<Vec<usize>> =
+        a.iter().map(|da| (0..b.len()).filter(|&j| detections_agree(da, &b[j])).collect()).collect();
     let mut owner_of_b: Vec<Option<usize>> = vec![None; b.len()];
     for i in 0..a.len() {
         let mut seen = vec![false; b.len()];
@@ -100,12 +93,7 @@ pub fn results_agree(a: &[Detection], b: &[Detection]) -> bool {
 
 /// Tries to match `i` (from `a`), re-matching earlier owners along an augmenting path.
 /// Recursion depth is at most `a.len() <= MAX_DETECTIONS`.
-fn augment(
-    i: usize,
-    adjacency: &[Vec<usize>],
-    owner_of_b: &mut [Option<usize>],
-    seen: &mut [bool],
-) -> bool {
+fn augment(i: usize, adjacency: &[Vec<usize>], owner_of_b: &mut [Option<usize>], seen: &mut [bool]) -> bool {
     for &j in &adjacency[i] {
         if seen[j] {
             continue;

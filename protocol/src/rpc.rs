@@ -36,9 +36,7 @@ impl FetchResponse {
     /// Whether the response carries the bytes of `image_id` (BLAKE3 checked). The requester
     /// must call this: `validate` cannot, as it does not know what was asked.
     pub fn matches(&self, image_id: &ImageId) -> bool {
-        self.bytes
-            .as_ref()
-            .is_some_and(|b| ImageId::of_bytes(b) == *image_id)
+        self.bytes.as_ref().is_some_and(|b| ImageId::of_bytes(b) == *image_id)
     }
 }
 
@@ -61,17 +59,9 @@ pub struct QueryResponse {
 #[serde(deny_unknown_fields)]
 pub enum SyncRequest {
     /// Fingerprints of the range split into `parts` (see `sync::split_range`).
-    Fingerprints {
-        start_ms: u64,
-        end_ms: u64,
-        parts: u16,
-    },
+    Fingerprints { start_ms: u64, end_ms: u64, parts: u16 },
     /// Up to `limit` registers of the range, oldest capture time first.
-    Fetch {
-        start_ms: u64,
-        end_ms: u64,
-        limit: u32,
-    },
+    Fetch { start_ms: u64, end_ms: u64, limit: u32 },
 }
 
 /// Anti-entropy responses.
@@ -82,10 +72,7 @@ pub enum SyncResponse {
     Fingerprints(Vec<RangeFingerprint>),
     /// Registers; `more` when the range holds more than were sent (ask again from the last
     /// one's capture time).
-    Registers {
-        registers: Vec<RegisterWire>,
-        more: bool,
-    },
+    Registers { registers: Vec<RegisterWire>, more: bool },
 }
 
 fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
@@ -96,17 +83,11 @@ fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
 /// `Register::from_wire`).
 pub fn validate_register_shape(r: &RegisterWire) -> Result<(), String> {
     let n = r.candidates.len();
-    check(n <= MAX_CANDIDATES, || {
-        format!("{n} candidates, at most {MAX_CANDIDATES}")
-    })?;
+    check(n <= MAX_CANDIDATES, || format!("{n} candidates, at most {MAX_CANDIDATES}"))?;
     for c in &r.candidates {
         let (d, a) = (c.detections.len(), c.attestations.len());
-        check(d <= MAX_DETECTIONS, || {
-            format!("{d} detections, at most {MAX_DETECTIONS}")
-        })?;
-        check(a <= MAX_ATTESTATIONS, || {
-            format!("{a} attestations, at most {MAX_ATTESTATIONS}")
-        })?;
+        check(d <= MAX_DETECTIONS, || format!("{d} detections, at most {MAX_DETECTIONS}"))?;
+        check(a <= MAX_ATTESTATIONS, || format!("{a} attestations, at most {MAX_ATTESTATIONS}"))?;
         for att in &c.attestations {
             crate::messages::validate_attestation_shape(att)?;
         }
@@ -123,9 +104,7 @@ impl Validate for FetchRequest {
 impl Validate for FetchResponse {
     fn validate(&self) -> Result<(), String> {
         let len = self.bytes.as_ref().map_or(0, |b| b.len() as u64);
-        check(len <= MAX_IMAGE_BYTES, || {
-            format!("{len} image bytes, at most {MAX_IMAGE_BYTES}")
-        })
+        check(len <= MAX_IMAGE_BYTES, || format!("{len} image bytes, at most {MAX_IMAGE_BYTES}"))
     }
 }
 
@@ -137,38 +116,22 @@ impl Validate for QueryRequest {
 
 impl Validate for QueryResponse {
     fn validate(&self) -> Result<(), String> {
-        self.register
-            .as_ref()
-            .map_or(Ok(()), validate_register_shape)
+        self.register.as_ref().map_or(Ok(()), validate_register_shape)
     }
 }
 
 impl Validate for SyncRequest {
     fn validate(&self) -> Result<(), String> {
         let (start_ms, end_ms, ok) = match *self {
-            SyncRequest::Fingerprints {
-                start_ms,
-                end_ms,
-                parts,
-            } => (
-                start_ms,
-                end_ms,
-                (1..=MAX_RANGES).contains(&usize::from(parts)),
-            ),
-            SyncRequest::Fetch {
-                start_ms,
-                end_ms,
-                limit,
-            } => (
-                start_ms,
-                end_ms,
-                (1..=MAX_SYNC_FETCH_LIMIT).contains(&limit),
-            ),
+            SyncRequest::Fingerprints { start_ms, end_ms, parts } => {
+                (start_ms, end_ms, (1..=MAX_RANGES).contains(&usize::from(parts)))
+            }
+            SyncRequest::Fetch { start_ms, end_ms, limit } => {
+                (start_ms, end_ms, (1..=MAX_SYNC_FETCH_LIMIT).contains(&limit))
+            }
         };
         check(start_ms <= end_ms, || "range ends before it starts".into())?;
-        check(ok, || {
-            format!("parts in 1..={MAX_RANGES}, limit in 1..={MAX_SYNC_FETCH_LIMIT}")
-        })
+        check(ok, || format!("parts in 1..={MAX_RANGES}, limit in 1..={MAX_SYNC_FETCH_LIMIT}"))
     }
 }
 

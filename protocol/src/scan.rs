@@ -21,11 +21,7 @@ impl Cursor<'_> {
     fn take(&mut self, n: u64) -> Result<&[u8], CodecError> {
         let left = self.left();
         if n > left as u64 {
-            return Err(CodecError::Truncated {
-                offset: self.pos,
-                needed: n,
-                left,
-            });
+            return Err(CodecError::Truncated { offset: self.pos, needed: n, left });
         }
         let start = self.pos;
         self.pos += n as usize;
@@ -41,16 +37,10 @@ impl Cursor<'_> {
             26 => 4,
             27 => 8,
             31 => {
-                return Err(malformed(
-                    self.pos,
-                    "indefinite-length items are not allowed",
-                ));
+                return Err(malformed(self.pos, "indefinite-length items are not allowed"));
             }
             _ => {
-                return Err(malformed(
-                    self.pos,
-                    "reserved additional information (28..30)",
-                ));
+                return Err(malformed(self.pos, "reserved additional information (28..30)"));
             }
         };
         let bytes = self.take(width)?;
@@ -81,19 +71,11 @@ fn step(c: &mut Cursor<'_>) -> Result<Step, CodecError> {
         4 | 5 => {
             // Every child takes at least one byte: a count the rest of the input cannot hold
             // is refused here, before anything is sized from it.
-            let children = if major == 4 {
-                Some(arg)
-            } else {
-                arg.checked_mul(2)
-            };
+            let children = if major == 4 { Some(arg) } else { arg.checked_mul(2) };
             match children {
                 Some(0) => Ok(Step::Done),
                 Some(n) if n <= c.left() as u64 => Ok(Step::Open(n)),
-                _ => Err(CodecError::Truncated {
-                    offset,
-                    needed: arg,
-                    left: c.left(),
-                }),
+                _ => Err(CodecError::Truncated { offset, needed: arg, left: c.left() }),
             }
         }
         6 => Err(malformed(offset, "tags are not allowed")),

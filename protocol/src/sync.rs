@@ -12,9 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{CodecError, encode};
 use crate::ids::ImageId;
-use crate::limits::{
-    MAX_RANGES, MAX_REGISTER_BYTES, MAX_SYNC_FETCH_LIMIT, SYNC_RESPONSE_SOFT_BYTES,
-};
+use crate::limits::{MAX_RANGES, MAX_REGISTER_BYTES, MAX_SYNC_FETCH_LIMIT, SYNC_RESPONSE_SOFT_BYTES};
 use crate::register::RegisterWire;
 use crate::rpc::SyncResponse;
 
@@ -49,9 +47,7 @@ pub fn xor_into(acc: &mut Fingerprint, entry: &Fingerprint) {
 }
 
 /// The fingerprint of a set of `(image_id, state_hash)` pairs, in any order. Empty: all zero.
-pub fn fingerprint_of<'a>(
-    entries: impl IntoIterator<Item = (&'a ImageId, &'a [u8; 32])>,
-) -> Fingerprint {
+pub fn fingerprint_of<'a>(entries: impl IntoIterator<Item = (&'a ImageId, &'a [u8; 32])>) -> Fingerprint {
     let mut acc = [0u8; 32];
     for (id, state) in entries {
         xor_into(&mut acc, &fingerprint_entry(id, state));
@@ -98,11 +94,7 @@ impl RegisterBatch {
     /// `MAX_SYNC_FETCH_LIMIT`).
     pub fn new(limit: u32) -> Self {
         let max_count = limit.min(MAX_SYNC_FETCH_LIMIT) as usize;
-        Self {
-            registers: Vec::new(),
-            encoded_bytes: 0,
-            max_count,
-        }
+        Self { registers: Vec::new(), encoded_bytes: 0, max_count }
     }
 
     /// Adds `register` if it fits and returns true; returns false when the batch is full (the
@@ -133,9 +125,6 @@ impl RegisterBatch {
 
     /// The response; `more` says whether registers in the requested range were left out.
     pub fn into_response(self, more: bool) -> SyncResponse {
-        SyncResponse::Registers {
-            registers: self.registers,
-            more,
-        }
+        SyncResponse::Registers { registers: self.registers, more }
     }
 }

@@ -37,10 +37,5 @@ proptest! {
 
 fn bid() -> GossipMessage {
     let node = common::node_of(&common::keypair(1));
-    GossipMessage::Bid(Bid {
-        image_id: common::image(),
-        bidder: node,
-        wait_ms: 120,
-        queue_len: 3,
-    })
+    GossipMessage::Bid(Bid { image_id: common::image(), bidder: node, wait_ms: 120, queue_len: 3 })
 }

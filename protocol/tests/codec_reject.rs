@@ -62,12 +62,7 @@ fn random_bytes(n: usize, mut seed: u64) -> Vec<u8> {
 
 fn bid() -> GossipMessage {
     let node = common::node_of(&common::keypair(1));
-    GossipMessage::Bid(Bid {
-        image_id: common::image(),
-        bidder: node,
-        wait_ms: 120,
-        queue_len: 3,
-    })
+    GossipMessage::Bid(Bid { image_id: common::image(), bidder: node, wait_ms: 120, queue_len: 3 })
 }
 
 #[test]
@@ -77,19 +72,10 @@ fn one_mib_of_random_bytes_is_refused_with_small_memory() {
         let t = Instant::now();
         let (res, heap) = peak_growth(|| decode::<SyncResponse>(&input, MAX_SYNC_RESPONSE_BYTES));
         let err = res.expect_err("random bytes decoded");
-        assert!(
-            heap < SMALL_HEAP_BYTES,
-            "seed {seed}: {heap} bytes allocated ({err})"
-        );
-        eprintln!(
-            "random 1 MiB seed {seed}: {err} in {:?}, heap {heap} B",
-            t.elapsed()
-        );
+        assert!(heap < SMALL_HEAP_BYTES, "seed {seed}: {heap} bytes allocated ({err})");
+        eprintln!("random 1 MiB seed {seed}: {err} in {:?}, heap {heap} B", t.elapsed());
         // Through the gossip path the size check refuses it before anything else.
-        assert!(matches!(
-            decode_gossip(&input),
-            Err(CodecError::TooLarge { .. })
-        ));
+        assert!(matches!(decode_gossip(&input), Err(CodecError::TooLarge { .. })));
     }
 }
 
@@ -104,11 +90,7 @@ fn byte_string_claiming_two_to_the_64_bytes_does_not_allocate() {
         let (res, heap) = peak_growth(|| decode::<ByteBuf>(&input, MAX_FETCH_RESPONSE_BYTES));
         assert!(matches!(res, Err(CodecError::Truncated { .. })), "{res:?}");
         assert!(heap < SMALL_HEAP_BYTES, "{heap} bytes allocated");
-        eprintln!(
-            "2^64-byte header {head:#x}: {:?} in {:?}",
-            res.unwrap_err(),
-            t.elapsed()
-        );
+        eprintln!("2^64-byte header {head:#x}: {:?} in {:?}", res.unwrap_err(), t.elapsed());
     }
     // Same inside a real message: an announcement whose inline bytes claim 2^64.
     let mut body = vec![0xa1, 0x68];
@@ -147,16 +129,10 @@ fn hundred_thousand_nested_arrays_are_too_deep() {
     for _ in 0..50_000 {
         maps.extend_from_slice(&[0xa1, 0x00]);
     }
-    assert_eq!(
-        decode::<SyncResponse>(&maps, MAX_SYNC_RESPONSE_BYTES),
-        Err(CodecError::TooDeep)
-    );
+    assert_eq!(decode::<SyncResponse>(&maps, MAX_SYNC_RESPONSE_BYTES), Err(CodecError::TooDeep));
     let mut just_over = vec![0x81u8; MAX_NESTING_DEPTH + 1];
     just_over.push(0x00);
-    assert_eq!(
-        decode::<ciborium::Value>(&just_over, 1024),
-        Err(CodecError::TooDeep)
-    );
+    assert_eq!(decode::<ciborium::Value>(&just_over, 1024), Err(CodecError::TooDeep));
     let mut at_limit = vec![0x81u8; MAX_NESTING_DEPTH];
     at_limit.push(0x00);
     assert!(decode::<ciborium::Value>(&at_limit, 1024).is_ok());
@@ -168,24 +144,13 @@ fn oversized_input_is_refused_before_decoding() {
     let err = decode_wire::<argus_protocol::rpc::FetchRequest>(&input).unwrap_err();
     assert_eq!(
         err,
-        CodecError::TooLarge {
-            len: MAX_FETCH_REQUEST_BYTES + 1,
-            limit: MAX_FETCH_REQUEST_BYTES
-        }
+        CodecError::TooLarge { len: MAX_FETCH_REQUEST_BYTES + 1, limit: MAX_FETCH_REQUEST_BYTES }
     );
     let big = vec![0u8; MAX_GOSSIP_BYTES + 1];
-    assert!(matches!(
-        decode_gossip(&big),
-        Err(CodecError::TooLarge { .. })
-    ));
+    assert!(matches!(decode_gossip(&big), Err(CodecError::TooLarge { .. })));
     // Encoding refuses too: a fetch response over its limit.
-    let resp = FetchResponse {
-        bytes: Some(ByteBuf::from(vec![7u8; MAX_FETCH_RESPONSE_BYTES])),
-    };
-    assert!(matches!(
-        encode(&resp, MAX_FETCH_RESPONSE_BYTES),
-        Err(CodecError::TooLarge { .. })
-    ));
+    let resp = FetchResponse { bytes: Some(ByteBuf::from(vec![7u8; MAX_FETCH_RESPONSE_BYTES])) };
+    assert!(matches!(encode(&resp, MAX_FETCH_RESPONSE_BYTES), Err(CodecError::TooLarge { .. })));
 }
 
 #[test]
@@ -193,10 +158,7 @@ fn every_truncation_of_a_valid_message_is_an_error() {
     let bytes = argus_protocol::encode_gossip(&bid()).unwrap();
     for cut in 0..bytes.len() {
         let err = decode_gossip(&bytes[..cut]).expect_err("truncated message decoded");
-        assert!(
-            matches!(err, CodecError::Truncated { .. }),
-            "cut {cut}: {err:?}"
-        );
+        assert!(matches!(err, CodecError::Truncated { .. }), "cut {cut}: {err:?}");
     }
     assert_eq!(decode_gossip(&bytes).unwrap(), bid());
 }
@@ -205,18 +167,8 @@ fn every_truncation_of_a_valid_message_is_an_error() {
 fn wrong_version_is_reported_as_such() {
     let body = encode(&bid(), MAX_GOSSIP_BYTES).unwrap();
     for v in [0u16, 2, 7, u16::MAX] {
-        let env = encode(
-            &Envelope {
-                v,
-                body: ByteBuf::from(body.clone()),
-            },
-            MAX_GOSSIP_BYTES,
-        )
-        .unwrap();
-        assert_eq!(
-            decode_gossip(&env),
-            Err(CodecError::WrongVersion { got: u64::from(v) })
-        );
+        let env = encode(&Envelope { v, body: ByteBuf::from(body.clone()) }, MAX_GOSSIP_BYTES).unwrap();
+        assert_eq!(decode_gossip(&env), Err(CodecError::WrongVersion { got: u64::from(v) }));
     }
     // A future version whose body we cannot read, with an extra envelope key: still WrongVersion.
     let future = ciborium::Value::Map(vec![
@@ -225,10 +177,7 @@ fn wrong_version_is_reported_as_such() {
         ("sig".into(), ciborium::Value::Bytes(vec![1; 4])),
     ]);
     let env = encode(&future, MAX_GOSSIP_BYTES).unwrap();
-    assert_eq!(
-        decode_gossip(&env),
-        Err(CodecError::WrongVersion { got: 2 })
-    );
+    assert_eq!(decode_gossip(&env), Err(CodecError::WrongVersion { got: 2 }));
 }
 
 #[test]
@@ -243,40 +192,25 @@ fn garbage_and_forbidden_encodings_are_malformed() {
         ("indefinite map", vec![0xbf, 0xff]),
         ("trailing bytes", [good_body.clone(), vec![0x00]].concat()),
         ("text instead of map", vec![0x63, b'a', b'b', b'c']),
-        (
-            "unknown variant",
-            encode(&ciborium::Value::Map(vec![("Nope".into(), 1.into())]), 64).unwrap(),
-        ),
+        ("unknown variant", encode(&ciborium::Value::Map(vec![("Nope".into(), 1.into())]), 64).unwrap()),
     ];
     for (what, input) in cases {
         let res = decode::<GossipMessage>(&input, MAX_GOSSIP_BYTES);
         assert!(
-            matches!(
-                res,
-                Err(CodecError::Malformed(_) | CodecError::Truncated { .. })
-            ),
+            matches!(res, Err(CodecError::Malformed(_) | CodecError::Truncated { .. })),
             "{what}: {res:?}"
         );
     }
     // Invalid UTF-8 in a text string.
-    assert!(matches!(
-        decode::<String>(&[0x62, 0xc3, 0x28], 64),
-        Err(CodecError::Malformed(_))
-    ));
+    assert!(matches!(decode::<String>(&[0x62, 0xc3, 0x28], 64), Err(CodecError::Malformed(_))));
 }
 
 #[test]
 fn unknown_fields_and_wrong_types_are_malformed() {
     let bid_map = |extra: Option<(&str, ciborium::Value)>, wait: ciborium::Value| {
         let mut fields = vec![
-            (
-                "image_id".into(),
-                ciborium::Value::Bytes(common::image().0.to_vec()),
-            ),
-            (
-                "bidder".into(),
-                ciborium::Value::Bytes(common::node_of(&common::keypair(1)).to_bytes()),
-            ),
+            ("image_id".into(), ciborium::Value::Bytes(common::image().0.to_vec())),
+            ("bidder".into(), ciborium::Value::Bytes(common::node_of(&common::keypair(1)).to_bytes())),
             ("wait_ms".into(), wait),
             ("queue_len".into(), 3.into()),
         ];
@@ -293,32 +227,18 @@ fn unknown_fields_and_wrong_types_are_malformed() {
     ];
     for v in cases {
         let bytes = encode(&v, 1024).unwrap();
-        assert!(
-            matches!(
-                decode::<GossipMessage>(&bytes, 1024),
-                Err(CodecError::Malformed(_))
-            ),
-            "{v:?}"
-        );
+        assert!(matches!(decode::<GossipMessage>(&bytes, 1024), Err(CodecError::Malformed(_))), "{v:?}");
     }
     // Ids must be byte strings of the right length, and node ids must parse as PeerIds.
     let mut bad_node = common::node_of(&common::keypair(1)).to_bytes();
     bad_node[0] = 0x77;
     let mut fields = vec![("image_id".into(), ciborium::Value::Bytes(vec![1; 31]))];
-    for v in [
-        ciborium::Value::Bytes(bad_node),
-        ciborium::Value::Array(vec![1.into(); 32]),
-    ] {
+    for v in [ciborium::Value::Bytes(bad_node), ciborium::Value::Array(vec![1.into(); 32])] {
         fields.push(("bidder".into(), v));
-        let bytes = encode(
-            &ciborium::Value::Map(vec![("Bid".into(), ciborium::Value::Map(fields.clone()))]),
-            1024,
-        )
-        .unwrap();
-        assert!(matches!(
-            decode::<GossipMessage>(&bytes, 1024),
-            Err(CodecError::Malformed(_))
-        ));
+        let bytes =
+            encode(&ciborium::Value::Map(vec![("Bid".into(), ciborium::Value::Map(fields.clone()))]), 1024)
+                .unwrap();
+        assert!(matches!(decode::<GossipMessage>(&bytes, 1024), Err(CodecError::Malformed(_))));
         fields.pop();
     }
 }
@@ -326,39 +246,14 @@ fn unknown_fields_and_wrong_types_are_malformed() {
 #[test]
 fn sync_requests_out_of_bounds_are_invalid() {
     for req in [
-        SyncRequest::Fingerprints {
-            start_ms: 10,
-            end_ms: 5,
-            parts: 4,
-        },
-        SyncRequest::Fingerprints {
-            start_ms: 0,
-            end_ms: 5,
-            parts: 0,
-        },
-        SyncRequest::Fingerprints {
-            start_ms: 0,
-            end_ms: 5,
-            parts: MAX_RANGES as u16 + 1,
-        },
-        SyncRequest::Fetch {
-            start_ms: 0,
-            end_ms: 5,
-            limit: MAX_SYNC_FETCH_LIMIT + 1,
-        },
+        SyncRequest::Fingerprints { start_ms: 10, end_ms: 5, parts: 4 },
+        SyncRequest::Fingerprints { start_ms: 0, end_ms: 5, parts: 0 },
+        SyncRequest::Fingerprints { start_ms: 0, end_ms: 5, parts: MAX_RANGES as u16 + 1 },
+        SyncRequest::Fetch { start_ms: 0, end_ms: 5, limit: MAX_SYNC_FETCH_LIMIT + 1 },
     ] {
         let bytes = encode(&req, MAX_SYNC_REQUEST_BYTES).unwrap();
-        assert!(
-            matches!(
-                decode_wire::<SyncRequest>(&bytes),
-                Err(CodecError::Invalid(_))
-            ),
-            "{req:?}"
-        );
-        assert!(matches!(
-            argus_protocol::encode_wire(&req),
-            Err(CodecError::Invalid(_))
-        ));
+        assert!(matches!(decode_wire::<SyncRequest>(&bytes), Err(CodecError::Invalid(_))), "{req:?}");
+        assert!(matches!(argus_protocol::encode_wire(&req), Err(CodecError::Invalid(_))));
     }
 }
 
@@ -374,8 +269,5 @@ fn ciborium_alone_preallocates_from_an_array_count_decode_does_not() {
     assert!(ours.is_err());
     eprintln!("array count 2^32-1: ciborium alone peak {raw_heap} B, decode peak {our_heap} B");
     assert!(our_heap < 1024);
-    assert!(
-        raw_heap > 100 * 1024,
-        "ciborium no longer preallocates ({raw_heap} B)"
-    );
+    assert!(raw_heap > 100 * 1024, "ciborium no longer preallocates ({raw_heap} B)");
 }

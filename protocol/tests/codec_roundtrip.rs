@@ -53,35 +53,18 @@ fn round_trip<T: WireMessage + PartialEq + std::fmt::Debug>(value: T) {
 fn every_request_and_response_round_trips() {
     let image_id = ImageId::of_bytes(PNG_ISH);
     round_trip(FetchRequest { image_id });
-    round_trip(FetchResponse {
-        bytes: Some(ByteBuf::from(PNG_ISH.to_vec())),
-    });
+    round_trip(FetchResponse { bytes: Some(ByteBuf::from(PNG_ISH.to_vec())) });
     round_trip(FetchResponse { bytes: None });
     round_trip(QueryRequest { image_id });
     round_trip(QueryResponse { register: None });
     let p = common::pool();
     let reg = p.register(&[(0, 0, 0), (1, 0, 1), (2, 5, 2)]);
-    round_trip(QueryResponse {
-        register: Some(reg.to_wire()),
-    });
-    round_trip(SyncRequest::Fingerprints {
-        start_ms: 0,
-        end_ms: 86_400_000,
-        parts: 16,
-    });
-    round_trip(SyncRequest::Fetch {
-        start_ms: 5,
-        end_ms: 10,
-        limit: 100,
-    });
+    round_trip(QueryResponse { register: Some(reg.to_wire()) });
+    round_trip(SyncRequest::Fingerprints { start_ms: 0, end_ms: 86_400_000, parts: 16 });
+    round_trip(SyncRequest::Fetch { start_ms: 5, end_ms: 10, limit: 100 });
     round_trip(SyncResponse::Fingerprints(ranges()));
-    round_trip(SyncResponse::Registers {
-        registers: vec![reg.to_wire(), reg.to_wire()],
-        more: true,
-    });
-    let fetched = FetchResponse {
-        bytes: Some(ByteBuf::from(PNG_ISH.to_vec())),
-    };
+    round_trip(SyncResponse::Registers { registers: vec![reg.to_wire(), reg.to_wire()], more: true });
+    let fetched = FetchResponse { bytes: Some(ByteBuf::from(PNG_ISH.to_vec())) };
     assert!(fetched.matches(&image_id));
     assert!(!fetched.matches(&ImageId::of_bytes(b"other")));
 }
@@ -93,31 +76,18 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn byte_fields_are_cbor_byte_strings() {
     let a = announce(true);
-    let body =
-        argus_protocol::encode(&GossipMessage::Announce(a.clone()), MAX_GOSSIP_BYTES).unwrap();
+    let body = argus_protocol::encode(&GossipMessage::Announce(a.clone()), MAX_GOSSIP_BYTES).unwrap();
     // image id: major type 2, 1-byte length 32.
-    assert!(contains(
-        &body,
-        &[&[0x58, 0x20][..], &a.image_id.0].concat()
-    ));
+    assert!(contains(&body, &[&[0x58, 0x20][..], &a.image_id.0].concat()));
     // node id: a byte string of the PeerId's bytes (38 for ed25519).
     let node = a.source.to_bytes();
-    assert!(contains(
-        &body,
-        &[&[0x58, node.len() as u8][..], &node].concat()
-    ));
+    assert!(contains(&body, &[&[0x58, node.len() as u8][..], &node].concat()));
     // inline image: a byte string holding the bytes.
     assert!(PNG_ISH.len() > 23 && PNG_ISH.len() < 256);
-    assert!(contains(
-        &body,
-        &[&[0x58, PNG_ISH.len() as u8][..], PNG_ISH].concat()
-    ));
+    assert!(contains(&body, &[&[0x58, PNG_ISH.len() as u8][..], PNG_ISH].concat()));
     let r = result_msg();
     let body = argus_protocol::encode(&GossipMessage::Result(r.clone()), MAX_GOSSIP_BYTES).unwrap();
-    assert!(contains(
-        &body,
-        &[&[0x58, 0x40][..], &r.attestation.signature].concat()
-    ));
+    assert!(contains(&body, &[&[0x58, 0x40][..], &r.attestation.signature].concat()));
     let fp = argus_protocol::encode(&ranges()[0], 1024).unwrap();
     assert!(contains(&fp, &[&[0x58, 0x20][..], &[7; 32]].concat()));
     // The envelope's body too.
@@ -139,10 +109,7 @@ fn ids_print_and_parse() {
     // JSON (human-readable) uses hex and base58.
     let json = serde_json::to_string(&(id, node)).unwrap();
     assert_eq!(json, format!("[\"{id}\",\"{node}\"]"));
-    assert_eq!(
-        serde_json::from_str::<(ImageId, NodeId)>(&json).unwrap(),
-        (id, node)
-    );
+    assert_eq!(serde_json::from_str::<(ImageId, NodeId)>(&json).unwrap(), (id, node));
 }
 
 /// docs/PROTOCOL.md §3: a key whose value may be null may be omitted; other keys may not.
@@ -151,24 +118,13 @@ fn omitted_nullable_keys_decode_as_null() {
     let h = heartbeat();
     let without = |drop: &[&str]| {
         let mut value = ciborium::Value::serialized(&GossipMessage::Heartbeat(h.clone())).unwrap();
-        let ciborium::Value::Map(outer) = &mut value else {
-            panic!()
-        };
-        let ciborium::Value::Map(fields) = &mut outer[0].1 else {
-            panic!()
-        };
+        let ciborium::Value::Map(outer) = &mut value else { panic!() };
+        let ciborium::Value::Map(fields) = &mut outer[0].1 else { panic!() };
         fields.retain(|(k, _)| !drop.contains(&k.as_text().unwrap()));
         argus_protocol::encode(&value, MAX_GOSSIP_BYTES).unwrap()
     };
-    let back: GossipMessage =
-        argus_protocol::decode(&without(&["http_addr"]), MAX_GOSSIP_BYTES).unwrap();
-    assert_eq!(
-        back,
-        GossipMessage::Heartbeat(Heartbeat {
-            http_addr: None,
-            ..h.clone()
-        })
-    );
+    let back: GossipMessage = argus_protocol::decode(&without(&["http_addr"]), MAX_GOSSIP_BYTES).unwrap();
+    assert_eq!(back, GossipMessage::Heartbeat(Heartbeat { http_addr: None, ..h.clone() }));
     let res = argus_protocol::decode::<GossipMessage>(&without(&["seq"]), MAX_GOSSIP_BYTES);
     assert!(matches!(res, Err(CodecError::Malformed(_))), "{res:?}");
 }

@@ -51,10 +51,7 @@ fn remote_timestamps_move_the_clock_forward() {
     assert_eq!(t, HlcTimestamp::new(T0 + 2_000, 6));
     assert_eq!(c.now(T0 + 10), HlcTimestamp::new(T0 + 2_000, 7));
     // An older remote timestamp does not pull it back.
-    assert_eq!(
-        c.update(HlcTimestamp::new(T0, 0), T0 + 20).unwrap(),
-        HlcTimestamp::new(T0 + 2_000, 8)
-    );
+    assert_eq!(c.update(HlcTimestamp::new(T0, 0), T0 + 20).unwrap(), HlcTimestamp::new(T0 + 2_000, 8));
 }
 
 #[test]
@@ -65,18 +62,11 @@ fn remote_timestamps_too_far_ahead_are_refused_and_change_nothing() {
     let beyond = HlcTimestamp::new(T0 + 1_001, 0);
     assert_eq!(
         c.update(beyond, T0),
-        Err(HlcError::TooFarInFuture {
-            remote_wall_ms: T0 + 1_001,
-            physical_ms: T0,
-            max_drift_ms: 1_000
-        })
+        Err(HlcError::TooFarInFuture { remote_wall_ms: T0 + 1_001, physical_ms: T0, max_drift_ms: 1_000 })
     );
     assert_eq!(c.last(), before);
     assert!(c.check(at_bound, T0).is_ok());
-    assert_eq!(
-        c.update(at_bound, T0).unwrap(),
-        HlcTimestamp::new(T0 + 1_000, 1)
-    );
+    assert_eq!(c.update(at_bound, T0).unwrap(), HlcTimestamp::new(T0 + 1_000, 1));
     assert!(c.update(HlcTimestamp::MAX, T0).is_err());
 }
 
@@ -95,25 +85,15 @@ fn saturates_instead_of_wrapping() {
 
 #[derive(Debug, Clone)]
 enum Event {
-    Local {
-        step_ms: i64,
-    },
-    Remote {
-        step_ms: i64,
-        remote_ahead_ms: i64,
-        counter: u16,
-    },
+    Local { step_ms: i64 },
+    Remote { step_ms: i64, remote_ahead_ms: i64, counter: u16 },
 }
 
 fn events() -> impl Strategy<Value = Vec<Event>> {
     let ev = prop_oneof![
         (-3_000i64..3_000).prop_map(|step_ms| Event::Local { step_ms }),
         (-3_000i64..3_000, -100_000i64..100_000, any::<u16>()).prop_map(
-            |(step_ms, remote_ahead_ms, counter)| Event::Remote {
-                step_ms,
-                remote_ahead_ms,
-                counter
-            }
+            |(step_ms, remote_ahead_ms, counter)| Event::Remote { step_ms, remote_ahead_ms, counter }
         ),
     ];
     prop::collection::vec(ev, 1..200)

@@ -25,14 +25,7 @@ fn full_detections(variant: usize) -> Vec<Detection> {
     (0..MAX_DETECTIONS)
         .map(|i| {
             let f = i as f32 * 1.001 + variant as f32 * 0.37;
-            det(
-                60_000 + i as u16,
-                0.123 + i as f32 * 1e-3,
-                f + 0.1,
-                f + 0.3,
-                100.7,
-                200.9,
-            )
+            det(60_000 + i as u16, 0.123 + i as f32 * 1e-3, f + 0.1, f + 0.3, 100.7, 200.9)
         })
         .collect()
 }
@@ -58,14 +51,8 @@ fn a_register_at_every_bound_fits() {
     assert!(r.candidates().all(|(_, c)| c.votes() == MAX_ATTESTATIONS));
     let wire = r.to_wire();
     let bytes = argus_protocol::encode(&wire, MAX_REGISTER_BYTES).unwrap();
-    eprintln!(
-        "full register: {} bytes (limit {MAX_REGISTER_BYTES})",
-        bytes.len()
-    );
-    let query = encode_wire(&QueryResponse {
-        register: Some(wire.clone()),
-    })
-    .unwrap();
+    eprintln!("full register: {} bytes (limit {MAX_REGISTER_BYTES})", bytes.len());
+    let query = encode_wire(&QueryResponse { register: Some(wire.clone()) }).unwrap();
     let back: QueryResponse = decode_wire(&query).unwrap();
     let t = Instant::now();
     let (verified, refused) = Register::from_wire(back.register.as_ref().unwrap()).unwrap();
@@ -86,28 +73,18 @@ fn a_packed_sync_response_fits_and_decodes() {
     while batch.push(full.clone()).unwrap() {
         pushed += 1;
     }
-    assert!(
-        pushed >= 1 && pushed < MAX_SYNC_FETCH_LIMIT as usize,
-        "{pushed}"
-    );
+    assert!(pushed >= 1 && pushed < MAX_SYNC_FETCH_LIMIT as usize, "{pushed}");
     let bytes = encode_wire(&batch.into_response(true)).unwrap();
-    eprintln!(
-        "sync response with {pushed} full registers: {} bytes",
-        bytes.len()
-    );
+    eprintln!("sync response with {pushed} full registers: {} bytes", bytes.len());
     assert!(bytes.len() <= MAX_SYNC_RESPONSE_BYTES);
-    let SyncResponse::Registers { registers, more } = decode_wire(&bytes).unwrap() else {
-        panic!()
-    };
+    let SyncResponse::Registers { registers, more } = decode_wire(&bytes).unwrap() else { panic!() };
     assert!(more);
     assert_eq!(registers.len(), pushed);
     // The count limit applies too.
     let small: RegisterWire = pool().register(&[(0, 0, 0)]).to_wire();
     let mut batch = RegisterBatch::new(3);
     assert_eq!(
-        (0..5)
-            .map(|_| batch.push(small.clone()).unwrap())
-            .collect::<Vec<_>>(),
+        (0..5).map(|_| batch.push(small.clone()).unwrap()).collect::<Vec<_>>(),
         [true, true, true, false, false]
     );
 }
@@ -126,9 +103,7 @@ fn the_largest_gossip_messages_fit_the_envelope() {
         inference_ms: u32::MAX,
         detections: dets,
         digest,
-        attestation: Attestation::sign(worker, &image(), &digest, ts(1))
-            .unwrap()
-            .to_wire(),
+        attestation: Attestation::sign(worker, &image(), &digest, ts(1)).unwrap().to_wire(),
     };
     let inline = vec![0xab; MAX_INLINE_IMAGE_BYTES];
     let announce = ImageAnnouncement {
@@ -153,17 +128,10 @@ fn the_largest_gossip_messages_fit_the_envelope() {
     for msg in [
         GossipMessage::Result(result),
         GossipMessage::Announce(announce),
-        GossipMessage::Digest(ReplicaDigest {
-            node: p.nodes[2],
-            ranges,
-        }),
+        GossipMessage::Digest(ReplicaDigest { node: p.nodes[2], ranges }),
     ] {
         let bytes = encode_gossip(&msg).unwrap();
-        eprintln!(
-            "largest {}: {} bytes (limit {MAX_GOSSIP_BYTES})",
-            msg.topic(),
-            bytes.len()
-        );
+        eprintln!("largest {}: {} bytes (limit {MAX_GOSSIP_BYTES})", msg.topic(), bytes.len());
         assert_eq!(decode_gossip(&bytes).unwrap(), msg);
     }
 }

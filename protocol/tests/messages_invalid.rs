@@ -18,10 +18,7 @@ fn assert_invalid(msg: GossipMessage) {
     // And a peer that skips validation when encoding is refused on decode.
     let body = argus_protocol::encode(&msg, MAX_GOSSIP_BYTES).unwrap();
     let env = argus_protocol::encode(
-        &argus_protocol::Envelope {
-            v: 1,
-            body: ByteBuf::from(body),
-        },
+        &argus_protocol::Envelope { v: 1, body: ByteBuf::from(body) },
         MAX_GOSSIP_BYTES,
     )
     .unwrap();
@@ -58,9 +55,7 @@ fn invalid_gossip_messages_are_refused_both_ways() {
     r.attestation.signature.truncate(10);
     assert_invalid(GossipMessage::Result(r));
 
-    let GossipMessage::AuditRequest(req) = all_gossip().swap_remove(5) else {
-        unreachable!()
-    };
+    let GossipMessage::AuditRequest(req) = all_gossip().swap_remove(5) else { unreachable!() };
     let mut three = req.clone();
     three.auditors.push(node_of(&keypair(7)));
     assert_invalid(GossipMessage::AuditRequest(three));
@@ -80,23 +75,10 @@ fn invalid_gossip_messages_are_refused_both_ways() {
 
     let mut overlapping = ranges();
     overlapping[1].start_ms = 500;
-    assert_invalid(GossipMessage::Digest(ReplicaDigest {
-        node: node_of(&keypair(6)),
-        ranges: overlapping,
-    }));
-    let many = vec![
-        RangeFingerprint {
-            start_ms: 0,
-            end_ms: 0,
-            count: 0,
-            fingerprint: [0; 32]
-        };
-        MAX_RANGES + 1
-    ];
-    assert_invalid(GossipMessage::Digest(ReplicaDigest {
-        node: node_of(&keypair(6)),
-        ranges: many,
-    }));
+    assert_invalid(GossipMessage::Digest(ReplicaDigest { node: node_of(&keypair(6)), ranges: overlapping }));
+    let many =
+        vec![RangeFingerprint { start_ms: 0, end_ms: 0, count: 0, fingerprint: [0; 32] }; MAX_RANGES + 1];
+    assert_invalid(GossipMessage::Digest(ReplicaDigest { node: node_of(&keypair(6)), ranges: many }));
 
     let mut h = heartbeat();
     h.audit_ratio = f32::INFINITY;

@@ -16,10 +16,7 @@ type Op = (usize, usize, usize);
 /// Ops concentrated on a few keys and sets (so candidates collect several votes), mixed with
 /// ops over the whole pool (so the candidate bound is reached).
 fn ops(max_len: usize) -> impl Strategy<Value = Vec<Op>> {
-    let op = prop_oneof![
-        (0..6usize, 0..4usize, 0..N_TS),
-        (0..N_KEYS, 0..N_SETS, 0..N_TS),
-    ];
+    let op = prop_oneof![(0..6usize, 0..4usize, 0..N_TS), (0..N_KEYS, 0..N_SETS, 0..N_TS),];
     prop::collection::vec(op, 0..max_len)
 }
 

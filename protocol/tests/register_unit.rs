@@ -16,10 +16,7 @@ use serde_bytes::ByteBuf;
 fn insert_refuses_wrong_image_digest_and_bad_detections() {
     let p = pool();
     let mut r = Register::new(ImageId::of_bytes(b"another image"), 0);
-    assert!(matches!(
-        r.insert(&p.sets[0], p.att(0, 0, 0).clone()),
-        Err(RegisterError::WrongImage { .. })
-    ));
+    assert!(matches!(r.insert(&p.sets[0], p.att(0, 0, 0).clone()), Err(RegisterError::WrongImage { .. })));
     let mut r = Register::new(image(), 0);
     assert!(matches!(
         r.insert(&p.sets[1], p.att(0, 0, 0).clone()),
@@ -27,16 +24,10 @@ fn insert_refuses_wrong_image_digest_and_bad_detections() {
     ));
     let bad = vec![det(1, f32::NAN, 0.0, 0.0, 1.0, 1.0)];
     let att = Attestation::sign(&p.keys[0], &image(), &result_digest(&bad), ts(0)).unwrap();
-    assert!(matches!(
-        r.insert(&bad, att),
-        Err(RegisterError::Detections(_))
-    ));
+    assert!(matches!(r.insert(&bad, att), Err(RegisterError::Detections(_))));
     assert!(r.is_empty());
     let mut other = Register::new(ImageId::of_bytes(b"x"), 0);
-    assert!(matches!(
-        other.merge(&p.register(&[(0, 0, 0)])),
-        Err(RegisterError::WrongImage { .. })
-    ));
+    assert!(matches!(other.merge(&p.register(&[(0, 0, 0)])), Err(RegisterError::WrongImage { .. })));
 }
 
 #[test]
@@ -44,14 +35,8 @@ fn one_vote_per_node_keeping_the_latest_signature() {
     let p = pool();
     let mut r = p.register(&[(3, 0, 0)]);
     assert!(r.insert(&p.sets[0], p.att(3, 0, 2).clone()).unwrap());
-    assert!(
-        !r.insert(&p.sets[0], p.att(3, 0, 1).clone()).unwrap(),
-        "older one replaced the newer"
-    );
-    assert!(
-        !r.insert(&p.sets[0], p.att(3, 0, 2).clone()).unwrap(),
-        "duplicate changed it"
-    );
+    assert!(!r.insert(&p.sets[0], p.att(3, 0, 1).clone()).unwrap(), "older one replaced the newer");
+    assert!(!r.insert(&p.sets[0], p.att(3, 0, 2).clone()).unwrap(), "duplicate changed it");
     let c = r.candidate(&p.digests[0]).unwrap();
     assert_eq!(c.votes(), 1);
     assert_eq!(c.latest_ts(), ts(2));
@@ -76,16 +61,8 @@ fn attestation_bound_keeps_the_smallest_node_ids() {
     assert_eq!(by_bytes, nodes);
     // A node above the cut does not change a full candidate.
     let mut full = r.clone();
-    let largest = p
-        .nodes
-        .iter()
-        .position(|n| *n == nodes[N_KEYS - 1])
-        .unwrap();
-    assert!(
-        !full
-            .insert(&p.sets[0], p.att(largest, 0, 1).clone())
-            .unwrap()
-    );
+    let largest = p.nodes.iter().position(|n| *n == nodes[N_KEYS - 1]).unwrap();
+    assert!(!full.insert(&p.sets[0], p.att(largest, 0, 1).clone()).unwrap());
 }
 
 #[test]
@@ -104,17 +81,9 @@ fn candidate_bound_keeps_the_smallest_digests() {
 fn winner_is_most_votes_then_latest_then_largest_digest() {
     let p = pool();
     let r = p.register(&[(0, 0, 2), (1, 1, 0), (2, 1, 0)]);
-    assert_eq!(
-        r.winner().unwrap().0,
-        &p.digests[1],
-        "two votes beat one later vote"
-    );
+    assert_eq!(r.winner().unwrap().0, &p.digests[1], "two votes beat one later vote");
     let r = p.register(&[(0, 0, 2), (1, 1, 1)]);
-    assert_eq!(
-        r.winner().unwrap().0,
-        &p.digests[0],
-        "tied votes: later timestamp"
-    );
+    assert_eq!(r.winner().unwrap().0, &p.digests[0], "tied votes: later timestamp");
     let r = p.register(&[(0, 0, 1), (1, 1, 1)]);
     let larger = p.digests[0].max(p.digests[1]);
     assert_eq!(r.winner().unwrap().0, &larger, "full tie: larger digest");
@@ -130,20 +99,10 @@ fn from_wire_round_trips_and_counts_what_it_drops() {
     assert!(refused.is_empty());
 
     let mut w = r.to_wire();
-    let two_votes = w
-        .candidates
-        .iter()
-        .position(|c| c.digest == p.digests[0])
-        .unwrap();
+    let two_votes = w.candidates.iter().position(|c| c.digest == p.digests[0]).unwrap();
     w.candidates[two_votes].attestations[0].signature[5] ^= 0x10; // forged vote
-    let i = w
-        .candidates
-        .iter()
-        .position(|c| c.digest == p.digests[3])
-        .unwrap();
-    w.candidates[i]
-        .detections
-        .push(det(9, 0.5, 0.0, 0.0, 1.0, 1.0)); // value no longer matches
+    let i = w.candidates.iter().position(|c| c.digest == p.digests[3]).unwrap();
+    w.candidates[i].detections.push(det(9, 0.5, 0.0, 0.0, 1.0, 1.0)); // value no longer matches
     let (back, refused) = Register::from_wire(&w).unwrap();
     assert_eq!((refused.attestations, refused.candidates), (1, 1));
     assert_eq!(back.len(), 2);
@@ -163,29 +122,18 @@ fn from_wire_refuses_registers_over_the_bounds() {
     let mut w = p.register(&[(0, 0, 0)]).to_wire();
     let c = w.candidates[0].clone();
     w.candidates = vec![c.clone(); MAX_CANDIDATES + 1];
-    assert!(matches!(
-        Register::from_wire(&w),
-        Err(RegisterError::TooManyCandidates { .. })
-    ));
+    assert!(matches!(Register::from_wire(&w), Err(RegisterError::TooManyCandidates { .. })));
     let mut big = c;
-    big.attestations = (0..=MAX_ATTESTATIONS)
-        .map(|k| p.att(k, 0, 0).to_wire())
-        .collect();
+    big.attestations = (0..=MAX_ATTESTATIONS).map(|k| p.att(k, 0, 0).to_wire()).collect();
     w.candidates = vec![big];
-    assert!(matches!(
-        Register::from_wire(&w),
-        Err(RegisterError::TooManyAttestations { .. })
-    ));
+    assert!(matches!(Register::from_wire(&w), Err(RegisterError::TooManyAttestations { .. })));
 }
 
 #[test]
 fn state_hash_sees_every_change() {
     let p = pool();
     let r = p.register(&[(0, 0, 0), (1, 2, 0)]);
-    assert_eq!(
-        r.state_hash(),
-        p.register(&[(1, 2, 0), (0, 0, 0)]).state_hash()
-    );
+    assert_eq!(r.state_hash(), p.register(&[(1, 2, 0), (0, 0, 0)]).state_hash());
     let variants = [
         p.register(&[(0, 0, 0), (1, 2, 0), (2, 2, 0)]),
         p.register(&[(0, 0, 1), (1, 2, 0)]),
@@ -209,27 +157,15 @@ fn attestation_verification_refuses_bad_keys_and_signatures() {
     let p = pool();
     let a = p.att(0, 0, 0);
     let (img, digest) = (image(), p.digests[0]);
-    assert_eq!(
-        Attestation::verify(&a.to_wire(), &img, &digest).unwrap(),
-        *a
-    );
+    assert_eq!(Attestation::verify(&a.to_wire(), &img, &digest).unwrap(), *a);
     let mut w = a.to_wire();
     w.public_key = ByteBuf::from(vec![0x08, 0x01, 0x12, 0x03, 1, 2, 3]);
-    assert!(matches!(
-        Attestation::verify(&w, &img, &digest),
-        Err(AttestError::BadKey(_))
-    ));
+    assert!(matches!(Attestation::verify(&w, &img, &digest), Err(AttestError::BadKey(_))));
     w.public_key = ByteBuf::from(vec![0; 65]);
-    assert!(matches!(
-        Attestation::verify(&w, &img, &digest),
-        Err(AttestError::KeyTooLong { .. })
-    ));
+    assert!(matches!(Attestation::verify(&w, &img, &digest), Err(AttestError::KeyTooLong { .. })));
     let mut w = a.to_wire();
     w.signature.pop();
-    assert_eq!(
-        Attestation::verify(&w, &img, &digest),
-        Err(AttestError::SignatureLength { len: 63 })
-    );
+    assert_eq!(Attestation::verify(&w, &img, &digest), Err(AttestError::SignatureLength { len: 63 }));
     let w = a.to_wire();
     let other = p.nodes[1];
     assert!(matches!(

@@ -4,9 +4,7 @@
 
 mod common;
 
-use argus_protocol::detection::{
-    BBox, DetectionError, validate_detections, validate_detections_in_image,
-};
+use argus_protocol::detection::{BBox, DetectionError, validate_detections, validate_detections_in_image};
 use argus_protocol::limits::{MAX_COORD_PX, MAX_DETECTIONS};
 use argus_protocol::result::*;
 use common::det;
@@ -21,58 +19,28 @@ fn validation_rejects_bad_numbers_and_boxes() {
         let mut d = ok;
         d.score = score;
         assert!(
-            matches!(
-                validate_detections(&[ok, d]),
-                Err(DetectionError::BadScore { index: 1, .. })
-            ),
+            matches!(validate_detections(&[ok, d]), Err(DetectionError::BadScore { index: 1, .. })),
             "{score}"
         );
     }
     let bad_boxes = [
-        BBox {
-            x_min: f32::NAN,
-            ..ok.bbox
-        },
-        BBox {
-            y_max: f32::INFINITY,
-            ..ok.bbox
-        },
-        BBox {
-            x_min: f32::NEG_INFINITY,
-            ..ok.bbox
-        },
-        BBox {
-            x_min: -1.0,
-            ..ok.bbox
-        },
-        BBox {
-            x_min: 35.0,
-            ..ok.bbox
-        }, // inside out
-        BBox {
-            y_min: 35.0,
-            ..ok.bbox
-        },
-        BBox {
-            x_max: MAX_COORD_PX + 1.0,
-            ..ok.bbox
-        },
+        BBox { x_min: f32::NAN, ..ok.bbox },
+        BBox { y_max: f32::INFINITY, ..ok.bbox },
+        BBox { x_min: f32::NEG_INFINITY, ..ok.bbox },
+        BBox { x_min: -1.0, ..ok.bbox },
+        BBox { x_min: 35.0, ..ok.bbox }, // inside out
+        BBox { y_min: 35.0, ..ok.bbox },
+        BBox { x_max: MAX_COORD_PX + 1.0, ..ok.bbox },
     ];
     for bbox in bad_boxes {
         let d = argus_protocol::Detection { bbox, ..ok };
         assert!(
-            matches!(
-                validate_detections(&[d]),
-                Err(DetectionError::BadBox { index: 0, .. })
-            ),
+            matches!(validate_detections(&[d]), Err(DetectionError::BadBox { index: 0, .. })),
             "{bbox:?}"
         );
     }
     let too_many = vec![ok; MAX_DETECTIONS + 1];
-    assert!(matches!(
-        validate_detections(&too_many),
-        Err(DetectionError::TooMany { .. })
-    ));
+    assert!(matches!(validate_detections(&too_many), Err(DetectionError::TooMany { .. })));
     assert!(validate_detections(&too_many[..MAX_DETECTIONS]).is_ok());
     // Against the image size: the box must lie inside it.
     assert!(validate_detections_in_image(&[ok], 30, 30).is_ok());
@@ -100,10 +68,7 @@ fn digest_ignores_order_and_zero_sign_only() {
 /// A fixed vector, also printed in docs/PROTOCOL.md so other implementations can check theirs.
 #[test]
 fn canonical_encoding_test_vector() {
-    let dets = [
-        det(2, 0.75, 5.0, 5.0, 5.0, 5.0),
-        det(1, 0.5, 0.0, 10.0, 20.0, 20.0),
-    ];
+    let dets = [det(2, 0.75, 5.0, 5.0, 5.0, 5.0), det(1, 0.5, 0.0, 10.0, 20.0, 20.0)];
     let bytes = canonical_bytes(&dets);
     let expected = concat!(
         "61726775732f726573756c742f7631", // "argus/result/v1"
@@ -122,85 +87,35 @@ fn canonical_encoding_test_vector() {
         "41200000",
     );
     assert_eq!(hex::encode(&bytes), expected);
-    assert_eq!(
-        result_digest(&dets).to_string(),
-        blake3::hash(&bytes).to_hex().to_string()
-    );
+    assert_eq!(result_digest(&dets).to_string(), blake3::hash(&bytes).to_hex().to_string());
     eprintln!("test vector digest: {}", result_digest(&dets));
 }
 
 #[test]
 fn iou_is_well_defined() {
-    let a = BBox {
-        x_min: 0.0,
-        y_min: 0.0,
-        x_max: 10.0,
-        y_max: 10.0,
-    };
-    let b = BBox {
-        x_min: 5.0,
-        y_min: 0.0,
-        x_max: 15.0,
-        y_max: 10.0,
-    };
+    let a = BBox { x_min: 0.0, y_min: 0.0, x_max: 10.0, y_max: 10.0 };
+    let b = BBox { x_min: 5.0, y_min: 0.0, x_max: 15.0, y_max: 10.0 };
     assert!((a.iou(&b) - 50.0 / 150.0).abs() < 1e-6);
     assert_eq!(a.iou(&a), 1.0);
-    let point = BBox {
-        x_min: 3.0,
-        y_min: 3.0,
-        x_max: 3.0,
-        y_max: 3.0,
-    };
+    let point = BBox { x_min: 3.0, y_min: 3.0, x_max: 3.0, y_max: 3.0 };
     assert_eq!(point.iou(&point), 1.0);
-    assert_eq!(
-        point.iou(&BBox {
-            x_min: 4.0,
-            ..point
-        }),
-        0.0
-    );
-    assert_eq!(
-        a.iou(&BBox {
-            x_min: 20.0,
-            y_min: 20.0,
-            x_max: 30.0,
-            y_max: 30.0
-        }),
-        0.0
-    );
+    assert_eq!(point.iou(&BBox { x_min: 4.0, ..point }), 0.0);
+    assert_eq!(a.iou(&BBox { x_min: 20.0, y_min: 20.0, x_max: 30.0, y_max: 30.0 }), 0.0);
 }
 
 #[test]
 fn agreement_tolerates_backend_noise() {
-    let cpu = [
-        det(1, 0.90, 10.0, 10.0, 40.0, 40.0),
-        det(2, 0.60, 100.0, 50.0, 20.0, 30.0),
-    ];
-    let gpu = [
-        det(2, 0.62, 101.0, 50.5, 20.0, 30.0),
-        det(1, 0.8999, 10.2, 9.9, 40.0, 40.0),
-    ];
+    let cpu = [det(1, 0.90, 10.0, 10.0, 40.0, 40.0), det(2, 0.60, 100.0, 50.0, 20.0, 30.0)];
+    let gpu = [det(2, 0.62, 101.0, 50.5, 20.0, 30.0), det(1, 0.8999, 10.2, 9.9, 40.0, 40.0)];
     assert!(results_agree(&cpu, &gpu));
     assert!(results_agree(&[], &[]));
     // Score difference at the bound agrees, beyond it does not.
-    assert!(results_agree(
-        &[det(1, 0.9, 0.0, 0.0, 9.0, 9.0)],
-        &[det(1, 0.8, 0.0, 0.0, 9.0, 9.0)]
-    ));
-    assert!(!results_agree(
-        &[det(1, 0.9, 0.0, 0.0, 9.0, 9.0)],
-        &[det(1, 0.79, 0.0, 0.0, 9.0, 9.0)]
-    ));
+    assert!(results_agree(&[det(1, 0.9, 0.0, 0.0, 9.0, 9.0)], &[det(1, 0.8, 0.0, 0.0, 9.0, 9.0)]));
+    assert!(!results_agree(&[det(1, 0.9, 0.0, 0.0, 9.0, 9.0)], &[det(1, 0.79, 0.0, 0.0, 9.0, 9.0)]));
     // IoU at 0.5 agrees, below does not (10x10 boxes shifted by a third: IoU exactly 0.5).
     let base = det(1, 0.5, 0.0, 0.0, 30.0, 10.0);
-    assert!(results_agree(
-        &[base],
-        &[det(1, 0.5, 10.0, 0.0, 30.0, 10.0)]
-    ));
-    assert!(!results_agree(
-        &[base],
-        &[det(1, 0.5, 10.5, 0.0, 30.0, 10.0)]
-    ));
+    assert!(results_agree(&[base], &[det(1, 0.5, 10.0, 0.0, 30.0, 10.0)]));
+    assert!(!results_agree(&[base], &[det(1, 0.5, 10.5, 0.0, 30.0, 10.0)]));
 }
 
 #[test]
@@ -209,10 +124,7 @@ fn agreement_needs_a_one_to_one_match() {
     let b = det(2, 0.9, 10.0, 10.0, 40.0, 40.0);
     assert!(!results_agree(&[a], &[b]), "class differs");
     assert!(!results_agree(&[a], &[a, a]), "count differs");
-    assert!(
-        !results_agree(&[a, b], &[a, a]),
-        "one detection matched twice"
-    );
+    assert!(!results_agree(&[a, b], &[a, a]), "one detection matched twice");
     // Greedy trap: x0 agrees with y0 and y1, x1 only with y0. Pairing x0-y0 first strands x1;
     // the augmenting path re-pairs x0-y1.
     let x0 = det(1, 0.5, 0.0, 0.0, 10.0, 10.0);
@@ -228,14 +140,7 @@ fn agreement_needs_a_one_to_one_match() {
 }
 
 fn arb_det() -> impl Strategy<Value = argus_protocol::Detection> {
-    (
-        0u16..4,
-        0.0f32..=1.0,
-        0.0f32..500.0,
-        0.0f32..500.0,
-        0.0f32..100.0,
-        0.0f32..100.0,
-    )
+    (0u16..4, 0.0f32..=1.0, 0.0f32..500.0, 0.0f32..500.0, 0.0f32..100.0, 0.0f32..100.0)
         .prop_map(|(c, s, x, y, w, h)| det(c, s, x, y, w, h))
 }
 

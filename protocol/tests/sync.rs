@@ -8,14 +8,7 @@ use argus_protocol::sync::{fingerprint_entry, fingerprint_of, split_range, xor_i
 use proptest::prelude::*;
 
 fn entries(n: usize) -> Vec<(ImageId, [u8; 32])> {
-    (0..n)
-        .map(|i| {
-            (
-                ImageId::of_bytes(&i.to_le_bytes()),
-                *blake3::hash(&[i as u8; 3]).as_bytes(),
-            )
-        })
-        .collect()
+    (0..n).map(|i| (ImageId::of_bytes(&i.to_le_bytes()), *blake3::hash(&[i as u8; 3]).as_bytes())).collect()
 }
 
 #[test]
@@ -29,36 +22,21 @@ fn fingerprint_is_order_independent_and_incremental() {
     changed[3].1[0] ^= 1;
     let mut updated = fp;
     xor_into(&mut updated, &fingerprint_entry(&e[3].0, &e[3].1));
-    xor_into(
-        &mut updated,
-        &fingerprint_entry(&changed[3].0, &changed[3].1),
-    );
+    xor_into(&mut updated, &fingerprint_entry(&changed[3].0, &changed[3].1));
     assert_ne!(updated, fp);
     assert_eq!(updated, fingerprint_of(changed.iter().map(|(a, b)| (a, b))));
     // Entry layout: BLAKE3(image_id || state_hash).
     let mut concat = e[0].0.0.to_vec();
     concat.extend_from_slice(&e[0].1);
-    assert_eq!(
-        fingerprint_entry(&e[0].0, &e[0].1),
-        *blake3::hash(&concat).as_bytes()
-    );
+    assert_eq!(fingerprint_entry(&e[0].0, &e[0].1), *blake3::hash(&concat).as_bytes());
 }
 
 #[test]
 fn split_range_examples() {
-    assert_eq!(
-        split_range(0, 100, 4),
-        [(0, 25), (25, 50), (50, 75), (75, 100)]
-    );
-    assert_eq!(
-        split_range(10, 13, 4),
-        [(10, 10), (10, 11), (11, 12), (12, 13)]
-    );
+    assert_eq!(split_range(0, 100, 4), [(0, 25), (25, 50), (50, 75), (75, 100)]);
+    assert_eq!(split_range(10, 13, 4), [(10, 10), (10, 11), (11, 12), (12, 13)]);
     assert_eq!(split_range(5, 9, 0), [(5, 9)]);
-    assert_eq!(
-        split_range(0, u64::MAX, 2),
-        [(0, u64::MAX / 2), (u64::MAX / 2, u64::MAX)]
-    );
+    assert_eq!(split_range(0, u64::MAX, 2), [(0, u64::MAX / 2), (u64::MAX / 2, u64::MAX)]);
 }
 
 proptest! {

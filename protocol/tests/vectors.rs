@@ -14,8 +14,7 @@ use libp2p_identity::{Keypair, PeerId};
 /// Secret key: 32 bytes of 0x01. Image: the 5 bytes "argus". One detection: class 1, score
 /// 0.5, box (0, 10, 20, 30). Timestamp: wall 1764000000000 ms, counter 1.
 const PUBLIC_KEY: &str = "080112208a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c";
-const NODE_ID: &str =
-    "0024080112208a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c";
+const NODE_ID: &str = "0024080112208a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c";
 const NODE_ID_BASE58: &str = "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5";
 const IMAGE_ID: &str = "da79468470024e0991724c0ec569ba6792fe8e8eba0fac7bbeec599651a08fcb";
 const DIGEST: &str = "6efbc9f33bd284937c3693fb75b5f046e4a41e96ae30e5faf0997f6b7447e66c";
@@ -49,22 +48,12 @@ fn wire_vectors() {
     let dets = [Detection {
         class: 1,
         score: 0.5,
-        bbox: BBox {
-            x_min: 0.0,
-            y_min: 10.0,
-            x_max: 20.0,
-            y_max: 30.0,
-        },
+        bbox: BBox { x_min: 0.0, y_min: 10.0, x_max: 20.0, y_max: 30.0 },
     }];
     let digest = result_digest(&dets);
     let ts = HlcTimestamp::new(1_764_000_000_000, 1);
     let att = Attestation::sign(&k, &image, &digest, ts).unwrap();
-    let bid = GossipMessage::Bid(Bid {
-        image_id: image,
-        bidder: node,
-        wait_ms: 250,
-        queue_len: 2,
-    });
+    let bid = GossipMessage::Bid(Bid { image_id: image, bidder: node, wait_ms: 250, queue_len: 2 });
     assert_eq!(hex::encode(k.public().encode_protobuf()), PUBLIC_KEY);
     assert_eq!(hex::encode(node.to_bytes()), NODE_ID);
     assert_eq!(node.to_string(), NODE_ID_BASE58);

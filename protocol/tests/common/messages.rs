@@ -15,10 +15,7 @@ use super::{det, keypair, node_of};
 pub const PNG_ISH: &[u8] = b"\x89PNG\r\n\x1a\n pretend image bytes";
 
 pub fn dets() -> Vec<Detection> {
-    vec![
-        det(3, 0.91, 10.0, 20.0, 30.0, 40.0),
-        det(0, 0.55, 0.0, 0.0, 5.5, 6.25),
-    ]
+    vec![det(3, 0.91, 10.0, 20.0, 30.0, 40.0), det(0, 0.55, 0.0, 0.0, 5.5, 6.25)]
 }
 
 pub fn announce(inline: bool) -> ImageAnnouncement {
@@ -39,13 +36,8 @@ pub fn result_msg() -> DetectionResult {
     let worker = keypair(2);
     let image_id = ImageId::of_bytes(PNG_ISH);
     let digest = result_digest(&dets());
-    let att = Attestation::sign(
-        &worker,
-        &image_id,
-        &digest,
-        HlcTimestamp::new(1_764_000_000_500, 3),
-    )
-    .unwrap();
+    let att =
+        Attestation::sign(&worker, &image_id, &digest, HlcTimestamp::new(1_764_000_000_500, 3)).unwrap();
     DetectionResult {
         image_id,
         captured_at_ms: 1_764_000_000_123,
@@ -61,19 +53,11 @@ pub fn result_msg() -> DetectionResult {
 pub fn verdict(pass: bool) -> AuditVerdict {
     let r = result_msg();
     let auditor = keypair(4);
-    let mine = vec![
-        det(3, 0.88, 11.0, 20.0, 30.0, 40.0),
-        det(0, 0.5, 0.0, 0.0, 5.5, 6.25),
-    ];
+    let mine = vec![det(3, 0.88, 11.0, 20.0, 30.0, 40.0), det(0, 0.5, 0.0, 0.0, 5.5, 6.25)];
     let attestation = pass.then(|| {
-        Attestation::sign(
-            &auditor,
-            &r.image_id,
-            &r.digest,
-            HlcTimestamp::new(1_764_000_000_900, 0),
-        )
-        .unwrap()
-        .to_wire()
+        Attestation::sign(&auditor, &r.image_id, &r.digest, HlcTimestamp::new(1_764_000_000_900, 0))
+            .unwrap()
+            .to_wire()
     });
     AuditVerdict {
         image_id: r.image_id,
@@ -89,18 +73,8 @@ pub fn verdict(pass: bool) -> AuditVerdict {
 
 pub fn ranges() -> Vec<RangeFingerprint> {
     vec![
-        RangeFingerprint {
-            start_ms: 0,
-            end_ms: 1000,
-            count: 3,
-            fingerprint: [7; 32],
-        },
-        RangeFingerprint {
-            start_ms: 1000,
-            end_ms: 2000,
-            count: 0,
-            fingerprint: [0; 32],
-        },
+        RangeFingerprint { start_ms: 0, end_ms: 1000, count: 3, fingerprint: [7; 32] },
+        RangeFingerprint { start_ms: 1000, end_ms: 2000, count: 0, fingerprint: [0; 32] },
     ]
 }
 
@@ -124,18 +98,8 @@ pub fn all_gossip() -> Vec<GossipMessage> {
     vec![
         GossipMessage::Announce(announce(true)),
         GossipMessage::Announce(announce(false)),
-        GossipMessage::Bid(Bid {
-            image_id,
-            bidder: node_of(&keypair(1)),
-            wait_ms: 250,
-            queue_len: 4,
-        }),
-        GossipMessage::Claim(Claim {
-            image_id,
-            winner: node_of(&keypair(1)),
-            wait_ms: 250,
-            takeover: true,
-        }),
+        GossipMessage::Bid(Bid { image_id, bidder: node_of(&keypair(1)), wait_ms: 250, queue_len: 4 }),
+        GossipMessage::Claim(Claim { image_id, winner: node_of(&keypair(1)), wait_ms: 250, takeover: true }),
         GossipMessage::Result(result_msg()),
         GossipMessage::AuditRequest(AuditRequest {
             image_id,
@@ -145,10 +109,7 @@ pub fn all_gossip() -> Vec<GossipMessage> {
         }),
         GossipMessage::AuditVerdict(verdict(true)),
         GossipMessage::AuditVerdict(verdict(false)),
-        GossipMessage::Digest(ReplicaDigest {
-            node: node_of(&keypair(6)),
-            ranges: ranges(),
-        }),
+        GossipMessage::Digest(ReplicaDigest { node: node_of(&keypair(6)), ranges: ranges() }),
         GossipMessage::Heartbeat(heartbeat()),
     ]
 }

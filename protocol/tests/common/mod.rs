@@ -38,31 +38,13 @@ pub fn image() -> ImageId {
 }
 
 pub fn det(class: u16, score: f32, x: f32, y: f32, w: f32, h: f32) -> Detection {
-    Detection {
-        class,
-        score,
-        bbox: BBox {
-            x_min: x,
-            y_min: y,
-            x_max: x + w,
-            y_max: y + h,
-        },
-    }
+    Detection { class, score, bbox: BBox { x_min: x, y_min: y, x_max: x + w, y_max: y + h } }
 }
 
 /// Detection set `i`: distinct for every `i`, valid, 1..=4 detections.
 pub fn detection_set(i: usize) -> Vec<Detection> {
     (0..(i % 4 + 1))
-        .map(|j| {
-            det(
-                (i % 5) as u16,
-                0.5 + 0.01 * j as f32,
-                10.0 * i as f32,
-                7.0 * j as f32,
-                20.0,
-                30.0,
-            )
-        })
+        .map(|j| det((i % 5) as u16, 0.5 + 0.01 * j as f32, 10.0 * i as f32, 7.0 * j as f32, 20.0, 30.0))
         .collect()
 }
 
@@ -88,8 +70,7 @@ impl Pool {
     pub fn register(&self, ops: &[(usize, usize, usize)]) -> Register {
         let mut r = Register::new(image(), 1_764_000_000_000);
         for &(k, s, t) in ops {
-            r.insert(&self.sets[s], self.att(k, s, t).clone())
-                .expect("pool attestations are valid");
+            r.insert(&self.sets[s], self.att(k, s, t).clone()).expect("pool attestations are valid");
         }
         r
     }
@@ -110,12 +91,6 @@ pub fn pool() -> &'static Pool {
                 }
             }
         }
-        Pool {
-            keys,
-            nodes,
-            sets,
-            digests,
-            atts,
-        }
+        Pool { keys, nodes, sets, digests, atts }
     })
 }
