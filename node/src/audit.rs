@@ -49,16 +49,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The shipped defaults: 0.1 initial, 0.01..0.5, step 0.01, backlog 8, queue 16.
     fn cfg() -> AuditConfig {
-        AuditConfig {
-            ratio_initial: 0.1,
-            ratio_min: 0.01,
-            ratio_max: 0.5,
-            increase_step: 0.01,
-            backlog_high: 8,
-            queue_high_jobs: 16,
-            suspect_after_fails: 1,
-        }
+        AuditConfig::default()
     }
 
     #[test]

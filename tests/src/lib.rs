@@ -26,6 +26,18 @@ pub fn argus_bin() -> PathBuf {
     bin
 }
 
+/// `argus`, behind a command prefix such as `ip netns exec NS` when one is given.
+fn argus_cmd(prefix: &[String]) -> Command {
+    match prefix.split_first() {
+        Some((head, rest)) => {
+            let mut c = Command::new(head);
+            c.args(rest).arg(argus_bin());
+            c
+        }
+        None => Command::new(argus_bin()),
+    }
+}
+
 /// A temporary directory removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -70,14 +82,7 @@ impl NodeProc {
         peers: &[String],
         args: &[&str],
     ) -> anyhow::Result<NodeProc> {
-        let mut cmd = match prefix.split_first() {
-            Some((head, rest)) => {
-                let mut c = Command::new(head);
-                c.args(rest).arg(argus_bin());
-                c
-            }
-            None => Command::new(argus_bin()),
-        };
+        let mut cmd = argus_cmd(prefix);
         cmd.args(["node", "--data"])
             .arg(data)
             .args(args)
@@ -183,14 +188,7 @@ pub fn send_synthetic_in(
     rate: f64,
     min_peers: usize,
 ) -> anyhow::Result<Vec<String>> {
-    let mut cmd = match prefix.split_first() {
-        Some((head, rest)) => {
-            let mut c = Command::new(head);
-            c.args(rest).arg(argus_bin());
-            c
-        }
-        None => Command::new(argus_bin()),
-    };
+    let mut cmd = argus_cmd(prefix);
     cmd.args(["send", "--synthetic", "--linger-s", "3"])
         .args(net)
         .args([
