@@ -48,6 +48,12 @@ pub struct NetConfig {
     pub request_timeout_ms: u64,
     /// Connections without traffic are closed after this long; gossip heartbeats keep live ones.
     pub idle_connection_timeout_ms: u64,
+    /// TCP_USER_TIMEOUT on every libp2p connection (Linux): data unacknowledged this long
+    /// aborts the connection. Heartbeats put data on every link each second, so a link cut by
+    /// a partition or a dead host fails within this time instead of retransmitting for
+    /// ~15 minutes, and the redial after a heal starts from a clean slate. 0 leaves the
+    /// kernel default.
+    pub tcp_user_timeout_ms: u64,
     /// Capacity of the channels between the swarm task and the rest of the node.
     pub channel_capacity: usize,
 }
@@ -62,6 +68,7 @@ impl Default for NetConfig {
             redial_max_backoff_ms: 2_000,
             request_timeout_ms: 5_000,
             idle_connection_timeout_ms: 60_000,
+            tcp_user_timeout_ms: 4_000,
             // A node sees ~6 gossip messages per image; 4096 absorbs bursts of several
             // hundred images per second before the swarm task applies back-pressure.
             channel_capacity: 4_096,

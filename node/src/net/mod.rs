@@ -18,8 +18,11 @@ use argus_protocol::messages::GossipMessage;
 use argus_protocol::rpc::{
     FetchRequest, FetchResponse, QueryRequest, QueryResponse, SyncRequest, SyncResponse,
 };
+use libp2p::core::muxing::StreamMuxerBox;
+use libp2p::core::transport::Boxed;
+use libp2p::core::upgrade;
 use libp2p::identity::Keypair;
-use libp2p::{Multiaddr, PeerId, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Transport, noise, tcp, yamux};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
@@ -180,9 +183,10 @@ pub fn start(
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
     let request_timeout = Duration::from_millis(cfg.request_timeout_ms);
     let mdns = cfg.mdns;
+    let user_timeout = Duration::from_millis(cfg.tcp_user_timeout_ms);
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key.clone())
         .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .with_other_transport(|key| tcp_transport(key, user_timeout))
         .map_err(|e| setup(&e))?
         .with_behaviour(|key| {
             behaviour::build(key, mdns, request_timeout)
@@ -213,4 +217,56 @@ pub fn start(
     );
     tokio::spawn(task.run());
     Ok((NetHandle { tx: cmd_tx, request_timeout }, ev_rx))
+}
+
+/// A dial plus its noise and yamux upgrade must finish within this: a SYN into a partition
+/// would otherwise retry for about two minutes while redials pile up behind it.
+const DIAL_UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// TCP + noise + yamux, like libp2p's stock TCP stack, with `TCP_USER_TIMEOUT` set on every
+/// socket (dialled and accepted) so a dead link fails fast (see `NetConfig::tcp_user_timeout_ms`).
+fn tcp_transport(
+    key: &Keypair,
+    user_timeout: Duration,
+) -> Result<Boxed<(PeerId, StreamMuxerBox)>, Box<dyn std::error::Error + Send + Sync>> {
+    let noise = noise::Config::new(key)?;
+    Ok(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+        .map(move |stream: tcp::tokio::TcpStream, _| {
+            if let Err(e) = set_tcp_user_timeout(&stream.0, user_timeout) {
+                tracing::warn!(error = %e, "could not set TCP_USER_TIMEOUT; dead links fail slowly");
+            }
+            stream
+        })
+        .upgrade(upgrade::Version::V1Lazy)
+        .authenticate(noise)
+        .multiplex(yamux::Config::default())
+        .timeout(DIAL_UPGRADE_TIMEOUT)
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+        .boxed())
+}
+
+#[cfg(target_os = "linux")]
+fn set_tcp_user_timeout(stream: &tokio::net::TcpStream, timeout: Duration) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    if timeout.is_zero() {
+        return Ok(());
+    }
+    let ms = libc::c_uint::try_from(timeout.as_millis()).unwrap_or(libc::c_uint::MAX);
+    // SAFETY: the fd is a live TCP socket owned by `stream`; the option value is a c_uint
+    // passed by pointer with its exact size, as tcp(7) specifies for TCP_USER_TIMEOUT.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_USER_TIMEOUT,
+            (&ms as *const libc::c_uint).cast(),
+            std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_tcp_user_timeout(_stream: &tokio::net::TcpStream, _timeout: Duration) -> std::io::Result<()> {
+    Ok(())
 }
