@@ -26,6 +26,12 @@ const MAX_PENDING: usize = 1_024;
 const PENDING_EXPIRE_MS: u64 = 30_000;
 /// Recent results remembered per node so a newly suspected worker's past is re-audited.
 const MAX_RECENT: usize = 4_096;
+/// A suspect whose audits pass this many times in a row (with no FAIL between) is trusted
+/// again: its results go back to being audited at the normal ratio.
+const PASSES_TO_FORGIVE: u32 = 20;
+/// Workers with a FAIL or PASS tally; verdicts about further workers are not tallied (a LAN
+/// of the design size has at most 50 nodes, so only forged worker ids would reach this).
+const MAX_TALLIED_WORKERS: usize = 1_024;
 
 #[derive(Default)]
 pub(crate) struct Audits {
@@ -35,8 +41,10 @@ pub(crate) struct Audits {
     waiting: HashMap<ImageId, Purpose>,
     /// Audit jobs we accepted and have not finished.
     running: usize,
-    /// FAIL verdicts seen per worker.
+    /// FAIL verdicts seen per worker (reset by a restart or `PASSES_TO_FORGIVE` passes).
     fails: HashMap<PeerId, u32>,
+    /// PASS verdicts per worker since its last FAIL.
+    passes: HashMap<PeerId, u32>,
     /// Recent results: (image, worker, digest, captured).
     recent: VecDeque<(ImageId, PeerId, ResultDigest, u64)>,
 }
@@ -69,6 +77,26 @@ fn rendezvous(image: &ImageId, candidates: &[PeerId]) -> Vec<PeerId> {
 impl Core {
     fn is_suspect(&self, worker: &PeerId) -> bool {
         self.audits.fails.get(worker).copied().unwrap_or(0) >= self.cfg.audit.suspect_after_fails
+    }
+
+    fn tally_pass(&mut self, worker: &PeerId) {
+        if self.audits.passes.len() >= MAX_TALLIED_WORKERS && !self.audits.passes.contains_key(worker) {
+            return;
+        }
+        let passes = self.audits.passes.entry(*worker).or_default();
+        *passes += 1;
+        if *passes >= PASSES_TO_FORGIVE && self.audits.fails.remove(worker).is_some() {
+            info!(%worker, passes = *passes, "suspect passed its audits: trusted again");
+        }
+    }
+
+    /// A node restarted (its heartbeat uptime went down): the new incarnation starts with a
+    /// clean record, and its first FAIL makes it suspect again.
+    pub(crate) fn forgive_restarted(&mut self, node: &PeerId) {
+        self.audits.passes.remove(node);
+        if self.audits.fails.remove(node).is_some() {
+            info!(worker = %node, "suspect restarted: its new incarnation starts trusted");
+        }
     }
 
     /// Called for our own fresh result: with probability `audit_ratio`, ask two live nodes.
@@ -205,6 +233,7 @@ impl Core {
         }
         if v.pass {
             self.metrics.audits_passed.fetch_add(1, Ordering::Relaxed);
+            self.tally_pass(&v.worker.0);
             self.merge_pass_attestation(v).await;
             return;
         }
@@ -214,7 +243,11 @@ impl Core {
             self.metrics.audits_failed_against.fetch_add(1, Ordering::Relaxed);
         }
         let was_suspect = self.is_suspect(&worker);
+        if self.audits.fails.len() >= MAX_TALLIED_WORKERS && !self.audits.fails.contains_key(&worker) {
+            return warn!(%worker, "too many workers with failed audits: verdict not tallied");
+        }
         *self.audits.fails.entry(worker).or_default() += 1;
+        self.audits.passes.remove(&worker);
         if !was_suspect && self.is_suspect(&worker) {
             warn!(%worker, "worker failed audits: auditing all its recent results");
             let past: Vec<_> =

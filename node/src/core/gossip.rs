@@ -28,7 +28,12 @@ impl Core {
             GossipMessage::Result(r) => self.on_result(r).await,
             GossipMessage::Heartbeat(h) => {
                 let now = self.now_ms();
-                self.nodes.insert(h.node.0, NodeSeen { last_ms: now });
+                let seen = NodeSeen { last_ms: now, uptime_ms: h.uptime_ms };
+                if let Some(prev) = self.nodes.insert(h.node.0, seen)
+                    && h.uptime_ms < prev.uptime_ms
+                {
+                    self.forgive_restarted(&h.node.0);
+                }
             }
             GossipMessage::AuditRequest(r) => self.on_audit_request(r).await,
             GossipMessage::AuditVerdict(v) => self.on_audit_verdict(v).await,

@@ -63,6 +63,8 @@ pub enum Internal {
 
 pub(crate) struct NodeSeen {
     pub last_ms: u64,
+    /// The node's uptime in its last heartbeat: a smaller one means it restarted.
+    pub uptime_ms: u64,
 }
 
 pub struct Core {
