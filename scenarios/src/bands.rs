@@ -22,6 +22,9 @@ pub struct Band {
     pub start_ms: u64,
     pub end_ms: u64,
     pub label: String,
+    /// The node a node fault is about (`None` for partitions and fleet-wide faults).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// Kinds of fault records that bring `node` back (or end its fault).
@@ -52,7 +55,14 @@ pub fn bands(obs: &Observations) -> Vec<Band> {
         }
         let start = r.at_ms;
         let node = r.targets.first().cloned().unwrap_or_default();
-        let band = |kind, end_ms: u64, label: String| Band { kind, start_ms: start, end_ms, label };
+        let about = (!node.is_empty()).then(|| node.clone());
+        let band = |kind, end_ms: u64, label: String| Band {
+            kind,
+            start_ms: start,
+            end_ms,
+            label,
+            node: if kind == BandKind::Partition { None } else { about.clone() },
+        };
         match r.kind.as_str() {
             "partition" | "isolate" => {
                 let end =
@@ -94,6 +104,7 @@ pub fn bands(obs: &Observations) -> Vec<Band> {
             start_ms: e.t_ms,
             end_ms: e.t_ms,
             label: format!("monitor restarts {}", e.node),
+            node: Some(e.node.clone()),
         });
     }
     out.sort_by_key(|b| (b.start_ms, b.end_ms));

@@ -161,6 +161,19 @@ fn optional(c: &Checks, f: &Figures, out: &mut Vec<CheckResult>) {
     if let Some(min) = c.min_processed_per_node {
         out.push(processed_per_node(f, min));
     }
+    if let Some(max) = c.anomalous_values_max {
+        let threshold = format!("<= {max}");
+        out.push(match f.anomalous_values {
+            None => no_data("anomalous_values", threshold, "no node was made anomalous"),
+            Some(n) => result(
+                "anomalous_values",
+                n as u64 <= max,
+                n.to_string(),
+                threshold,
+                if n == 0 { String::new() } else { format!("e.g. {}", f.anomalous_examples.join(", ")) },
+            ),
+        });
+    }
 }
 
 fn converge(conv: &[crate::figures::Convergence], max_s: f64) -> CheckResult {

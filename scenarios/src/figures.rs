@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::bands::{Band, in_partition};
+use crate::bands::{Band, BandKind, in_partition};
 use crate::observe::{Observations, QueryOutcome, percentile, round_converged};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -75,6 +75,10 @@ pub struct Figures {
     pub audit_ratio_load_min: Option<f64>,
     pub audit_ratio_idle_max: Option<f64>,
     pub split_votes_ratio: Option<f64>,
+    /// Images whose stored value (on some live node at the end) is vouched for only by a node
+    /// that was anomalous when it produced it; `None` when no node was made anomalous.
+    pub anomalous_values: Option<usize>,
+    pub anomalous_examples: Vec<String>,
 }
 
 pub fn compute(obs: &Observations, bands: &[Band]) -> Figures {
@@ -86,7 +90,35 @@ pub fn compute(obs: &Observations, bands: &[Band]) -> Figures {
     f.queries = queries(obs, bands);
     restarts(obs, &mut f);
     audit(obs, &mut f);
+    anomalous_values(obs, bands, &mut f);
     f
+}
+
+/// A stored winner produced by a node inside one of its anomalous bands and attested by no
+/// other node is the anomalous value surviving: audits and re-audits of suspects must have
+/// replaced it with an honest, better-voted one.
+fn anomalous_values(obs: &Observations, bands: &[Band], f: &mut Figures) {
+    let peer_of = |name: &str| obs.final_nodes.iter().find(|n| n.name == name).and_then(|n| n.peer_id.clone());
+    let windows: Vec<(String, u64, u64)> = bands
+        .iter()
+        .filter(|b| b.kind == BandKind::Anomalous)
+        .filter_map(|b| Some((peer_of(b.node.as_deref()?)?, b.start_ms, b.end_ms)))
+        .collect();
+    if !bands.iter().any(|b| b.kind == BandKind::Anomalous) {
+        return;
+    }
+    let mut bad: BTreeSet<&str> = BTreeSet::new();
+    for n in obs.final_nodes.iter().filter(|n| n.expected_live && n.responded) {
+        for (id, w) in &n.winners {
+            let (Some(worker), Some(ts)) = (w.worker.as_deref(), w.first_ts_ms) else { continue };
+            let t = ts.saturating_sub(obs.t0_unix_ms);
+            if w.votes < 2 && windows.iter().any(|(p, s, e)| p == worker && *s <= t && t <= *e) {
+                bad.insert(id);
+            }
+        }
+    }
+    f.anomalous_values = Some(bad.len());
+    f.anomalous_examples = bad.iter().take(5).map(|s| s.chars().take(16).collect()).collect();
 }
 
 fn losses(obs: &Observations, f: &mut Figures) {

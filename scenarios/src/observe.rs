@@ -92,6 +92,19 @@ pub struct FinalNode {
     pub error: Option<String>,
     /// image id -> number of candidates in its register.
     pub candidates: BTreeMap<String, u64>,
+    /// The node's PeerId, from its status at the end.
+    pub peer_id: Option<String>,
+    /// image id -> the register's winner as this node holds it.
+    pub winners: BTreeMap<String, Winner>,
+}
+
+/// A register's winning value: who produced it (earliest attester) and how many nodes vouch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Winner {
+    pub worker: Option<String>,
+    pub votes: u64,
+    /// Unix ms of its earliest attestation.
+    pub first_ts_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -85,6 +85,7 @@ fn healthy() -> Observations {
                 responded: true,
                 error: None,
                 candidates: store.clone(),
+                ..FinalNode::default()
             })
             .collect(),
         ..Observations::default()
@@ -307,4 +308,53 @@ fn with_started_events_the_delay_runs_until_the_node_is_back() {
     let c = Checks { restart_max_s: Some(10.0), ..Checks::default() };
     let r = run(&obs, &c).into_iter().find(|r| r.name == "restart_delay").unwrap();
     assert!(!r.passed && r.detail.contains("kill n2: not restarted"), "{r:?}");
+}
+
+/// n2 is anomalous from 2 s until the monitor restarts it at 5 s. Its values from inside that
+/// band that no other node attests count; corroborated ones, ones from outside the band and
+/// other workers' ones do not. Without an anomalous band the check has no data.
+#[test]
+fn only_uncorroborated_values_from_the_anomalous_band_count() {
+    let mut obs = healthy();
+    let mut f = fault("anomalous", 2_000, &["n2"]);
+    f.rate = Some(1.0);
+    obs.faults.push(f);
+    obs.monitor_events.push(MonitorEvent {
+        t_ms: 5_000,
+        event: "restart".into(),
+        node: "n2".into(),
+        reason: "failed audits".into(),
+    });
+    let winner = |worker: &str, votes: u64, t_ms: u64| Winner {
+        worker: Some(worker.into()),
+        votes,
+        first_ts_ms: Some(obs.t0_unix_ms + t_ms),
+    };
+    let winners: BTreeMap<String, Winner> = [
+        ("img004", winner("peer-n2", 1, 2_500)), // inside, alone: counts
+        ("img005", winner("peer-n2", 2, 3_000)), // inside but attested by an auditor too
+        ("img006", winner("peer-n2", 1, 6_000)), // after the restart
+        ("img007", winner("peer-n0", 1, 3_000)), // another worker
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (i, n) in obs.final_nodes.iter_mut().enumerate() {
+        n.peer_id = Some(format!("peer-{}", NODES[i]));
+        n.winners = winners.clone();
+    }
+    let c = Checks { anomalous_values_max: Some(0), ..Checks::default() };
+    let results = run(&obs, &c);
+    let r = named(&results, "anomalous_values");
+    assert!(!r.passed && r.value == "1", "{r:?}");
+    assert!(r.detail.contains("img004"), "{r:?}");
+
+    for n in &mut obs.final_nodes {
+        n.winners.remove("img004");
+    }
+    assert!(named(&run(&obs, &c), "anomalous_values").passed);
+
+    obs.faults.retain(|f| f.kind != "anomalous");
+    let r = run(&obs, &c);
+    assert!(!named(&r, "anomalous_values").passed, "no anomalous band: no data, not a pass");
 }

@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::api::count_of;
 use crate::fleet::{Clock, FleetView};
-use crate::observe::{Announcement, FinalNode, MonitorEvent};
+use crate::observe::{Announcement, FinalNode, MonitorEvent, Winner};
 use crate::procs::LineEvent;
 
 pub use poll::{poll_status, probe_completions, query_load};
@@ -129,9 +129,21 @@ pub async fn final_stores(view: &FleetView) -> Vec<FinalNode> {
                 Ok(items) => {
                     f.responded = true;
                     f.candidates = items
-                        .into_iter()
+                        .iter()
                         .map(|d| (d.image_id.clone(), count_of(&d.candidates).unwrap_or(1)))
                         .collect();
+                    f.winners = items
+                        .into_iter()
+                        .map(|d| {
+                            let w = Winner {
+                                worker: d.worker.as_str().map(str::to_string),
+                                votes: count_of(&d.votes).unwrap_or(0),
+                                first_ts_ms: d.stored_at_ms,
+                            };
+                            (d.image_id, w)
+                        })
+                        .collect();
+                    f.peer_id = n.client.status().await.ok().map(|s| s.peer_id);
                 }
                 Err(e) => f.error = Some(e.to_string()),
             }

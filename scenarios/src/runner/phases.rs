@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use crate::collect::{self, ANNOUNCE_CAP};
 use crate::faults::{self, progress};
 use crate::fleet::{Clock, Fleet, FleetView};
-use crate::observe::Observations;
+use crate::observe::{FaultRecord, Observations};
 use crate::procs::LineEvent;
 use crate::schema::{Plan, derive_seed};
 use crate::sources;
@@ -146,7 +146,8 @@ pub async fn execute(
         cancel.clone(),
     ));
 
-    let records = faults::run_timeline(fleet, &plan.faults, &mut cancel).await;
+    let mut records = started_anomalous(s);
+    records.extend(faults::run_timeline(fleet, &plan.faults, &mut cancel).await);
     faults::sleep_until_ms(fleet, (s.duration_s * 1000.0) as u64, &mut cancel).await;
     let load_end_ms = clock.now_ms();
     let _ = stop_q_tx.send(true);
@@ -198,4 +199,59 @@ pub async fn execute(
         sources: source_runs,
     };
     (obs, skipped, interrupted.then(|| anyhow!("interrupted")))
+}
+
+/// Nodes started with `--fault anomalous[=RATE]` are anomalous from the start: recorded as an
+/// `anomalous` fault at 0 s so the bands, the restart delay and the anomalous-value check see
+/// them like a timeline step. (Nodes named by a `start` step are covered when they start.)
+fn started_anomalous(s: &crate::schema::Scenario) -> Vec<FaultRecord> {
+    s.node_names()
+        .into_iter()
+        .take(s.nodes.count)
+        .filter_map(|name| {
+            let rate = anomalous_rate(&s.extra_args_of(&name))?;
+            Some(FaultRecord {
+                at_ms: 0,
+                done_ms: 0,
+                kind: "anomalous".into(),
+                targets: vec![name],
+                detail: format!("--fault anomalous={rate} from the start"),
+                rate: Some(rate),
+                ok: true,
+                error: None,
+            })
+        })
+        .collect()
+}
+
+/// The rate of a `--fault anomalous[=RATE]` among node flags (`--fault X` or `--fault=X`).
+fn anomalous_rate(args: &[String]) -> Option<f64> {
+    let spec = args.iter().enumerate().find_map(|(i, a)| match a.strip_prefix("--fault") {
+        Some("") => args.get(i + 1).cloned(),
+        Some(rest) => rest.strip_prefix('=').map(str::to_string),
+        None => None,
+    })?;
+    match spec.split_once('=') {
+        None if spec == "anomalous" => Some(1.0),
+        Some(("anomalous", r)) => r.parse().ok().filter(|r: &f64| *r > 0.0),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod anomalous_flag_tests {
+    use super::anomalous_rate;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn fault_flags_are_read_in_both_spellings() {
+        assert_eq!(anomalous_rate(&args(&["--fault", "anomalous"])), Some(1.0));
+        assert_eq!(anomalous_rate(&args(&["--x", "--fault=anomalous=0.5"])), Some(0.5));
+        assert_eq!(anomalous_rate(&args(&["--fault", "anomalous=0"])), None);
+        assert_eq!(anomalous_rate(&args(&["--fault"])), None);
+        assert_eq!(anomalous_rate(&args(&["--no-mdns"])), None);
+    }
 }
