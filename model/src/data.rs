@@ -131,6 +131,46 @@ pub fn targets(
     t
 }
 
+/// Cells whose objectness target reaches this value carry a class target.
+pub const CLASS_CORE: f32 = 0.3;
+
+/// Objectness and class targets derived from per-class heatmaps `[C, plane]`.
+pub struct ObjectTargets {
+    /// `[plane]`: the highest class heatmap value per cell.
+    pub obj: Vec<f32>,
+    /// `[plane]`: 1.0 at object centres.
+    pub obj_pos: Vec<f32>,
+    /// `[C, plane]`: one-hot class of the dominant object, times its objectness, at cells where
+    /// objectness reaches [`CLASS_CORE`]; 0 elsewhere.
+    pub cls_weighted: Vec<f32>,
+    /// Sum of the weights in `cls_weighted`.
+    pub cls_weight_sum: f32,
+}
+
+pub fn object_targets(heat: &[f32], num_classes: usize) -> ObjectTargets {
+    let plane = heat.len() / num_classes;
+    let mut t = ObjectTargets {
+        obj: vec![0.0; plane],
+        obj_pos: vec![0.0; plane],
+        cls_weighted: vec![0.0; num_classes * plane],
+        cls_weight_sum: 0.0,
+    };
+    for cell in 0..plane {
+        let (best, v) = (0..num_classes)
+            .map(|c| (c, heat[c * plane + cell]))
+            .fold((0, 0.0f32), |acc, x| if x.1 > acc.1 { x } else { acc });
+        t.obj[cell] = v;
+        if v >= 1.0 {
+            t.obj_pos[cell] = 1.0;
+        }
+        if v >= CLASS_CORE {
+            t.cls_weighted[best * plane + cell] = v;
+            t.cls_weight_sum += v;
+        }
+    }
+    t
+}
+
 fn draw_gaussian(heat: &mut [f32], out_w: usize, ix: usize, iy: usize, sx: f32, sy: f32) {
     let out_h = heat.len() / out_w;
     let (rx, ry) = ((3.0 * sx).ceil() as isize, (3.0 * sy).ceil() as isize);
@@ -188,5 +228,12 @@ mod tests {
         assert!((t.reg[plane + cell] - 0.25).abs() < 1e-6);
         assert!((t.reg[2 * plane + cell] - 5.0f32.ln()).abs() < 1e-6);
         assert!(t.heat[..2 * plane].iter().all(|&v| v == 0.0));
+        let o = object_targets(&t.heat, 5);
+        assert_eq!(o.obj[cell], 1.0);
+        assert_eq!(o.obj_pos.iter().sum::<f32>(), 1.0);
+        assert_eq!(o.cls_weighted[2 * plane + cell], 1.0);
+        assert!(o.cls_weighted[..2 * plane].iter().all(|&v| v == 0.0));
+        let core = o.obj.iter().filter(|&&v| v >= CLASS_CORE).sum::<f32>();
+        assert!((o.cls_weight_sum - core).abs() < 1e-4);
     }
 }

@@ -51,8 +51,10 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Decodes one image's head output `[C + 4, out_h, out_w]` (row-major, as read back from the
-/// tensor) into detections in original-image pixels.
+/// Decodes one image's head output `[1 + C + 4, out_h, out_w]` (row-major, as read back
+/// from the tensor) into detections in original-image pixels. Each 3x3 peak of the
+/// objectness map is one candidate; its class is the softmax argmax there and its score is
+/// objectness times that class's probability.
 pub fn decode(
     head: &[f32],
     num_classes: usize,
@@ -62,48 +64,48 @@ pub fn decode(
     params: &DecodeParams,
 ) -> Vec<Detection> {
     let plane = out_h * out_w;
-    assert_eq!(head.len(), (num_classes + REG_CHANNELS) * plane, "head shape mismatch");
-    let reg = &head[num_classes * plane..];
+    assert_eq!(head.len(), (1 + num_classes + REG_CHANNELS) * plane, "head shape mismatch");
+    let obj = &head[..plane];
+    let reg = &head[(1 + num_classes) * plane..];
     let mut found = Vec::new();
-    for c in 0..num_classes {
-        let heat = &head[c * plane..(c + 1) * plane];
-        for y in 0..out_h {
-            for x in 0..out_w {
-                let cell = y * out_w + x;
-                let logit = heat[cell];
-                let score = sigmoid(logit);
-                if score < params.score_threshold
-                    || !is_peak(heat, out_w, out_h, x, y)
-                    || !is_best_class(head, num_classes, plane, cell, c)
-                {
-                    continue;
-                }
-                let s = STRIDE as f32;
-                let cx = (x as f32 + reg[cell]) * s;
-                let cy = (y as f32 + reg[plane + cell]) * s;
-                let w = reg[2 * plane + cell].clamp(-4.0, 6.0).exp() * s;
-                let h = reg[3 * plane + cell].clamp(-4.0, 6.0).exp() * s;
-                let bbox = BBox {
-                    x_min: lb.to_orig_x(cx - w / 2.0),
-                    y_min: lb.to_orig_y(cy - h / 2.0),
-                    x_max: lb.to_orig_x(cx + w / 2.0),
-                    y_max: lb.to_orig_y(cy + h / 2.0),
-                };
-                found.push(Detection { class: c as u16, score, bbox });
+    for y in 0..out_h {
+        for x in 0..out_w {
+            let cell = y * out_w + x;
+            let objectness = sigmoid(obj[cell]);
+            if objectness < params.score_threshold || !is_peak(obj, out_w, out_h, x, y) {
+                continue;
             }
+            let (class, prob) = best_class(&head[plane..(1 + num_classes) * plane], plane, cell);
+            let score = objectness * prob;
+            if score < params.score_threshold {
+                continue;
+            }
+            let s = STRIDE as f32;
+            let cx = (x as f32 + reg[cell]) * s;
+            let cy = (y as f32 + reg[plane + cell]) * s;
+            let w = reg[2 * plane + cell].clamp(-4.0, 6.0).exp() * s;
+            let h = reg[3 * plane + cell].clamp(-4.0, 6.0).exp() * s;
+            let bbox = BBox {
+                x_min: lb.to_orig_x(cx - w / 2.0),
+                y_min: lb.to_orig_y(cy - h / 2.0),
+                x_max: lb.to_orig_x(cx + w / 2.0),
+                y_max: lb.to_orig_y(cy + h / 2.0),
+            };
+            found.push(Detection { class: class as u16, score, bbox });
         }
     }
     nms(found, params)
 }
 
-/// Whether class `c` has the highest logit of all classes at `cell` (ties: the lowest class),
-/// so a cell yields at most one detection.
-fn is_best_class(head: &[f32], num_classes: usize, plane: usize, cell: usize, c: usize) -> bool {
-    let v = head[c * plane + cell];
-    (0..num_classes).all(|k| {
-        let o = head[k * plane + cell];
-        o < v || (o == v && k >= c)
-    })
+/// The most likely class at `cell` of the class logits `[C, plane]` and its softmax
+/// probability (ties: the lowest class index).
+fn best_class(logits: &[f32], plane: usize, cell: usize) -> (usize, f32) {
+    let classes = logits.len() / plane;
+    let at = |c: usize| logits[c * plane + cell];
+    let best = (1..classes).fold(0, |b, c| if at(c) > at(b) { c } else { b });
+    let max = at(best);
+    let denom: f32 = (0..classes).map(|c| (at(c) - max).exp()).sum();
+    (best, 1.0 / denom)
 }
 
 /// Whether `(x, y)` is a maximum of its 3x3 neighbourhood (ties count as peaks).
@@ -184,24 +186,26 @@ mod tests {
     fn decode_reads_a_synthetic_head() {
         let (c, h, w) = (2usize, 8usize, 10usize);
         let plane = h * w;
-        let mut head = vec![-10.0f32; (c + REG_CHANNELS) * plane];
-        for v in &mut head[c * plane..] {
-            *v = 0.0;
-        }
-        // One class-1 peak at cell (x=3, y=2), offset (0.5, 0.25), size 8x4 px.
+        let mut head = vec![0.0f32; (1 + c + REG_CHANNELS) * plane];
+        head[..plane].fill(-10.0);
+        // One peak at cell (x=3, y=2) of class 1, offset (0.5, 0.25), size 8x4 px.
         let cell = 2 * w + 3;
-        head[plane + cell] = 2.0;
-        head[plane + cell + 1] = 1.0; // a lower neighbour: not a peak
-        head[c * plane + cell] = 0.5;
-        head[(c + 1) * plane + cell] = 0.25;
-        head[(c + 2) * plane + cell] = 2.0f32.ln();
-        head[(c + 3) * plane + cell] = 0.0;
+        head[cell] = 2.0;
+        head[cell + 1] = 1.0; // a lower neighbour: not a peak
+        head[plane + cell] = -1.0; // class 0 logit
+        head[2 * plane + cell] = 1.0; // class 1 logit
+        let r = (1 + c) * plane;
+        head[r + cell] = 0.5;
+        head[r + plane + cell] = 0.25;
+        head[r + 2 * plane + cell] = 2.0f32.ln();
+        head[r + 3 * plane + cell] = 0.0;
         let lb = Letterbox::new(40, 32, 40, 32);
         let dets = decode(&head, c, h, w, &lb, &DecodeParams::default());
         assert_eq!(dets.len(), 1, "{dets:?}");
         let d = dets[0];
         assert_eq!(d.class, 1);
-        assert!((d.score - sigmoid(2.0)).abs() < 1e-6);
+        let p1 = 1.0 / (1.0 + (-2.0f32).exp());
+        assert!((d.score - sigmoid(2.0) * p1).abs() < 1e-6, "{}", d.score);
         let (cx, cy) = (3.5 * 4.0, 2.25 * 4.0);
         assert!((d.bbox.x_min - (cx - 4.0)).abs() < 1e-4 && (d.bbox.x_max - (cx + 4.0)).abs() < 1e-4);
         assert!((d.bbox.y_min - (cy - 2.0)).abs() < 1e-4 && (d.bbox.y_max - (cy + 2.0)).abs() < 1e-4);

@@ -9,7 +9,7 @@ use crate::backend::BackendKind;
 use crate::data::{Letterbox, letterbox_into};
 use crate::decode::{DecodeParams, decode};
 use crate::error::ModelError;
-use crate::model::{DetectorNet, ModelConfig, REG_CHANNELS};
+use crate::model::{DetectorNet, ModelConfig};
 use crate::weights::{WeightsBlob, WeightsMeta, WeightsSource};
 
 /// Images per forward pass; larger requests are split. Bounds activation memory (~60 MB of
@@ -121,7 +121,7 @@ impl Detector {
             images.iter().map(|img| letterbox_into(img, in_w, in_h, &mut input)).collect();
         let head = self.forward_raw(input, images.len())?;
         let [out_h, out_w] = cfg.output_size();
-        let per_image = (cfg.num_classes + REG_CHANNELS) * out_h * out_w;
+        let per_image = cfg.out_channels() * out_h * out_w;
         Ok(boxes
             .iter()
             .enumerate()
@@ -133,7 +133,7 @@ impl Detector {
     }
 
     /// Runs the network on a prepared input `[batch, 3, H, W]` and returns the head output
-    /// `[batch, C + 4, H/4, W/4]` flattened.
+    /// `[batch, 1 + C + 4, H/4, W/4]` flattened.
     pub fn forward_raw(&self, input: Vec<f32>, batch: usize) -> Result<Vec<f32>, ModelError> {
         let cfg = &self.meta.model;
         let shape = [batch, 3, cfg.input_height, cfg.input_width];

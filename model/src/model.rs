@@ -15,7 +15,8 @@ use crate::error::ModelError;
 
 /// Output stride of the head relative to the network input.
 pub const STRIDE: usize = 4;
-/// Channels of the head besides the class heatmaps: offset x, offset y, ln(w), ln(h).
+/// Head layout: channel 0 is the objectness (centre heatmap) logit, channels `1..=C` the class
+/// logits (softmax), then `REG_CHANNELS` box channels: offset x, offset y, ln(w/4), ln(h/4).
 pub const REG_CHANNELS: usize = 4;
 
 /// Architecture hyperparameters. The seed fixes the weight initialisation.
@@ -53,6 +54,11 @@ impl ModelConfig {
         if ok { Ok(()) } else { Err(ModelError::Config(format!("bad model config {self:?}"))) }
     }
 
+    /// Channels of the head output: objectness, C class logits, 4 box channels.
+    pub fn out_channels(&self) -> usize {
+        1 + self.num_classes + REG_CHANNELS
+    }
+
     /// Head output size `[height, width]`.
     pub fn output_size(&self) -> [usize; 2] {
         [self.input_height / STRIDE, self.input_width / STRIDE]
@@ -62,10 +68,10 @@ impl ModelConfig {
     pub fn init(&self, device: &Device) -> DetectorNet {
         device.seed(self.seed);
         let [c1, c2, c3, c4] = self.widths;
-        let out = self.num_classes + REG_CHANNELS;
+        let out = self.out_channels();
         let mut head_out = Conv2dConfig::new([self.head_channels, out], [1, 1]).init(device);
-        // Start every class at a prior probability of ~0.1 (CenterNet's focal-loss trick).
-        let bias: Vec<f32> = (0..out).map(|i| if i < self.num_classes { -2.19 } else { 0.0 }).collect();
+        // Start objectness at a prior probability of ~0.1 (CenterNet's focal-loss trick).
+        let bias: Vec<f32> = (0..out).map(|i| if i == 0 { -2.19 } else { 0.0 }).collect();
         head_out.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(bias, [out]), device)));
         DetectorNet {
             stem: ConvBlock::new(3, c1, 3, 2, device),
@@ -104,7 +110,7 @@ impl ModelConfig {
             (c3, c2, 1, 8),
             (c2, c2, 3, 4),
             (c2, self.head_channels, 3, 4),
-            (self.head_channels, self.num_classes + REG_CHANNELS, 1, 4),
+            (self.head_channels, self.out_channels(), 1, 4),
         ];
         layers.iter().map(|&(i, o, k, s)| (i, o, k, at(s).0, at(s).1)).collect()
     }
@@ -175,8 +181,8 @@ fn upsample2(x: Tensor<4>) -> Tensor<4> {
 
 impl DetectorNet {
     /// `images`: `[B, 3, H, W]`, letterboxed, values `pixel / 255 - 0.5`.
-    /// Returns `[B, C + 4, H/4, W/4]`: C heatmap logits, then offset x, offset y (cells),
-    /// ln(box width / 4), ln(box height / 4).
+    /// Returns `[B, 1 + C + 4, H/4, W/4]`: objectness logit, C class logits, then offset x,
+    /// offset y (cells), ln(box width / 4), ln(box height / 4).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
         let x = self.stem.forward(images); // [B, c1, H/2, W/2]
         let x = self.s2.forward(x); // [B, c1, H/2, W/2]
@@ -191,6 +197,6 @@ impl DetectorNet {
         let top = upsample2(self.lat8.forward(p8)); // [B, c2, H/4, W/4]
         let p4 = self.fuse4.forward(top + f4); // [B, c2, H/4, W/4]
         let h = self.head.forward(p4); // [B, head, H/4, W/4]
-        self.head_out.forward(h) // [B, C + 4, H/4, W/4]
+        self.head_out.forward(h) // [B, 1 + C + 4, H/4, W/4]
     }
 }

@@ -129,8 +129,14 @@ impl WeightsBlob {
 pub fn save(net: &DetectorNet, meta: &WeightsMeta, path: &Path) -> Result<String, ModelError> {
     let mut store = BurnpackStore::from_file(path).auto_extension(false).overwrite(true);
     net.save_into(&mut store).map_err(|e| ModelError::Weights(format!("save: {e}")))?;
+    save_meta(meta, path)?;
+    Ok(short_hash(&std::fs::read(path)?))
+}
+
+/// Writes the JSON config that sits beside the weights file `path`.
+pub fn save_meta(meta: &WeightsMeta, path: &Path) -> Result<(), ModelError> {
     let json =
         serde_json::to_string_pretty(meta).map_err(|e| ModelError::Weights(format!("config JSON: {e}")))?;
     std::fs::write(meta_path(path), json + "\n")?;
-    Ok(short_hash(&std::fs::read(path)?))
+    Ok(())
 }

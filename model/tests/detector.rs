@@ -37,8 +37,6 @@ fn embedded_weights_identify_themselves() {
 }
 
 #[test]
-#[ignore = "the shipped weights are an interim 900-step training (mAP@0.5 0.59 on seed 1000000); \
-            the full training of issue 3 must make this pass"]
 fn detections_match_ground_truth_on_held_out_scenes() {
     let det = Detector::new(BackendKind::Flex, WeightsSource::Embedded).unwrap();
     let s = scenes(HELD_OUT_SEED + 1, 40);

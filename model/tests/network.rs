@@ -21,7 +21,7 @@ fn forward_shapes_follow_the_config() {
             let x = Tensor::<4>::zeros([batch, 3, cfg.input_height, cfg.input_width], &device);
             let out = net.forward(x);
             let [oh, ow] = cfg.output_size();
-            assert_eq!(out.dims(), [batch, cfg.num_classes + REG_CHANNELS, oh, ow]);
+            assert_eq!(out.dims(), [batch, 1 + cfg.num_classes + REG_CHANNELS, oh, ow]);
         }
     }
 }
@@ -33,7 +33,7 @@ fn flops_follow_the_layer_shapes() {
     assert_eq!(shapes.len(), 14);
     // The last conv produces the head at stride 4.
     let &(_, out_c, k, h, w) = shapes.last().unwrap();
-    assert_eq!((out_c, k, h, w), (cfg.num_classes + REG_CHANNELS, 1, 12, 16));
+    assert_eq!((out_c, k, h, w), (cfg.out_channels(), 1, 12, 16));
     // First conv: 3 -> 4 channels, 3x3, 24x32 outputs: (2*3*9 + 1) * 4 * 24 * 32 flops.
     assert_eq!(shapes[0], (3, 4, 3, 24, 32));
     let conv_first = (2 * 3 * 9 + 1) * 4 * 24 * 32;

@@ -2,7 +2,7 @@
 //! output and decoding it gives the ground truth back (mAP 1 at IoU 0.5 and nearly 1 over
 //! 0.5:0.95). A bug in either direction would cap what training can reach.
 
-use argus_model::data::{Letterbox, letterbox_into, targets};
+use argus_model::data::{Letterbox, letterbox_into, object_targets, targets};
 use argus_model::decode::{DecodeParams, decode};
 use argus_model::eval::mean_average_precision;
 use argus_model::model::ModelConfig;
@@ -23,9 +23,13 @@ fn round_trip(scene_cfg: &SceneConfig, seed: u64) -> (f64, f64) {
         let mut buf = Vec::new();
         let lb: Letterbox = letterbox_into(&s.image, m.input_width, m.input_height, &mut buf);
         let t = targets(&s.objects, &lb, m.num_classes, oh, ow);
-        let mut head: Vec<f32> = t.heat.iter().map(|&h| logit(h)).collect();
+        let o = object_targets(&t.heat, m.num_classes);
+        // Objectness as logits; class logits 10 for the target class where one is set.
+        let mut head: Vec<f32> = o.obj.iter().map(|&h| logit(h)).collect();
+        head.extend(o.cls_weighted.iter().map(|&w| if w > 0.0 { 10.0 } else { 0.0 }));
         head.extend_from_slice(&t.reg);
         let params = DecodeParams { score_threshold: 0.5, ..DecodeParams::default() };
+        assert_eq!(head.len(), m.out_channels() * oh * ow);
         preds.push(decode(&head, m.num_classes, oh, ow, &lb, &params));
         truth.push(s.objects);
     }

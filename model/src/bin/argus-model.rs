@@ -172,8 +172,9 @@ fn train(
         bar.set_message(format!("loss {:.3}", p.loss_ema));
         if p.step % TRAIN_LOG_EVERY == 0 || p.step == p.steps {
             let line = format!(
-                "step {:>5}/{} {:>7.1}s lr {:.2e} loss(ema) {:.4} heat {:.4} offset {:.4} size {:.4}",
-                p.step, p.steps, p.elapsed_s, p.learning_rate, p.loss_ema, p.heat, p.offset, p.size
+                "step {:>5}/{} {:>7.1}s lr {:.2e} loss(ema) {:.4} heat {:.4} class {:.4} offset {:.4} \
+                 size {:.4}",
+                p.step, p.steps, p.elapsed_s, p.learning_rate, p.loss_ema, p.heat, p.class, p.offset, p.size
             );
             // A hidden bar (no terminal, or --no-progress) drops its println output.
             if bar.is_hidden() { println!("{line}") } else { bar.println(line) }
