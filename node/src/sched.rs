@@ -95,6 +95,21 @@ where
         self.open.len()
     }
 
+    /// Images we are expected to process but have not queued yet: ones we claimed, and ones
+    /// whose auction we currently lead. A bid counts them as future work, so that when many
+    /// images are announced at once the nodes' bids diverge and the work spreads, instead of
+    /// every auction seeing the same empty queues and going to the same tie-break winner.
+    pub fn committed(&self) -> usize {
+        self.open
+            .values()
+            .filter(|o| !o.running)
+            .filter(|o| {
+                o.claimed.is_some()
+                    || (o.holder.is_none() && next_bidder(&o.bids, &o.failed).is_some_and(|(p, _)| p == self.me))
+            })
+            .count()
+    }
+
     pub fn is_done(&self, image: &I) -> bool {
         self.done_set.contains_key(image)
     }

@@ -258,3 +258,25 @@ fn done_memory_is_bounded() {
     assert!(!s.is_done(&0) && !s.is_done(&1));
     assert!(s.is_done(&2) && s.is_done(&3));
 }
+
+/// A burst of images announced at once: each node bids as the node does, 10 ms per image it is
+/// committed to (claimed or leading) plus the new one. The work spreads evenly instead of every
+/// tie going to node 0, and every image runs exactly once.
+#[test]
+fn a_burst_spreads_over_the_nodes_by_committed_work() {
+    let mut sim = Sim::new(3);
+    for image in 0..30u32 {
+        let waits: Vec<u32> = sim.nodes.iter().map(|n| 10 * (n.committed() as u32 + 1)).collect();
+        sim.announce(image, &waits);
+    }
+    assert_eq!(sim.nodes[0].committed(), 10, "node 0 leads a third of the open auctions");
+    sim.run_for(2_000);
+    let mut per_node = [0usize; 3];
+    for image in 0..30 {
+        let r = sim.runners(image);
+        assert_eq!(r.len(), 1, "image {image} ran {r:?}");
+        per_node[usize::from(r[0])] += 1;
+    }
+    assert_eq!(per_node, [10, 10, 10]);
+    assert!(sim.nodes.iter().all(|n| n.committed() == 0), "nothing committed after the burst");
+}

@@ -51,10 +51,11 @@ pub struct Load {
 }
 
 impl Load {
-    /// Estimated wait before a newly accepted image would be finished, in ms.
-    pub fn wait_ms(&self, epoch: Instant) -> u32 {
+    /// Estimated wait before a newly accepted image would be finished, in ms, given
+    /// `committed` images won or being won in auctions and not queued yet.
+    pub fn wait_ms(&self, epoch: Instant, committed: usize) -> u32 {
         let avg_ms = self.avg_us.load(Ordering::Relaxed).div_ceil(1_000).max(1);
-        let jobs = self.jobs.load(Ordering::Relaxed);
+        let jobs = self.jobs.load(Ordering::Relaxed) + committed as u64;
         let busy = self.busy_since_ms.load(Ordering::Relaxed);
         let elapsed = if busy == 0 { 0 } else { (epoch.elapsed().as_millis() as u64).saturating_sub(busy) };
         // Queued work plus our own new image, minus what the running batch has already done.

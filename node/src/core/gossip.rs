@@ -75,7 +75,7 @@ impl Core {
             self.metrics.images_dropped.fetch_add(1, Ordering::Relaxed);
             warn!(image = %gone, "image buffer full: dropped the oldest image");
         }
-        let wait_ms = self.worker.load.wait_ms(self.worker.epoch);
+        let wait_ms = self.worker.load.wait_ms(self.worker.epoch, self.sched.committed());
         let now = self.now_ms();
         for action in self.sched.on_announce(image, wait_ms, now) {
             self.act(action).await;

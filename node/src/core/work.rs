@@ -33,7 +33,9 @@ impl Core {
 
     /// We won the auction (or take over): say so; the scheduler confirms after a short wait.
     pub(crate) async fn claim_image(&mut self, image: ImageId, takeover: bool) {
-        let wait_ms = self.worker.load.wait_ms(self.worker.epoch);
+        // This image is among the committed ones: count only the others.
+        let others = self.sched.committed().saturating_sub(1);
+        let wait_ms = self.worker.load.wait_ms(self.worker.epoch, others);
         let claim = Claim { image_id: image, winner: self.node_id(), wait_ms, takeover };
         self.publish(GossipMessage::Claim(claim)).await;
     }
