@@ -39,3 +39,8 @@ bench *ARGS:
 # Fuzz the protocol decoder with random and mutated input: RUNS x 2,000 fresh proptest cases.
 fuzz RUNS="50":
     for i in $(seq 1 {{RUNS}}); do cargo test -q --release -p argus-protocol --test codec_fuzz || exit 1; done
+
+# Network benchmark on loopback: each node's standalone throughput, the latency scheduling
+# adds, and throughput at saturation as a share of the standalone sum.
+bench-net *ARGS: build
+    cargo run -q -p argus-tests --bin argus-netbench -- {{ARGS}}

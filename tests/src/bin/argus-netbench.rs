@@ -1,0 +1,268 @@
+//! Network benchmark of real `argus` processes on loopback (mDNS off, bootstrap addresses):
+//!
+//! 1. Standalone: each node alone on its own CPU core is flooded with images; its throughput
+//!    (images stored per second) is measured.
+//! 2. Light load: the same nodes together, images at a low rate; the added latency of scheduling
+//!    per image is announce -> stored (`first_ts_ms - captured_at_ms` of the stored result)
+//!    minus the worker's mean inference time (from its `argus_inference_ms` histogram).
+//! 3. Saturation: the nodes together are flooded; throughput as a share of the sum of the
+//!    standalone throughputs is the efficiency of sharing the work.
+//!
+//! Images are generated into a folder first and sent with `argus send --dir`, so the sender
+//! spends no CPU on rendering. Node `i` is pinned to core `i mod cores` with `taskset` when it
+//! exists; on a machine with fewer cores than nodes the shares are not independent, which the
+//! output says. Run: `cargo run -p argus-tests --bin argus-netbench -- [--nodes N] [--images K]`
+//! (`just bench-net`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use argus_model::scene::{self, SceneConfig};
+use argus_tests::{NodeProc, TempDir, argus_bin, http_get, wait_until};
+use serde_json::Value;
+
+struct Opts {
+    nodes: usize,
+    images: usize,
+    light_images: usize,
+    light_rate: f64,
+    flood_rate: f64,
+    /// Audit ratio pinned to 0: separates the cost of sharing work from the cost of audits.
+    no_audit: bool,
+}
+
+fn parse_opts() -> anyhow::Result<Opts> {
+    let mut o = Opts { nodes: 2, images: 300, light_images: 60, light_rate: 4.0, flood_rate: 2_000.0, no_audit: false };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--nodes" => o.nodes = val()?.parse()?,
+            "--images" => o.images = val()?.parse()?,
+            "--light-images" => o.light_images = val()?.parse()?,
+            "--light-rate" => o.light_rate = val()?.parse()?,
+            "--flood-rate" => o.flood_rate = val()?.parse()?,
+            "--no-audit" => o.no_audit = true,
+            "-h" | "--help" => {
+                println!(
+                    "argus-netbench [--nodes N=2] [--images K=300 per node] [--light-images 60] \
+                     [--light-rate 4] [--flood-rate 2000] [--no-audit]"
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?} (see --help)"),
+        }
+    }
+    if o.nodes == 0 || o.images == 0 || o.light_images == 0 {
+        bail!("--nodes, --images and --light-images must be at least 1");
+    }
+    Ok(o)
+}
+
+/// Writes scenes `start..start+count` of seed 77 as PNG files named in send order.
+fn write_images(dir: &Path, start: u64, count: usize) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let cfg = SceneConfig::default();
+    for i in 0..count as u64 {
+        let s = scene::generate(77, start + i, &cfg);
+        std::fs::write(dir.join(format!("{:06}.png", start + i)), scene::encode_png(&s.image))?;
+    }
+    Ok(())
+}
+
+fn send_dir(dir: &Path, peers: &[String], rate: f64, min_peers: usize) -> anyhow::Result<usize> {
+    let mut cmd = std::process::Command::new(argus_bin());
+    cmd.args(["send", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--linger-s", "5", "--dir"])
+        .arg(dir)
+        .args(["--rate", &rate.to_string(), "--min-peers", &min_peers.to_string()])
+        .stderr(std::process::Stdio::null());
+    for p in peers {
+        cmd.args(["--peer", p]);
+    }
+    let out = cmd.output().context("running argus send")?;
+    if !out.status.success() {
+        bail!("argus send failed: {}", out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains("image_id")).count())
+}
+
+/// Every stored result on a node: (image id, captured_at_ms, first_ts_ms, worker).
+fn stored(node: &NodeProc) -> anyhow::Result<Vec<(String, u64, u64, String)>> {
+    let mut out = Vec::new();
+    let mut since = String::new();
+    loop {
+        let path = format!("/v1/detections?limit=1000{since}");
+        let (code, v) = http_get(&node.http, &path)?;
+        if code != 200 {
+            bail!("GET {path}: {code}");
+        }
+        for d in v["items"].as_array().into_iter().flatten() {
+            out.push((
+                d["image_id"].as_str().unwrap_or_default().to_string(),
+                d["captured_at_ms"].as_u64().unwrap_or(0),
+                d["first_ts_ms"].as_u64().unwrap_or(0),
+                d["worker"].as_str().unwrap_or_default().to_string(),
+            ));
+        }
+        match &v["next"] {
+            Value::Null => return Ok(out),
+            next => since = format!("&since={}", next.as_str().map_or(next.to_string(), str::to_string)),
+        }
+    }
+}
+
+/// Mean of a Prometheus histogram (`_sum / _count`) from a node's `/metrics`.
+fn histogram_mean(node: &NodeProc, name: &str) -> Option<f64> {
+    let text = http_text(&node.http, "/metrics").ok()?;
+    let get = |suffix: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}_{suffix} ")))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    let (sum, count) = (get("sum")?, get("count")?);
+    (count > 0.0).then(|| sum / count)
+}
+
+fn http_text(addr: &str, path: &str) -> anyhow::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)?;
+    Ok(body.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}
+
+const NO_AUDIT: &str = "[audit]\nratio_initial = 0.0\nratio_min = 0.0\nratio_max = 0.0\n";
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn start_node(dir: &Path, i: usize, peers: &[String], no_audit: bool) -> anyhow::Result<NodeProc> {
+    let data = dir.join(format!("n{i}"));
+    std::fs::create_dir_all(&data)?;
+    let config = dir.join(format!("n{i}.toml"));
+    std::fs::write(&config, if no_audit { NO_AUDIT } else { "" })?;
+    let config = config.to_string_lossy().to_string();
+    let core = (i % cores()).to_string();
+    let pin = Path::new("/usr/bin/taskset").exists();
+    let prefix: Vec<String> = if pin { vec!["taskset".into(), "-c".into(), core] } else { Vec::new() };
+    let args = ["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--http", "127.0.0.1:0", "--config", &config];
+    NodeProc::start_in(&prefix, &data, peers, &args)
+}
+
+/// Waits until `node` stores `want` results, then returns images/s over first announce to
+/// last stored, and the results.
+fn throughput(node: &NodeProc, want: usize, timeout: Duration) -> anyhow::Result<(f64, Vec<(String, u64, u64, String)>)> {
+    let mut last = Vec::new();
+    let done = wait_until(timeout, || {
+        last = stored(node).unwrap_or_default();
+        last.len() >= want
+    });
+    if !done {
+        bail!("only {} of {want} results stored within {timeout:?}", last.len());
+    }
+    let first = last.iter().map(|r| r.1).min().unwrap_or(0);
+    let end = last.iter().map(|r| r.2).max().unwrap_or(0);
+    let secs = (end.saturating_sub(first) as f64 / 1e3).max(1e-3);
+    Ok((last.len() as f64 / secs, last))
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() -> anyhow::Result<()> {
+    let o = parse_opts()?;
+    let tmp = TempDir::new("netbench");
+    let n = o.nodes;
+    println!(
+        "argus-netbench: {n} nodes on loopback, {} cores{}, {} images per node, flood rate {}/s{}",
+        cores(),
+        if Path::new("/usr/bin/taskset").exists() { " (node i pinned to core i mod cores)" } else { "" },
+        o.images,
+        o.flood_rate,
+        if o.no_audit { ", audits off" } else { ", audits at the node defaults" }
+    );
+    if cores() < n {
+        println!("note: fewer cores than nodes: the nodes share cores, so the ratio below is a floor");
+    }
+    let mut next_index = 0u64;
+    let mut batch = |count: usize, tag: &str| -> anyhow::Result<std::path::PathBuf> {
+        let dir = tmp.0.join(tag);
+        write_images(&dir, next_index, count)?;
+        next_index += count as u64;
+        Ok(dir)
+    };
+
+    // 1. Standalone throughput of each node.
+    let mut standalone = Vec::new();
+    for i in 0..n {
+        let dir = batch(o.images, &format!("alone{i}"))?;
+        let node = start_node(&tmp.0.join("alone"), i, &[], o.no_audit)?;
+        let sent = send_dir(&dir, &[node.addr()], o.flood_rate, 1)?;
+        let (tput, _) = throughput(&node, sent, Duration::from_secs(600))?;
+        println!("standalone n{i}: {sent} images, {tput:.1} images/s");
+        standalone.push(tput);
+        drop(node);
+        std::fs::remove_dir_all(tmp.0.join("alone"))?;
+    }
+    let sum: f64 = standalone.iter().sum();
+
+    // 2. Together, light load: the latency that scheduling adds.
+    let together = tmp.0.join("together");
+    let first = start_node(&together, 0, &[], o.no_audit)?;
+    let boot = vec![first.addr()];
+    let mut nodes = vec![first];
+    for i in 1..n {
+        nodes.push(start_node(&together, i, &boot, o.no_audit)?);
+    }
+    let all: Vec<String> = nodes.iter().map(NodeProc::addr).collect();
+    let dir = batch(o.light_images, "light")?;
+    let sent = send_dir(&dir, &all, o.light_rate, n)?;
+    let (_, results) = throughput(&nodes[0], sent, Duration::from_secs(300))?;
+    let mean_inf: std::collections::HashMap<String, f64> = nodes
+        .iter()
+        .map(|nd| (nd.peer_id.clone(), histogram_mean(nd, "argus_inference_ms").unwrap_or(0.0)))
+        .collect();
+    let mut latency: Vec<f64> = results.iter().map(|r| r.2.saturating_sub(r.1) as f64).collect();
+    let mut overhead: Vec<f64> = results
+        .iter()
+        .map(|r| r.2.saturating_sub(r.1) as f64 - mean_inf.get(&r.3).copied().unwrap_or(0.0))
+        .collect();
+    println!(
+        "light load ({sent} images at {}/s): announce->stored p50 {:.0} ms p99 {:.0} ms; \
+         minus inference (mean {:.1} ms): scheduling p50 {:.0} ms p99 {:.0} ms",
+        o.light_rate,
+        percentile(&mut latency, 0.5),
+        percentile(&mut latency, 0.99),
+        mean_inf.values().sum::<f64>() / mean_inf.len().max(1) as f64,
+        percentile(&mut overhead, 0.5),
+        percentile(&mut overhead, 0.99),
+    );
+
+    // 3. Together, flooded.
+    let flood = batch(o.images * n, "flood")?;
+    let before = results.len();
+    let sent = send_dir(&flood, &all, o.flood_rate, n)?;
+    let (_, stored_all) = throughput(&nodes[0], before + sent, Duration::from_secs(900))?;
+    let fresh: Vec<_> = stored_all.iter().filter(|r| !results.iter().any(|l| l.0 == r.0)).collect();
+    let first_ms = fresh.iter().map(|r| r.1).min().unwrap_or(0);
+    let end_ms = fresh.iter().map(|r| r.2).max().unwrap_or(0);
+    let tput = fresh.len() as f64 / (end_ms.saturating_sub(first_ms) as f64 / 1e3).max(1e-3);
+    let per_worker = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, nd)| format!("n{i} {}", fresh.iter().filter(|r| r.3 == nd.peer_id).count()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!("saturated together: {} images, {tput:.1} images/s (worked: {per_worker})", fresh.len());
+    println!(
+        "throughput share: {tput:.1} / {sum:.1} (sum of standalone) = {:.2}",
+        tput / sum.max(1e-9)
+    );
+    Ok(())
+}
