@@ -23,6 +23,9 @@ fn stored(n: &NodeProc, id: &str) -> Option<Vec<Detection>> {
     (status == 200).then(|| serde_json::from_value(v["detections"].clone()).ok()).flatten()
 }
 
+/// The tests of this file run one at a time: each floods a 2-core machine on its own.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Three nodes and a sender, each in its own namespace on one bridge, mDNS on.
 fn lab(tag: &str) -> Option<(NetnsLab, TempDir, Vec<NodeProc>)> {
     if let Err(why) = usable() {
@@ -52,6 +55,7 @@ fn registers(n: &NodeProc) -> u64 {
 
 #[test]
 fn three_nodes_in_namespaces_with_mdns_store_every_image() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some((mut lab, _dir, nodes)) = lab("t") else { return };
     let prefix = lab.placement("s0").exec_prefix;
     let ids = send_synthetic_in(&prefix, &["--listen", "/ip4/0.0.0.0/tcp/0"], &[], COUNT, SEED, 10.0, 3)
@@ -84,6 +88,7 @@ fn three_nodes_in_namespaces_with_mdns_store_every_image() {
 fn a_node_killed_with_claimed_work_in_namespaces_loses_nothing() {
     const KILL_SEED: u64 = 778;
     const KILL_COUNT: u64 = 300;
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some((mut lab, _dir, mut nodes)) = lab("k") else { return };
     let prefix = lab.placement("s0").exec_prefix;
     let sender = std::thread::spawn(move || {

@@ -51,7 +51,10 @@ pub fn usable() -> Result<(), String> {
     if euid() != 0 {
         return Err("not running as root".into());
     }
-    let probe = format!("{PREFIX}{}-probe", std::process::id());
+    // Unique per call: threads of one process (parallel tests) probe at the same time.
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = format!("{PREFIX}{}-probe{n}", std::process::id());
     ip(&["netns", "add", &probe]).map_err(|e| e.to_string())?;
     ip(&["netns", "del", &probe]).map_err(|e| e.to_string())?;
     Ok(())
