@@ -279,10 +279,7 @@ pub fn train(
     let hash = weights::save(&net.valid(), &meta, out)?;
     // The hash covers the weights file only, so it can go into the config JSON beside it.
     summary.weights_hash = hash.clone();
-    let meta = WeightsMeta {
-        training: serde_json::json!({ "config": cfg, "summary": &summary }),
-        ..meta
-    };
+    let meta = WeightsMeta { training: serde_json::json!({ "config": cfg, "summary": &summary }), ..meta };
     weights::save_meta(&meta, out)?;
     Ok(summary)
 }

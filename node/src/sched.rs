@@ -105,7 +105,8 @@ where
             .filter(|o| !o.running)
             .filter(|o| {
                 o.claimed.is_some()
-                    || (o.holder.is_none() && next_bidder(&o.bids, &o.failed).is_some_and(|(p, _)| p == self.me))
+                    || (o.holder.is_none()
+                        && next_bidder(&o.bids, &o.failed).is_some_and(|(p, _)| p == self.me))
             })
             .count()
     }

@@ -119,7 +119,10 @@ fn moved_for(tag: &str, missing: impl Fn(u32) -> bool) -> (usize, usize) {
 fn traffic_after_a_partition_is_within_3x_of_what_was_missing() {
     // Two sides working at once: every other register, over a whole stretch of time.
     let (moved, missing) = moved_for("dense", |i| i % 2 == 0 && (500..1_500).contains(&i));
-    eprintln!("dense difference: moved {moved} B for {missing} B missing ({:.2}x)", moved as f64 / missing as f64);
+    eprintln!(
+        "dense difference: moved {moved} B for {missing} B missing ({:.2}x)",
+        moved as f64 / missing as f64
+    );
     assert!(moved <= 3 * missing, "moved {moved} B for {missing} B missing");
 }
 
@@ -127,6 +130,9 @@ fn traffic_after_a_partition_is_within_3x_of_what_was_missing() {
 fn traffic_for_scattered_losses_grows_with_the_difference_not_the_store() {
     // 20 registers lost here and there among 2,000 (1%): moving the store would be ~100x.
     let (moved, missing) = moved_for("sparse", |i| i % 100 == 0);
-    eprintln!("scattered 1% loss: moved {moved} B for {missing} B missing ({:.2}x)", moved as f64 / missing as f64);
+    eprintln!(
+        "scattered 1% loss: moved {moved} B for {missing} B missing ({:.2}x)",
+        moved as f64 / missing as f64
+    );
     assert!(moved <= 8 * missing, "moved {moved} B for {missing} B missing");
 }

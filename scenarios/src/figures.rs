@@ -98,7 +98,8 @@ pub fn compute(obs: &Observations, bands: &[Band]) -> Figures {
 /// other node is the anomalous value surviving: audits and re-audits of suspects must have
 /// replaced it with an honest, better-voted one.
 fn anomalous_values(obs: &Observations, bands: &[Band], f: &mut Figures) {
-    let peer_of = |name: &str| obs.final_nodes.iter().find(|n| n.name == name).and_then(|n| n.peer_id.clone());
+    let peer_of =
+        |name: &str| obs.final_nodes.iter().find(|n| n.name == name).and_then(|n| n.peer_id.clone());
     let windows: Vec<(String, u64, u64)> = bands
         .iter()
         .filter(|b| b.kind == BandKind::Anomalous)

@@ -110,7 +110,8 @@ fn a_node_killed_with_claimed_work_in_namespaces_loses_nothing() {
     let all = wait_until(Duration::from_secs(90), || {
         nodes.iter().all(|n| ids.iter().all(|id| stored(n, id).is_some()))
     });
-    let missing: Vec<usize> = (0..ids.len()).filter(|&i| nodes.iter().any(|n| stored(n, &ids[i]).is_none())).collect();
+    let missing: Vec<usize> =
+        (0..ids.len()).filter(|&i| nodes.iter().any(|n| stored(n, &ids[i]).is_none())).collect();
     assert!(all, "survivors store every image; missing indices {missing:?}");
     let refs: Vec<&NodeProc> = nodes.iter().collect();
     let taken_over = counter_sum(&refs, "images_taken_over");

@@ -12,8 +12,20 @@ fn bands_and_series_are_drawn() {
         ..Series::default()
     };
     let bands = vec![
-        Band { kind: BandKind::Partition, start_ms: 500, end_ms: 1500, label: "partition a|b".into(), node: None },
-        Band { kind: BandKind::Restart, start_ms: 1800, end_ms: 1800, label: "monitor restarts <n1>".into(), node: Some("n1".into()) },
+        Band {
+            kind: BandKind::Partition,
+            start_ms: 500,
+            end_ms: 1500,
+            label: "partition a|b".into(),
+            node: None,
+        },
+        Band {
+            kind: BandKind::Restart,
+            start_ms: 1800,
+            end_ms: 1800,
+            label: "monitor restarts <n1>".into(),
+            node: Some("n1".into()),
+        },
     ];
     let svg = render("partition & co", &s, &bands, 3.0);
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));

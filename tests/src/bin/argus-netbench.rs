@@ -33,7 +33,14 @@ struct Opts {
 }
 
 fn parse_opts() -> anyhow::Result<Opts> {
-    let mut o = Opts { nodes: 2, images: 300, light_images: 60, light_rate: 4.0, flood_rate: 2_000.0, no_audit: false };
+    let mut o = Opts {
+        nodes: 2,
+        images: 300,
+        light_images: 60,
+        light_rate: 4.0,
+        flood_rate: 2_000.0,
+        no_audit: false,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().with_context(|| format!("{a} needs a value"));
@@ -149,13 +156,18 @@ fn start_node(dir: &Path, i: usize, peers: &[String], no_audit: bool) -> anyhow:
     let core = (i % cores()).to_string();
     let pin = Path::new("/usr/bin/taskset").exists();
     let prefix: Vec<String> = if pin { vec!["taskset".into(), "-c".into(), core] } else { Vec::new() };
-    let args = ["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--http", "127.0.0.1:0", "--config", &config];
+    let args =
+        ["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--http", "127.0.0.1:0", "--config", &config];
     NodeProc::start_in(&prefix, &data, peers, &args)
 }
 
 /// Waits until `node` stores `want` results, then returns images/s over first announce to
 /// last stored, and the results.
-fn throughput(node: &NodeProc, want: usize, timeout: Duration) -> anyhow::Result<(f64, Vec<(String, u64, u64, String)>)> {
+fn throughput(
+    node: &NodeProc,
+    want: usize,
+    timeout: Duration,
+) -> anyhow::Result<(f64, Vec<(String, u64, u64, String)>)> {
     let mut last = Vec::new();
     let done = wait_until(timeout, || {
         last = stored(node).unwrap_or_default();
@@ -260,9 +272,6 @@ fn main() -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .join(", ");
     println!("saturated together: {} images, {tput:.1} images/s (worked: {per_worker})", fresh.len());
-    println!(
-        "throughput share: {tput:.1} / {sum:.1} (sum of standalone) = {:.2}",
-        tput / sum.max(1e-9)
-    );
+    println!("throughput share: {tput:.1} / {sum:.1} (sum of standalone) = {:.2}", tput / sum.max(1e-9));
     Ok(())
 }
