@@ -98,16 +98,14 @@ pub fn compute(obs: &Observations, bands: &[Band]) -> Figures {
 /// other node is the anomalous value surviving: audits and re-audits of suspects must have
 /// replaced it with an honest, better-voted one.
 fn anomalous_values(obs: &Observations, bands: &[Band], f: &mut Figures) {
-    let peer_of =
-        |name: &str| obs.final_nodes.iter().find(|n| n.name == name).and_then(|n| n.peer_id.clone());
-    let windows: Vec<(String, u64, u64)> = bands
-        .iter()
-        .filter(|b| b.kind == BandKind::Anomalous)
-        .filter_map(|b| Some((peer_of(b.node.as_deref()?)?, b.start_ms, b.end_ms)))
-        .collect();
-    if !bands.iter().any(|b| b.kind == BandKind::Anomalous) {
+    let anomalous: Vec<&Band> = bands.iter().filter(|b| b.kind == BandKind::Anomalous).collect();
+    if anomalous.is_empty() {
         return;
     }
+    let peer_of =
+        |name: &str| obs.final_nodes.iter().find(|n| n.name == name).and_then(|n| n.peer_id.clone());
+    let windows: Vec<(String, u64, u64)> =
+        anomalous.iter().filter_map(|b| Some((peer_of(b.node.as_deref()?)?, b.start_ms, b.end_ms))).collect();
     let mut bad: BTreeSet<&str> = BTreeSet::new();
     for n in obs.final_nodes.iter().filter(|n| n.expected_live && n.responded) {
         for (id, w) in &n.winners {

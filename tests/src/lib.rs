@@ -188,19 +188,26 @@ pub fn send_synthetic_in(
     rate: f64,
     min_peers: usize,
 ) -> anyhow::Result<Vec<String>> {
+    let source =
+        ["--synthetic", "--count", &count.to_string(), "--seed", &seed.to_string()].map(String::from);
+    send_in(prefix, net, &source, peers, rate, min_peers)
+}
+
+/// `argus send` with `source` flags (`--synthetic ...` or `--dir DIR`) behind a command prefix;
+/// runs to completion and returns the announced image ids in order.
+pub fn send_in(
+    prefix: &[String],
+    net: &[&str],
+    source: &[String],
+    peers: &[String],
+    rate: f64,
+    min_peers: usize,
+) -> anyhow::Result<Vec<String>> {
     let mut cmd = argus_cmd(prefix);
-    cmd.args(["send", "--synthetic", "--linger-s", "3"])
+    cmd.args(["send", "--linger-s", "3"])
         .args(net)
-        .args([
-            "--count",
-            &count.to_string(),
-            "--seed",
-            &seed.to_string(),
-            "--rate",
-            &rate.to_string(),
-            "--min-peers",
-            &min_peers.to_string(),
-        ])
+        .args(source)
+        .args(["--rate", &rate.to_string(), "--min-peers", &min_peers.to_string()])
         .stderr(Stdio::null());
     for p in peers {
         cmd.args(["--peer", p]);

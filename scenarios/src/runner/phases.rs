@@ -203,7 +203,8 @@ pub async fn execute(
 
 /// Nodes started with `--fault anomalous[=RATE]` are anomalous from the start: recorded as an
 /// `anomalous` fault at 0 s so the bands, the restart delay and the anomalous-value check see
-/// them like a timeline step. (Nodes named by a `start` step are covered when they start.)
+/// them like a timeline step. Only the nodes started before the load: a spare started later
+/// by a `start` step with such flags is not recorded.
 fn started_anomalous(s: &crate::schema::Scenario) -> Vec<FaultRecord> {
     s.node_names()
         .into_iter()

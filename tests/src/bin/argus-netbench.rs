@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use argus_model::scene::{self, SceneConfig};
-use argus_tests::{NodeProc, TempDir, argus_bin, http_get, wait_until};
+use argus_tests::{NodeProc, TempDir, http_get, send_in, wait_until};
 use serde_json::Value;
 
 struct Opts {
@@ -79,19 +79,9 @@ fn write_images(dir: &Path, start: u64, count: usize) -> anyhow::Result<()> {
 }
 
 fn send_dir(dir: &Path, peers: &[String], rate: f64, min_peers: usize) -> anyhow::Result<usize> {
-    let mut cmd = std::process::Command::new(argus_bin());
-    cmd.args(["send", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--linger-s", "5", "--dir"])
-        .arg(dir)
-        .args(["--rate", &rate.to_string(), "--min-peers", &min_peers.to_string()])
-        .stderr(std::process::Stdio::null());
-    for p in peers {
-        cmd.args(["--peer", p]);
-    }
-    let out = cmd.output().context("running argus send")?;
-    if !out.status.success() {
-        bail!("argus send failed: {}", out.status);
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains("image_id")).count())
+    let net = ["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"];
+    let source = ["--dir".to_string(), dir.to_string_lossy().into_owned()];
+    Ok(send_in(&[], &net, &source, peers, rate, min_peers)?.len())
 }
 
 /// Every stored result on a node: (image id, captured_at_ms, first_ts_ms, worker).
