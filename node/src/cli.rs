@@ -26,6 +26,9 @@ pub enum Cmd {
     Query(QueryArgs),
     /// Supervise node processes on this host and restart failed ones.
     Monitor(crate::monitor::MonitorArgs),
+    /// Print the inference backends this build contains, one per line (wgpu needs the cargo
+    /// feature `wgpu`: `cargo build --workspace --bins --features argus-node/wgpu`).
+    Backends,
 }
 
 #[derive(Args, Clone)]
@@ -96,9 +99,14 @@ pub struct SendArgs {
     /// Nodes that must be heard from before sending starts (waits at most 60 s).
     #[arg(long, default_value_t = 1)]
     pub min_peers: usize,
-    /// Seconds to stay after the last image, serving fetches.
+    /// Seconds to stay after the last image, serving fetches and re-announcing images no node
+    /// has confirmed a stored result for.
     #[arg(long, default_value_t = 10)]
     pub linger_s: u64,
+    /// FAULT INJECTION for tests: `lose-first-announce` skips the first publication of every
+    /// image, as if the network lost it, so only re-announcement can deliver it.
+    #[arg(long, hide = true, value_name = "FAULT")]
+    pub fault: Option<String>,
     /// Sender name carried in announcements.
     #[arg(long, default_value = "sender")]
     pub name: String,

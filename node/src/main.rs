@@ -1,5 +1,6 @@
 //! The `argus` binary: parses flags, builds the configuration and hands over to the library.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use argus_node::cli::{Cli, Cmd};
@@ -9,6 +10,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: node logs usually go to files (the monitor, the runner).
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,libp2p_gossipsub=warn,libp2p_mdns=warn".into()),
@@ -27,6 +30,12 @@ fn main() -> ExitCode {
             Cmd::Send(args) => argus_node::send::run(args).await.map(|()| 0),
             Cmd::Query(args) => argus_node::query_cli(args).await,
             Cmd::Monitor(args) => argus_node::monitor::run(args).await.map(|()| 0),
+            Cmd::Backends => {
+                for b in argus_model::BackendKind::ALL.into_iter().filter(|b| b.is_compiled()) {
+                    println!("{b}");
+                }
+                Ok(0)
+            }
         }
     });
     match result {

@@ -1,7 +1,8 @@
 //! `argus send`: an image source. It joins the network as a peer (with a fresh identity),
 //! waits until enough nodes are heard from, announces each image at the requested rate (inline
 //! up to the protocol's limit, otherwise served on request), prints one JSON line per image,
-//! and lingers to serve fetches. Never stores anything.
+//! and lingers to serve fetches. Each image is re-announced until a node confirms a stored
+//! result for it (see `Tracker`); a last line sums up what was confirmed. Never stores anything.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
@@ -13,15 +14,16 @@ use argus_model::scene::{SceneConfig, encode_png, generate};
 use argus_protocol::ids::{ImageId, NodeId};
 use argus_protocol::limits::{MAX_IMAGE_BYTES, MAX_INLINE_IMAGE_BYTES};
 use argus_protocol::messages::{GossipMessage, ImageAnnouncement};
-use argus_protocol::rpc::{FetchResponse, QueryResponse, SyncResponse};
+use argus_protocol::rpc::{FetchResponse, QueryRequest, QueryResponse, SyncResponse};
 use libp2p::PeerId;
 use libp2p::identity::Keypair;
 use tokio::sync::mpsc;
+use tracing::{info, warn};
 
 use crate::cli::SendArgs;
 use crate::config::NetConfig;
 use crate::metrics::Metrics;
-use crate::net::{InboundRequest, NetCommand, NetEvent, NetHandle, Response};
+use crate::net::{InboundRequest, NetCommand, NetEvent, NetHandle, Outbound, Response};
 
 /// Images kept to answer fetches; the oldest go first.
 const MAX_SERVED_IMAGES: usize = 4_096;
@@ -107,10 +109,152 @@ fn source(args: &SendArgs) -> anyhow::Result<Source> {
     bail!("say what to send: --dir DIR or --synthetic --count N")
 }
 
+/// Unconfirmed images are first checked this long after their announcement, then at doubling
+/// intervals up to `MAX_RECHECK`.
+const FIRST_RECHECK: Duration = Duration::from_secs(5);
+const MAX_RECHECK: Duration = Duration::from_secs(40);
+/// Confirmation queries in flight at once.
+const MAX_CHECKS_IN_FLIGHT: usize = 16;
+
+/// An announced image with no stored result seen yet.
+struct Unconfirmed {
+    seq: u64,
+    captured_at_ms: u64,
+    bytes: Arc<Vec<u8>>,
+    due: Instant,
+    every: Duration,
+    checking: bool,
+}
+
+/// At-least-once delivery of announcements. Gossip may lose a message (a peer's queue overflows
+/// under load, a link fails), and an image no node heard of would never be processed. So each
+/// image stays here until a node's signed result for it arrives over gossip, or a node answers
+/// a query with a register for it; until then it is rechecked with backoff and re-announced
+/// when the node asked has nothing. Nodes ignore announcements of images they have open or
+/// finished, and the image id is the hash of its bytes, so a repeat costs bandwidth, not work.
+#[derive(Default)]
+struct Tracker {
+    pending: HashMap<ImageId, Unconfirmed>,
+    /// Announcement order, for the bound (`MAX_SERVED_IMAGES`).
+    order: VecDeque<ImageId>,
+    announced: u64,
+    confirmed: u64,
+    reannounced: u64,
+    given_up: u64,
+    in_flight: usize,
+    next_node: usize,
+}
+
+impl Tracker {
+    fn add(&mut self, id: ImageId, seq: u64, captured_at_ms: u64, bytes: Arc<Vec<u8>>) {
+        self.announced += 1;
+        let due = Instant::now() + FIRST_RECHECK;
+        let entry = Unconfirmed { seq, captured_at_ms, bytes, due, every: FIRST_RECHECK, checking: false };
+        if self.pending.insert(id, entry).is_none() {
+            self.order.push_back(id);
+        }
+        while self.pending.len() > MAX_SERVED_IMAGES {
+            let Some(old) = self.order.pop_front() else { break };
+            if self.pending.remove(&old).is_some() {
+                self.given_up += 1;
+                warn!(image = %old, "too many unconfirmed images: no longer tracking the oldest");
+            }
+        }
+    }
+
+    fn confirm(&mut self, id: &ImageId) {
+        if self.pending.remove(id).is_some() {
+            self.confirmed += 1;
+        }
+    }
+
+    /// Starts queries for images whose recheck is due; with no node known, re-announces at once.
+    async fn start_checks(
+        &mut self,
+        net: &NetHandle,
+        nodes: &HashSet<PeerId>,
+        me: PeerId,
+        name: &str,
+        results: &mpsc::Sender<(ImageId, bool)>,
+    ) -> anyhow::Result<()> {
+        let now = Instant::now();
+        let due: Vec<ImageId> = self
+            .order
+            .iter()
+            .filter(|id| self.pending.get(id).is_some_and(|u| !u.checking && u.due <= now))
+            .take(MAX_CHECKS_IN_FLIGHT.saturating_sub(self.in_flight))
+            .copied()
+            .collect();
+        let nodes: Vec<PeerId> = nodes.iter().copied().collect();
+        for id in due {
+            let Some(node) = (!nodes.is_empty()).then(|| nodes[self.next_node % nodes.len()]) else {
+                self.reannounce(net, &id, me, name).await?;
+                continue;
+            };
+            self.next_node = self.next_node.wrapping_add(1);
+            if let Some(u) = self.pending.get_mut(&id) {
+                u.checking = true;
+            }
+            self.in_flight += 1;
+            let (net, tx) = (net.clone(), results.clone());
+            tokio::spawn(async move {
+                let found = match net.request(node, Outbound::Query(QueryRequest { image_id: id })).await {
+                    Ok(Response::Query(r)) => r.register.is_some_and(|reg| reg.image_id == id),
+                    _ => false,
+                };
+                let _ = tx.send((id, found)).await;
+            });
+        }
+        Ok(())
+    }
+
+    /// A node answered a confirmation query.
+    async fn checked(
+        &mut self,
+        net: &NetHandle,
+        id: ImageId,
+        found: bool,
+        me: PeerId,
+        name: &str,
+    ) -> anyhow::Result<()> {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if found {
+            self.confirm(&id);
+            return Ok(());
+        }
+        if let Some(u) = self.pending.get_mut(&id) {
+            u.checking = false;
+        }
+        self.reannounce(net, &id, me, name).await
+    }
+
+    async fn reannounce(
+        &mut self,
+        net: &NetHandle,
+        id: &ImageId,
+        me: PeerId,
+        name: &str,
+    ) -> anyhow::Result<()> {
+        let Some(u) = self.pending.get_mut(id) else { return Ok(()) };
+        u.every = (u.every * 2).min(MAX_RECHECK);
+        u.due = Instant::now() + u.every;
+        self.reannounced += 1;
+        info!(image = %id, seq = u.seq, "no stored result for an announced image yet: announcing it again");
+        let ann = announcement(me, name, u.seq, u.captured_at_ms, &u.bytes)?;
+        net.publish(&GossipMessage::Announce(ann)).await?;
+        Ok(())
+    }
+}
+
 pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     if !(args.rate > 0.0 && args.rate <= 10_000.0) {
         bail!("--rate must be within (0, 10000] images per second");
     }
+    let lose_first = match args.fault.as_deref() {
+        None => false,
+        Some("lose-first-announce") => true,
+        Some(other) => bail!("unknown sender fault {other:?}; the only one is lose-first-announce"),
+    };
     let mut src = source(&args)?;
     let key = Keypair::generate_ed25519();
     let me = key.public().to_peer_id();
@@ -121,6 +265,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     let (net, mut events) = crate::net::start(&key, &cfg, Arc::new(Metrics::default()))?;
     println!("{}", serde_json::json!({ "event": "ready", "peer_id": me.to_string() }));
     let mut served = Served { map: HashMap::new(), order: VecDeque::new() };
+    let mut tracker = Tracker::default();
     let mut nodes = HashSet::new();
     let deadline = Instant::now() + WAIT_PEERS;
     while nodes.len() < args.min_peers {
@@ -133,44 +278,87 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
             );
         }
         if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
-            handle(&net, ev, &served, &mut nodes).await;
+            handle(&net, ev, &served, &mut nodes, &mut tracker).await;
         }
     }
     let period = Duration::from_secs_f64(1.0 / args.rate);
     let mut tick = tokio::time::interval(period);
+    let mut recheck = tokio::time::interval(Duration::from_millis(500));
+    let (checks_tx, mut checks) = mpsc::channel(MAX_CHECKS_IN_FLIGHT);
     let mut seq = 0u64;
+    // Set when the last image is out: then stay `linger_s` to serve fetches and confirm.
+    let mut linger_until: Option<tokio::time::Instant> = None;
     loop {
+        let linger = async {
+            match linger_until {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            Some(ev) = events.recv() => handle(&net, ev, &served, &mut nodes).await,
-            _ = tick.tick() => {
-                let Some(bytes) = src.next() else { break };
+            Some(ev) = events.recv() => handle(&net, ev, &served, &mut nodes, &mut tracker).await,
+            Some((id, found)) = checks.recv() => tracker.checked(&net, id, found, me, &args.name).await?,
+            _ = recheck.tick() => {
+                tracker.start_checks(&net, &nodes, me, &args.name, &checks_tx).await?;
+            }
+            _ = tick.tick(), if linger_until.is_none() => {
+                let Some(bytes) = src.next() else {
+                    linger_until = Some(tokio::time::Instant::now() + Duration::from_secs(args.linger_s));
+                    continue;
+                };
                 let bytes = Arc::new(bytes?);
-                announce(&net, me, &args.name, seq, bytes.clone()).await?;
-                served.insert(ImageId::of_bytes(&bytes), bytes);
+                let id = ImageId::of_bytes(&bytes);
+                let captured_at_ms = crate::core::wall_ms();
+                let ann = announcement(me, &args.name, seq, captured_at_ms, &bytes)?;
+                if !lose_first {
+                    net.publish(&GossipMessage::Announce(ann)).await?;
+                }
+                println!(
+                    "{}",
+                    serde_json::json!({ "image_id": id.to_string(), "seq": seq, "captured_at_ms": captured_at_ms, "size_bytes": bytes.len() })
+                );
+                served.insert(id, bytes.clone());
+                tracker.add(id, seq, captured_at_ms, bytes);
                 seq += 1;
             }
+            _ = linger => break,
         }
     }
-    linger(&net, &mut events, &served, &mut nodes, Duration::from_secs(args.linger_s)).await;
+    let unconfirmed = tracker.pending.len() as u64 + tracker.given_up;
+    println!(
+        "{}",
+        serde_json::json!({
+            "event": "done", "announced": tracker.announced, "confirmed": tracker.confirmed,
+            "unconfirmed": unconfirmed, "reannounced": tracker.reannounced,
+        })
+    );
+    if unconfirmed > 0 {
+        warn!(
+            unconfirmed,
+            announced = tracker.announced,
+            "some images have no stored result confirmed by a node yet (no node answered with one \
+             before the linger ended); raise --linger-s to wait longer"
+        );
+    }
     Ok(())
 }
 
-async fn announce(
-    net: &NetHandle,
+/// The announcement of one image: inline bytes up to the protocol's limit, otherwise served on
+/// request.
+fn announcement(
     me: PeerId,
     name: &str,
     seq: u64,
-    bytes: Arc<Vec<u8>>,
-) -> anyhow::Result<()> {
-    let image_id = ImageId::of_bytes(&bytes);
-    let (width, height) = image::ImageReader::new(std::io::Cursor::new(bytes.as_slice()))
+    captured_at_ms: u64,
+    bytes: &[u8],
+) -> anyhow::Result<ImageAnnouncement> {
+    let (width, height) = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()?
         .into_dimensions()
         .with_context(|| format!("image {seq} is not a readable PNG/JPEG"))?;
-    let captured_at_ms = crate::core::wall_ms();
     let inline = (bytes.len() <= MAX_INLINE_IMAGE_BYTES).then(|| serde_bytes::ByteBuf::from(bytes.to_vec()));
-    let ann = ImageAnnouncement {
-        image_id,
+    Ok(ImageAnnouncement {
+        image_id: ImageId::of_bytes(bytes),
         source: NodeId(me),
         source_name: name.chars().take(argus_protocol::limits::MAX_NAME_LEN).collect(),
         seq,
@@ -179,22 +367,25 @@ async fn announce(
         height,
         size_bytes: bytes.len() as u64,
         bytes: inline,
-    };
-    net.publish(&GossipMessage::Announce(ann)).await?;
-    println!(
-        "{}",
-        serde_json::json!({ "image_id": image_id.to_string(), "seq": seq, "captured_at_ms": captured_at_ms, "size_bytes": bytes.len() })
-    );
-    Ok(())
+    })
 }
 
-async fn handle(net: &NetHandle, ev: NetEvent, served: &Served, nodes: &mut HashSet<PeerId>) {
+async fn handle(
+    net: &NetHandle,
+    ev: NetEvent,
+    served: &Served,
+    nodes: &mut HashSet<PeerId>,
+    tracker: &mut Tracker,
+) {
     match ev {
-        NetEvent::Gossip { msg, .. } => {
-            if let GossipMessage::Heartbeat(h) = *msg {
+        NetEvent::Gossip { msg, .. } => match *msg {
+            GossipMessage::Heartbeat(h) => {
                 nodes.insert(h.node.0);
             }
-        }
+            // A worker publishes its signed result once it is stored: the image is delivered.
+            GossipMessage::Result(r) if r.verify_attestation().is_ok() => tracker.confirm(&r.image_id),
+            _ => {}
+        },
         NetEvent::Inbound { id, req, .. } => {
             // A sender stores no results: queries and syncs get empty answers.
             let resp = match req {
@@ -210,18 +401,5 @@ async fn handle(net: &NetHandle, ev: NetEvent, served: &Served, nodes: &mut Hash
             let _ = net.send(NetCommand::Respond { id, resp }).await;
         }
         _ => {}
-    }
-}
-
-async fn linger(
-    net: &NetHandle,
-    events: &mut mpsc::Receiver<NetEvent>,
-    served: &Served,
-    nodes: &mut HashSet<PeerId>,
-    d: Duration,
-) {
-    let end = tokio::time::Instant::now() + d;
-    while let Ok(Some(ev)) = tokio::time::timeout_at(end, events.recv()).await {
-        handle(net, ev, served, nodes).await;
     }
 }

@@ -1,7 +1,7 @@
 //! Multi-process tests of real `argus` nodes on loopback (mDNS off, bootstrap `--peer`s):
 //! every announced image gets stored on every node, duplicates stay rare, results agree with
-//! the detector run locally, a killed node's work is taken over, and a restarted node keeps
-//! its PeerId and its results.
+//! the detector run locally, a killed node's work is taken over, announcements the network
+//! loses are sent again, and a restarted node keeps its PeerId and its results.
 
 use std::time::Duration;
 
@@ -102,6 +102,37 @@ fn a_killed_node_loses_no_image() {
         .map(|(i, _)| i)
         .collect();
     assert!(ok, "survivors store every image; missing indices {missing:?}");
+}
+
+/// Gossip may lose an announcement (a queue overflows under load); the sender keeps each image
+/// until a node confirms a stored result and announces it again otherwise. Here the sender
+/// drops the first publication of every image, so only re-announcement can deliver them.
+#[test]
+fn announcements_the_network_loses_are_sent_again_until_stored() {
+    let dir = TempDir::new("lost-announce");
+    let nodes = cluster(&dir, 2);
+    let mut cmd = std::process::Command::new(argus_bin());
+    cmd.args(["send", "--synthetic", "--count", "6", "--seed", &(SEED + 3).to_string()])
+        .args(["--rate", "5", "--min-peers", "2", "--linger-s", "15", "--fault", "lose-first-announce"])
+        .args(["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .stderr(std::process::Stdio::null());
+    for n in &nodes {
+        cmd.args(["--peer", &n.addr()]);
+    }
+    let out = cmd.output().expect("argus send runs");
+    assert!(out.status.success(), "argus send failed: {}", out.status);
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let ids: Vec<String> = lines.iter().filter_map(|v| v["image_id"].as_str().map(str::to_string)).collect();
+    assert_eq!(ids.len(), 6);
+    let done = lines.iter().find(|v| v["event"] == "done").expect("a done line");
+    assert_eq!(done["confirmed"], 6, "{done}");
+    assert_eq!(done["unconfirmed"], 0, "{done}");
+    assert!(done["reannounced"].as_u64().unwrap() >= 6, "every image needed a second announcement: {done}");
+    let ok = wait_until(Duration::from_secs(30), || {
+        nodes.iter().all(|n| ids.iter().all(|id| stored_detections(n, id).is_some()))
+    });
+    assert!(ok, "both nodes store every image announced a second time");
 }
 
 #[test]
