@@ -86,6 +86,7 @@ counters! {
     images_won: "auctions won (claims published)",
     images_taken_over: "images taken over from a holder that missed its deadline",
     images_processed: "images this node ran inference on",
+    results_adopted: "own results that agreed with a peer's stored result for the same image and voted for it",
     inference_errors: "images that failed to decode or run",
     results_received: "results heard from peers",
     results_invalid: "results refused (bad signature, bad detections)",

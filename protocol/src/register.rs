@@ -37,7 +37,7 @@ use crate::detection::{Detection, DetectionError, validate_detections};
 use crate::hlc::HlcTimestamp;
 use crate::ids::{ImageId, NodeId, ResultDigest};
 use crate::limits::{MAX_ATTESTATIONS, MAX_CANDIDATES};
-use crate::result::result_digest;
+use crate::result::{result_digest, results_agree};
 
 pub use crate::register_wire::{CandidateWire, Refused, RegisterWire};
 
@@ -153,6 +153,17 @@ impl Register {
     /// Whether no candidate is held.
     pub fn is_empty(&self) -> bool {
         self.candidates.is_empty()
+    }
+
+    /// The candidate that `detections` agree with (`results_agree`: the audit tolerance), the
+    /// one with most votes when several do (then the winner order). A node whose own result
+    /// for the image agrees with a stored candidate votes for it rather than opening a
+    /// candidate that differs only in float rounding.
+    pub fn agreeing(&self, detections: &[Detection]) -> Option<(&ResultDigest, &Candidate)> {
+        self.candidates
+            .iter()
+            .filter(|(_, c)| results_agree(&c.detections, detections))
+            .max_by(|(da, ca), (db, cb)| (ca.rank(), *da).cmp(&(cb.rank(), *db)))
     }
 
     /// The winning candidate: largest `(votes, latest ts, digest)`.

@@ -185,3 +185,39 @@ fn signed_payload_layout() {
     assert_eq!(&payload[47..79], digest.as_bytes());
     assert_eq!(payload[79..], ts(1).0.to_be_bytes());
 }
+
+#[test]
+fn agreeing_finds_the_candidate_a_near_identical_result_should_vote_for() {
+    let p = pool();
+    // Set 0 attested by one node, set 4 (another class, other boxes) by two.
+    let r = p.register(&[(0, 0, 0), (1, 4, 0), (2, 4, 0)]);
+    // Set 0 as another backend computes it: the same boxes and scores but for float rounding.
+    let nudged: Vec<_> = p.sets[0]
+        .iter()
+        .map(|d| {
+            let mut d = *d;
+            d.score += 1e-6;
+            d.bbox.x_min += 1e-4;
+            d.bbox.y_max -= 1e-4;
+            d
+        })
+        .collect();
+    assert_ne!(result_digest(&nudged), p.digests[0], "the nudged result must be a different candidate");
+    let (digest, c) = r.agreeing(&nudged).expect("the nudged result agrees with set 0");
+    assert_eq!(*digest, p.digests[0]);
+    assert_eq!(c.votes(), 1);
+    // Set 4's candidate has more votes but does not agree: not chosen.
+    assert!(r.agreeing(&p.sets[4]).is_some_and(|(d, _)| *d == p.digests[4]));
+    // A result nothing stored agrees with (another class, other boxes).
+    assert!(r.agreeing(&p.sets[2]).is_none());
+    // An empty result agrees only with an empty candidate.
+    assert!(r.agreeing(&[]).is_none());
+    // Two agreeing candidates: the one with more votes wins.
+    let mut twice = r.clone();
+    let att = Attestation::sign(&p.keys[3], &image(), &result_digest(&nudged), ts(1)).unwrap();
+    twice.insert(&nudged, att).unwrap();
+    let att = Attestation::sign(&p.keys[4], &image(), &result_digest(&nudged), ts(1)).unwrap();
+    twice.insert(&nudged, att).unwrap();
+    let (digest, c) = twice.agreeing(&p.sets[0]).unwrap();
+    assert_eq!((*digest, c.votes()), (result_digest(&nudged), 2));
+}

@@ -153,6 +153,7 @@ impl Core {
         self.metrics.images_processed.fetch_add(1, Ordering::Relaxed);
         let rate = self.fault_ppm.load(Ordering::Relaxed);
         let detections = fault::maybe_perturb(detections, rate, &image);
+        let detections = self.adopt_agreeing(image, detections).await;
         let digest = result_digest(&detections);
         let ts = self.hlc.now(wall_ms());
         let att = match Attestation::sign(&self.key, &image, &digest, ts) {
@@ -183,6 +184,27 @@ impl Core {
         };
         self.maybe_request_audit(&result).await;
         self.store_register(reg, captured_at_ms, inference_ms, Some(GossipMessage::Result(result))).await;
+    }
+
+    /// A peer's result for this image may already be stored (a duplicate after a missed bid or
+    /// a takeover). When ours agrees with a stored candidate within the audit tolerance, we
+    /// vote for that candidate (the one with most votes) instead of adding one that differs only
+    /// in float rounding: a GPU and a CPU backend rarely produce identical bits, and a second
+    /// candidate would split the votes of nodes that in fact agree. A result that disagrees
+    /// stays our own, as in an audit.
+    async fn adopt_agreeing(&self, image: ImageId, mine: Vec<Detection>) -> Vec<Detection> {
+        let Ok(Some(reg)) = self.store.get(image).await else { return mine };
+        if reg.candidate(&result_digest(&mine)).is_some() {
+            return mine; // bit-identical to a stored candidate: already one vote more for it
+        }
+        match reg.agreeing(&mine) {
+            Some((_, c)) => {
+                self.metrics.results_adopted.fetch_add(1, Ordering::Relaxed);
+                debug!(%image, "our duplicate result agrees with a stored one: voting for it");
+                c.detections().to_vec()
+            }
+            _ => mine,
+        }
     }
 
     /// Stores a register in a follow-up task; publishes `then` once the write is durable.
