@@ -8,13 +8,22 @@ build:
 test:
     cargo test --workspace
 
-# Replay a scenario file, e.g. `just scenario partition` (scenarios/NAME.toml).
-scenario NAME *ARGS: build
-    cargo run -q -p argus-scenario -- run scenarios/{{NAME}}.toml {{ARGS}}
+# Replay a scenario file, e.g. `just scenario partition` (scenarios/NAME.toml). A scenario with
+# a wgpu node (mixed-backends) first builds the binaries with the wgpu feature: a second build
+# of burn, about 20 minutes on 2 cores.
+scenario NAME *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    features=()
+    if grep -Eq '^[[:space:]]*backend[[:space:]]*=[[:space:]]*"wgpu"' "scenarios/{{NAME}}.toml"; then
+        features=(--features argus-node/wgpu)
+    fi
+    cargo build --workspace --bins "${features[@]}"
+    cargo run -q -p argus-scenario -- run "scenarios/{{NAME}}.toml" {{ARGS}}
 
 # Run every scenario file one after another.
-scenarios: build
-    for f in scenarios/*.toml; do cargo run -q -p argus-scenario -- run "$f" || exit 1; done
+scenarios:
+    for f in scenarios/[a-z]*.toml; do {{just_executable()}} scenario "$(basename "$f" .toml)" || exit 1; done
 
 # Start one node on this machine's LAN (mDNS discovery), data in ./argus-data.
 node *ARGS:

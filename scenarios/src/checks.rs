@@ -3,6 +3,8 @@
 //! workload, liveness and loss checks always run; the others run when the scenario sets a
 //! threshold. Pure.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::figures::Figures;
@@ -159,7 +161,10 @@ fn optional(c: &Checks, f: &Figures, out: &mut Vec<CheckResult>) {
         out.push(at_most("split_votes", f.split_votes_ratio, max, "", "no stored result"));
     }
     if let Some(min) = c.min_processed_per_node {
-        out.push(processed_per_node(f, min));
+        out.push(per_node("processed_per_node", &f.processed_per_node, min, "images_processed"));
+    }
+    if let Some(min) = c.min_audits_per_node {
+        out.push(per_node("audits_per_node", &f.audits_per_node, min, "audits_performed"));
     }
     if let Some(max) = c.anomalous_values_max {
         let threshold = format!("<= {max}");
@@ -222,19 +227,16 @@ fn restart_delay(f: &Figures, max_s: f64) -> CheckResult {
     result("restart_delay", worst != u64::MAX && worst as f64 <= max_s * 1000.0, value, threshold, detail)
 }
 
-fn processed_per_node(f: &Figures, min: u64) -> CheckResult {
+/// Every node's counter must reach `min`.
+fn per_node(name: &str, counts: &BTreeMap<String, f64>, min: u64, counter: &str) -> CheckResult {
     let threshold = format!(">= {min} each");
-    if f.processed_per_node.is_empty() {
-        return no_data("processed_per_node", threshold, "no node reported an images_processed counter");
+    if counts.is_empty() {
+        return no_data(name, threshold, &format!("no node reported an {counter} counter"));
     }
-    let low: Vec<String> = f
-        .processed_per_node
-        .iter()
-        .filter(|(_, v)| **v < min as f64)
-        .map(|(n, v)| format!("{n}={v}"))
-        .collect();
-    let fewest = f.processed_per_node.values().cloned().fold(f64::INFINITY, f64::min);
-    result("processed_per_node", low.is_empty(), format!("min {fewest}"), threshold, low.join(", "))
+    let low: Vec<String> =
+        counts.iter().filter(|(_, v)| **v < min as f64).map(|(n, v)| format!("{n}={v}")).collect();
+    let fewest = counts.values().cloned().fold(f64::INFINITY, f64::min);
+    result(name, low.is_empty(), format!("min {fewest}"), threshold, low.join(", "))
 }
 
 #[cfg(test)]

@@ -62,6 +62,8 @@ pub struct Figures {
     pub nodes_expected_up: Vec<String>,
     pub nodes_not_answering: Vec<String>,
     pub processed_per_node: BTreeMap<String, f64>,
+    /// Audits each node ran for other workers' results (its `audits_performed` counter).
+    pub audits_per_node: BTreeMap<String, f64>,
     pub distinct_stored: usize,
     pub duplicates: f64,
     pub duplicate_ratio: Option<f64>,
@@ -146,6 +148,9 @@ fn losses(obs: &Observations, f: &mut Figures) {
 
 fn work(obs: &Observations, f: &mut Figures) {
     f.processed_per_node = obs.processed_per_node();
+    if obs.samples.iter().any(|s| s.audits.is_some()) {
+        f.audits_per_node = obs.audits_per_node();
+    }
     let stored: BTreeMap<&str, u64> =
         obs.final_nodes.iter().flat_map(|n| n.candidates.iter()).fold(BTreeMap::new(), |mut m, (id, c)| {
             let e = m.entry(id.as_str()).or_insert(0);

@@ -38,6 +38,9 @@ pub struct StatusSample {
     pub uptime_ms: u64,
     /// The node's `images_processed` counter (since it started).
     pub processed: Option<f64>,
+    /// The node's `audits_performed` counter (audits it ran for other workers' results).
+    #[serde(default)]
+    pub audits: Option<f64>,
     pub fingerprint: Option<String>,
 }
 
@@ -154,6 +157,15 @@ impl Observations {
     /// restart; each incarnation contributes the largest counter value seen). A lower bound:
     /// work done after the last sample of an incarnation is not seen.
     pub fn processed_per_node(&self) -> BTreeMap<String, f64> {
+        self.counter_per_node(|s| s.processed)
+    }
+
+    /// Audits performed per node, summed over incarnations like [`Self::processed_per_node`].
+    pub fn audits_per_node(&self) -> BTreeMap<String, f64> {
+        self.counter_per_node(|s| s.audits)
+    }
+
+    fn counter_per_node(&self, counter: impl Fn(&StatusSample) -> Option<f64>) -> BTreeMap<String, f64> {
         let mut out = BTreeMap::new();
         let mut by_node: BTreeMap<&str, Vec<&StatusSample>> = BTreeMap::new();
         for s in self.samples.iter().filter(|s| s.ok) {
@@ -167,7 +179,7 @@ impl Observations {
                     current = 0.0;
                 }
                 last_uptime = s.uptime_ms;
-                current = current.max(s.processed.unwrap_or(0.0));
+                current = current.max(counter(s).unwrap_or(0.0));
             }
             out.insert(node.to_string(), total + current);
         }

@@ -358,3 +358,36 @@ fn only_uncorroborated_values_from_the_anomalous_band_count() {
     let r = run(&obs, &c);
     assert!(!named(&r, "anomalous_values").passed, "no anomalous band: no data, not a pass");
 }
+
+#[test]
+fn a_node_that_audited_too_little_fails_audits_per_node() {
+    let mut obs = healthy();
+    // n0 and n1 audit 2 results per round (up to 12); n2 stops at 3, and restarts at round 10
+    // with a fresh counter that reaches 2: 5 in all.
+    for s in &mut obs.samples {
+        s.audits = Some(match s.node.as_str() {
+            "n2" if s.round >= 10 => {
+                s.uptime_ms = (s.round - 10) * 1000;
+                ((s.round - 10) as f64).min(2.0)
+            }
+            "n2" => (s.round as f64).min(3.0),
+            _ => (s.round as f64 * 2.0).min(12.0),
+        });
+    }
+    let c = Checks { min_audits_per_node: Some(5), ..thresholds() };
+    let f = compute(&obs, &bands(&obs));
+    assert_eq!(f.audits_per_node["n0"], 12.0);
+    assert_eq!(f.audits_per_node["n2"], 5.0, "3 before the restart, 2 after");
+    assert!(named(&run(&obs, &c), "audits_per_node").passed);
+
+    let c = Checks { min_audits_per_node: Some(6), ..thresholds() };
+    let r = run(&obs, &c);
+    let check = named(&r, "audits_per_node");
+    assert!(!check.passed);
+    assert!(check.detail.contains("n2=5"), "{check:?}");
+
+    // No counter at all: no data, which fails.
+    let mut bare = healthy();
+    bare.samples.iter_mut().for_each(|s| s.audits = None);
+    assert!(!named(&run(&bare, &c), "audits_per_node").passed);
+}

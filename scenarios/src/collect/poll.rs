@@ -41,6 +41,7 @@ async fn sample(n: NodeView, round: u64, t_ms: u64) -> StatusSample {
             s.peers = st.peers.len();
             s.uptime_ms = st.uptime_ms;
             s.processed = st.counter("images_processed");
+            s.audits = st.counter("audits_performed");
         }
         Err(e) => s.error = Some(e.to_string()),
     }

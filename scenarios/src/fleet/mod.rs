@@ -279,16 +279,24 @@ impl Fleet {
             .filter(|v| v["event"] == "ready")
             .and_then(|v| v["peer_id"].as_str().map(str::to_string));
         let Some(peer) = peer else {
-            let tail = stderr_tail(&slot.dir.join("stderr.log"));
             slot.state = SlotState::Dead;
-            if let Some(p) = slot.proc.as_mut() {
+            // The stdout pipe closes when the node exits: then say how it ended, not "timeout".
+            let exited = match slot.proc.as_mut() {
+                Some(p) => p.wait(Duration::from_secs(1)).await,
+                None => None,
+            };
+            if exited.is_none()
+                && let Some(p) = slot.proc.as_mut()
+            {
                 p.kill().await;
             }
-            let got = line.unwrap_or_else(|| format!("nothing within {timeout:?}"));
-            return Err(FleetError::Node {
-                node: name,
-                message: format!("no ready line (got: {got}); stderr tail:\n{tail}"),
-            });
+            let tail = stderr_tail(&slot.dir.join("stderr.log"));
+            let what = match (line, exited) {
+                (Some(l), _) => format!("no ready line (its first line was: {l})"),
+                (None, Some(st)) => format!("exited ({st}) before its ready line"),
+                (None, None) => format!("no ready line within {timeout:?}"),
+            };
+            return Err(FleetError::Node { node: name, message: format!("{what}; stderr tail:\n{tail}") });
         };
         slot.peer_id = Some(peer);
         Ok(())

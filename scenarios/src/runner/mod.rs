@@ -64,6 +64,46 @@ pub fn find_argus(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     std::fs::canonicalize(&path).with_context(|| format!("resolving {}", path.display()))
 }
 
+/// Fails before any lab is built when the scenario runs a node on a backend the argus binary
+/// was built without (wgpu is an opt-in cargo feature), naming the build command that adds it.
+pub async fn check_backends(scenario: &Scenario, bin: &Path) -> anyhow::Result<()> {
+    let mut needed: Vec<(String, &'static str)> = scenario
+        .node_names()
+        .into_iter()
+        .filter_map(|n| scenario.backend_of(&n).map(|b| (n, b.as_str())))
+        .collect();
+    needed.retain(|(_, b)| *b != "ndarray" && *b != "flex");
+    if needed.is_empty() {
+        return Ok(());
+    }
+    let mut cmd = tokio::process::Command::new(bin);
+    cmd.arg("backends").stdin(std::process::Stdio::null()).kill_on_drop(true);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), cmd.output())
+        .await
+        .map_err(|_| anyhow::anyhow!("`{} backends` did not answer within 30 s", bin.display()))?
+        .with_context(|| format!("running `{} backends`", bin.display()))?;
+    if !out.status.success() {
+        bail!(
+            "`{} backends` failed ({}): is it an argus binary of this version? {}",
+            bin.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let have = String::from_utf8_lossy(&out.stdout);
+    let have: Vec<&str> = have.lines().map(str::trim).collect();
+    if let Some((node, backend)) = needed.iter().find(|(_, b)| !have.contains(b)) {
+        bail!(
+            "node {node} runs on the {backend} backend, but {} was built without it (it has: {}). \
+             Build the binaries with `cargo build --workspace --bins --features argus-node/{backend}` \
+             (`just scenario NAME` does this for scenarios that need it), or pass --argus-bin PATH",
+            bin.display(),
+            have.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Who is in the lab; in the loopback lab each source dials the nodes of its side of the
 /// first partition (or all nodes when there is none).
 fn layout(plan: &Plan) -> Layout {
@@ -125,6 +165,7 @@ fn watch_signals(cancel: watch::Sender<bool>) {
 pub async fn run(opts: RunOptions) -> anyhow::Result<Outcome> {
     let plan = Scenario::load(&opts.file, opts.seed)?;
     let bin = find_argus(opts.argus_bin.as_deref())?;
+    check_backends(&plan.scenario, &bin).await?;
     let out = out_dir(&plan, opts.out.as_deref())?;
     let (cancel_tx, cancel) = watch::channel(false);
     watch_signals(cancel_tx);
@@ -198,4 +239,46 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Outcome> {
         (false, false, true) => Outcome::Passed,
         (false, false, false) => Outcome::Failed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn scenario(override_backend: &str) -> Scenario {
+        let text = format!(
+            "name = \"t\"\nseed = 1\nduration_s = 10\n[nodes]\ncount = 2\n\
+             [nodes.overrides.n1]\nbackend = \"{override_backend}\"\n\
+             [[sources]]\nname = \"cam0\"\nrate_per_s = 1.0\ncount = 5\n"
+        );
+        Scenario::parse(&text, Path::new("t.toml")).unwrap()
+    }
+
+    /// A stand-in argus binary whose `backends` prints `list`.
+    fn fake_argus(dir: &Path, name: &str, list: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n[ \"$1\" = backends ] && printf '{list}'\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[tokio::test]
+    async fn a_wgpu_node_needs_a_binary_built_with_wgpu() {
+        let dir = std::env::temp_dir().join(format!("argus-backends-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cpu_only = fake_argus(&dir, "cpu", "ndarray\\nflex\\n");
+        let with_gpu = fake_argus(&dir, "gpu", "ndarray\\nflex\\nwgpu\\n");
+
+        let err = check_backends(&scenario("wgpu"), &cpu_only).await.unwrap_err().to_string();
+        assert!(err.contains("node n1 runs on the wgpu backend"), "{err}");
+        assert!(err.contains("--features argus-node/wgpu"), "{err}");
+        assert!(err.contains("it has: ndarray, flex"), "{err}");
+
+        check_backends(&scenario("wgpu"), &with_gpu).await.unwrap();
+        // CPU backends are in every build: the binary is not even asked.
+        check_backends(&scenario("flex"), &dir.join("missing")).await.unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

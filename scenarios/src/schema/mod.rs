@@ -252,6 +252,9 @@ pub struct Checks {
     pub split_votes_max_ratio: Option<f64>,
     /// Every node ever started must have processed at least this many images.
     pub min_processed_per_node: Option<u64>,
+    /// Every node ever started must have audited at least this many other workers' results
+    /// (with mixed backends: each backend checks the others).
+    pub min_audits_per_node: Option<u64>,
     /// Images whose stored value at the end is vouched for only by a node that produced it
     /// while anomalous (see the `anomalous` fault).
     pub anomalous_values_max: Option<u64>,
