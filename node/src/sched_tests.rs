@@ -280,3 +280,17 @@ fn a_burst_spreads_over_the_nodes_by_committed_work() {
     assert_eq!(per_node, [10, 10, 10]);
     assert!(sim.nodes.iter().all(|n| n.committed() == 0), "nothing committed after the burst");
 }
+
+#[test]
+fn a_holder_gets_its_estimate_and_half_again_before_a_takeover() {
+    // We (node 0) bid 9,000 ms; node 1 bid 4,000 ms and claims at 250 ms.
+    let mut s: Scheduler<u32, u8> = Scheduler::new(0, cfg());
+    s.on_announce(9, 9_000, 0);
+    s.on_bid(&9, 1, 4_000);
+    s.on_claim(&9, 1, 4_000, 250);
+    // Deadline: 250 + 4,000 + 2,000 (half the estimate) + 1,000 (slack) = 7,250 ms. A fixed
+    // slack alone would have taken it over at 5,250 ms, from a holder that is merely slow.
+    assert!(s.tick(5_300).is_empty());
+    assert!(s.tick(7_200).is_empty());
+    assert_eq!(s.tick(7_250), vec![Action::Claim { image: 9, takeover: true }]);
+}
