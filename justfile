@@ -8,9 +8,9 @@ build:
 test:
     cargo test --workspace
 
-# Replay a scenario file, e.g. `just scenario partition` (scenarios/NAME.toml). A scenario with
-# a wgpu node (mixed-backends) first builds the binaries with the wgpu feature: a second build
-# of burn, about 20 minutes on 2 cores.
+# A scenario with a wgpu node (mixed-backends) first builds the binaries with the wgpu feature:
+# a second build of burn, about 20 minutes on 2 cores.
+# Replay scenarios/NAME.toml, e.g. `just scenario partition`.
 scenario NAME *ARGS:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -49,7 +49,8 @@ bench *ARGS:
 fuzz RUNS="50":
     for i in $(seq 1 {{RUNS}}); do cargo test -q --release -p argus-protocol --test codec_fuzz || exit 1; done
 
-# Network benchmark on loopback: each node's standalone throughput, the latency scheduling
-# adds, and throughput at saturation as a share of the standalone sum.
+# Each node's standalone throughput, the latency scheduling adds, and throughput at saturation
+# as a share of the standalone sum.
+# Network benchmark on loopback (nodes pinned to cores).
 bench-net *ARGS: build
     cargo run -q -p argus-tests --bin argus-netbench -- {{ARGS}}
