@@ -2,7 +2,7 @@
 //! waits until enough nodes are heard from, announces each image at the requested rate (inline
 //! up to the protocol's limit, otherwise served on request), prints one JSON line per image,
 //! and lingers to serve fetches. Each image is re-announced until a node confirms a stored
-//! result for it (see `Tracker`); a last line sums up what was confirmed. Never stores anything.
+//! result for it (see `Sent`); a last line sums up what was confirmed. Never stores anything.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
@@ -25,27 +25,9 @@ use crate::config::NetConfig;
 use crate::metrics::Metrics;
 use crate::net::{InboundRequest, NetCommand, NetEvent, NetHandle, Outbound, Response};
 
-/// Images kept to answer fetches; the oldest go first.
-const MAX_SERVED_IMAGES: usize = 4_096;
+/// Images kept to answer fetches and to announce again; the oldest go first.
+const MAX_SENT_IMAGES: usize = 4_096;
 const WAIT_PEERS: Duration = Duration::from_secs(60);
-
-struct Served {
-    map: HashMap<ImageId, Arc<Vec<u8>>>,
-    order: VecDeque<ImageId>,
-}
-
-impl Served {
-    fn insert(&mut self, id: ImageId, bytes: Arc<Vec<u8>>) {
-        if self.map.insert(id, bytes).is_none() {
-            self.order.push_back(id);
-        }
-        while self.order.len() > MAX_SERVED_IMAGES {
-            if let Some(old) = self.order.pop_front() {
-                self.map.remove(&old);
-            }
-        }
-    }
-}
 
 /// The images to send, produced lazily.
 enum Source {
@@ -116,26 +98,33 @@ const MAX_RECHECK: Duration = Duration::from_secs(40);
 /// Confirmation queries in flight at once.
 const MAX_CHECKS_IN_FLIGHT: usize = 16;
 
-/// An announced image with no stored result seen yet.
-struct Unconfirmed {
+/// An announced image: its bytes (served to fetches) and, until a node confirms a stored
+/// result for it, when to check again.
+struct SentImage {
     seq: u64,
     captured_at_ms: u64,
     bytes: Arc<Vec<u8>>,
+    /// `None` once confirmed.
+    recheck: Option<Recheck>,
+}
+
+struct Recheck {
     due: Instant,
     every: Duration,
     checking: bool,
 }
 
-/// At-least-once delivery of announcements. Gossip may lose a message (a peer's queue overflows
-/// under load, a link fails), and an image no node heard of would never be processed. So each
-/// image stays here until a node's signed result for it arrives over gossip, or a node answers
-/// a query with a register for it; until then it is rechecked with backoff and re-announced
-/// when the node asked has nothing. Nodes ignore announcements of images they have open or
-/// finished, and the image id is the hash of its bytes, so a repeat costs bandwidth, not work.
+/// The images this sender announced, and at-least-once delivery for them. Gossip may lose a
+/// message (a peer's queue overflows under load, a link fails), and an image no node heard of
+/// would never be processed. So each image stays unconfirmed until a node's signed result for
+/// it arrives over gossip, or a node answers a query with a register for it; until then it is
+/// rechecked with backoff and re-announced when the node asked has nothing. Nodes ignore
+/// announcements of images they have open or finished, and the image id is the hash of its
+/// bytes, so a repeat costs bandwidth, not work.
 #[derive(Default)]
-struct Tracker {
-    pending: HashMap<ImageId, Unconfirmed>,
-    /// Announcement order, for the bound (`MAX_SERVED_IMAGES`).
+struct Sent {
+    images: HashMap<ImageId, SentImage>,
+    /// Announcement order, for the bound (`MAX_SENT_IMAGES`).
     order: VecDeque<ImageId>,
     announced: u64,
     confirmed: u64,
@@ -145,27 +134,35 @@ struct Tracker {
     next_node: usize,
 }
 
-impl Tracker {
+impl Sent {
     fn add(&mut self, id: ImageId, seq: u64, captured_at_ms: u64, bytes: Arc<Vec<u8>>) {
         self.announced += 1;
-        let due = Instant::now() + FIRST_RECHECK;
-        let entry = Unconfirmed { seq, captured_at_ms, bytes, due, every: FIRST_RECHECK, checking: false };
-        if self.pending.insert(id, entry).is_none() {
+        let recheck =
+            Some(Recheck { due: Instant::now() + FIRST_RECHECK, every: FIRST_RECHECK, checking: false });
+        if self.images.insert(id, SentImage { seq, captured_at_ms, bytes, recheck }).is_none() {
             self.order.push_back(id);
         }
-        while self.pending.len() > MAX_SERVED_IMAGES {
+        while self.order.len() > MAX_SENT_IMAGES {
             let Some(old) = self.order.pop_front() else { break };
-            if self.pending.remove(&old).is_some() {
+            if self.images.remove(&old).is_some_and(|i| i.recheck.is_some()) {
                 self.given_up += 1;
-                warn!(image = %old, "too many unconfirmed images: no longer tracking the oldest");
+                warn!(image = %old, "too many images in flight: no longer tracking an unconfirmed one");
             }
         }
     }
 
+    fn bytes(&self, id: &ImageId) -> Option<&Arc<Vec<u8>>> {
+        self.images.get(id).map(|i| &i.bytes)
+    }
+
     fn confirm(&mut self, id: &ImageId) {
-        if self.pending.remove(id).is_some() {
+        if self.images.get_mut(id).and_then(|i| i.recheck.take()).is_some() {
             self.confirmed += 1;
         }
+    }
+
+    fn unconfirmed(&self) -> u64 {
+        self.images.values().filter(|i| i.recheck.is_some()).count() as u64 + self.given_up
     }
 
     /// Starts queries for images whose recheck is due; with no node known, re-announces at once.
@@ -181,7 +178,10 @@ impl Tracker {
         let due: Vec<ImageId> = self
             .order
             .iter()
-            .filter(|id| self.pending.get(id).is_some_and(|u| !u.checking && u.due <= now))
+            .filter(|id| {
+                let r = self.images.get(id).and_then(|i| i.recheck.as_ref());
+                r.is_some_and(|r| !r.checking && r.due <= now)
+            })
             .take(MAX_CHECKS_IN_FLIGHT.saturating_sub(self.in_flight))
             .copied()
             .collect();
@@ -192,8 +192,8 @@ impl Tracker {
                 continue;
             };
             self.next_node = self.next_node.wrapping_add(1);
-            if let Some(u) = self.pending.get_mut(&id) {
-                u.checking = true;
+            if let Some(r) = self.images.get_mut(&id).and_then(|i| i.recheck.as_mut()) {
+                r.checking = true;
             }
             self.in_flight += 1;
             let (net, tx) = (net.clone(), results.clone());
@@ -222,8 +222,8 @@ impl Tracker {
             self.confirm(&id);
             return Ok(());
         }
-        if let Some(u) = self.pending.get_mut(&id) {
-            u.checking = false;
+        if let Some(r) = self.images.get_mut(&id).and_then(|i| i.recheck.as_mut()) {
+            r.checking = false;
         }
         self.reannounce(net, &id, me, name).await
     }
@@ -235,12 +235,13 @@ impl Tracker {
         me: PeerId,
         name: &str,
     ) -> anyhow::Result<()> {
-        let Some(u) = self.pending.get_mut(id) else { return Ok(()) };
-        u.every = (u.every * 2).min(MAX_RECHECK);
-        u.due = Instant::now() + u.every;
+        let Some(img) = self.images.get_mut(id) else { return Ok(()) };
+        let Some(r) = img.recheck.as_mut() else { return Ok(()) };
+        r.every = (r.every * 2).min(MAX_RECHECK);
+        r.due = Instant::now() + r.every;
         self.reannounced += 1;
-        info!(image = %id, seq = u.seq, "no stored result for an announced image yet: announcing it again");
-        let ann = announcement(me, name, u.seq, u.captured_at_ms, &u.bytes)?;
+        info!(image = %id, seq = img.seq, "no stored result for an announced image yet: announcing it again");
+        let ann = announcement(me, name, img.seq, img.captured_at_ms, &img.bytes)?;
         net.publish(&GossipMessage::Announce(ann)).await?;
         Ok(())
     }
@@ -264,8 +265,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     }
     let (net, mut events) = crate::net::start(&key, &cfg, Arc::new(Metrics::default()))?;
     println!("{}", serde_json::json!({ "event": "ready", "peer_id": me.to_string() }));
-    let mut served = Served { map: HashMap::new(), order: VecDeque::new() };
-    let mut tracker = Tracker::default();
+    let mut sent = Sent::default();
     let mut nodes = HashSet::new();
     let deadline = Instant::now() + WAIT_PEERS;
     while nodes.len() < args.min_peers {
@@ -278,7 +278,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
             );
         }
         if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
-            handle(&net, ev, &served, &mut nodes, &mut tracker).await;
+            handle(&net, ev, &mut nodes, &mut sent).await;
         }
     }
     let period = Duration::from_secs_f64(1.0 / args.rate);
@@ -296,10 +296,10 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
             }
         };
         tokio::select! {
-            Some(ev) = events.recv() => handle(&net, ev, &served, &mut nodes, &mut tracker).await,
-            Some((id, found)) = checks.recv() => tracker.checked(&net, id, found, me, &args.name).await?,
+            Some(ev) = events.recv() => handle(&net, ev, &mut nodes, &mut sent).await,
+            Some((id, found)) = checks.recv() => sent.checked(&net, id, found, me, &args.name).await?,
             _ = recheck.tick() => {
-                tracker.start_checks(&net, &nodes, me, &args.name, &checks_tx).await?;
+                sent.start_checks(&net, &nodes, me, &args.name, &checks_tx).await?;
             }
             _ = tick.tick(), if linger_until.is_none() => {
                 let Some(bytes) = src.next() else {
@@ -317,25 +317,24 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
                     "{}",
                     serde_json::json!({ "image_id": id.to_string(), "seq": seq, "captured_at_ms": captured_at_ms, "size_bytes": bytes.len() })
                 );
-                served.insert(id, bytes.clone());
-                tracker.add(id, seq, captured_at_ms, bytes);
+                sent.add(id, seq, captured_at_ms, bytes);
                 seq += 1;
             }
             _ = linger => break,
         }
     }
-    let unconfirmed = tracker.pending.len() as u64 + tracker.given_up;
+    let unconfirmed = sent.unconfirmed();
     println!(
         "{}",
         serde_json::json!({
-            "event": "done", "announced": tracker.announced, "confirmed": tracker.confirmed,
-            "unconfirmed": unconfirmed, "reannounced": tracker.reannounced,
+            "event": "done", "announced": sent.announced, "confirmed": sent.confirmed,
+            "unconfirmed": unconfirmed, "reannounced": sent.reannounced,
         })
     );
     if unconfirmed > 0 {
         warn!(
             unconfirmed,
-            announced = tracker.announced,
+            announced = sent.announced,
             "some images have no stored result confirmed by a node yet (no node answered with one \
              before the linger ended); raise --linger-s to wait longer"
         );
@@ -370,27 +369,21 @@ fn announcement(
     })
 }
 
-async fn handle(
-    net: &NetHandle,
-    ev: NetEvent,
-    served: &Served,
-    nodes: &mut HashSet<PeerId>,
-    tracker: &mut Tracker,
-) {
+async fn handle(net: &NetHandle, ev: NetEvent, nodes: &mut HashSet<PeerId>, sent: &mut Sent) {
     match ev {
         NetEvent::Gossip { msg, .. } => match *msg {
             GossipMessage::Heartbeat(h) => {
                 nodes.insert(h.node.0);
             }
             // A worker publishes its signed result once it is stored: the image is delivered.
-            GossipMessage::Result(r) if r.verify_attestation().is_ok() => tracker.confirm(&r.image_id),
+            GossipMessage::Result(r) if r.verify_attestation().is_ok() => sent.confirm(&r.image_id),
             _ => {}
         },
         NetEvent::Inbound { id, req, .. } => {
             // A sender stores no results: queries and syncs get empty answers.
             let resp = match req {
                 InboundRequest::Fetch(r) => {
-                    let bytes = served.map.get(&r.image_id).map(|b| serde_bytes::ByteBuf::from(b.to_vec()));
+                    let bytes = sent.bytes(&r.image_id).map(|b| serde_bytes::ByteBuf::from(b.to_vec()));
                     Response::Fetch(FetchResponse { bytes })
                 }
                 InboundRequest::Query(_) => Response::Query(QueryResponse { register: None }),

@@ -203,12 +203,19 @@ pub fn send_in(
     rate: f64,
     min_peers: usize,
 ) -> anyhow::Result<Vec<String>> {
+    let mut args: Vec<String> = ["--linger-s", "3"].map(String::from).to_vec();
+    args.extend(net.iter().map(|s| s.to_string()));
+    args.extend(source.iter().cloned());
+    args.extend(["--rate".into(), rate.to_string(), "--min-peers".into(), min_peers.to_string()]);
+    let lines = send_lines(prefix, &args, peers)?;
+    Ok(lines.iter().filter_map(|v| v["image_id"].as_str().map(str::to_string)).collect())
+}
+
+/// Runs `argus send ARGS --peer P...` behind a command prefix to completion and returns every
+/// JSON line it printed (ready, one per image, done).
+pub fn send_lines(prefix: &[String], args: &[String], peers: &[String]) -> anyhow::Result<Vec<Value>> {
     let mut cmd = argus_cmd(prefix);
-    cmd.args(["send", "--linger-s", "3"])
-        .args(net)
-        .args(source)
-        .args(["--rate", &rate.to_string(), "--min-peers", &min_peers.to_string()])
-        .stderr(Stdio::null());
+    cmd.arg("send").args(args).stderr(Stdio::null());
     for p in peers {
         cmd.args(["--peer", p]);
     }
@@ -216,12 +223,7 @@ pub fn send_in(
     if !out.status.success() {
         bail!("argus send failed: {}", out.status);
     }
-    let ids = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v["image_id"].as_str().map(str::to_string))
-        .collect();
-    Ok(ids)
+    Ok(String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
 }
 
 /// Sum of a counter over the nodes' `/v1/status`.

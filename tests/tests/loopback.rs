@@ -111,18 +111,29 @@ fn a_killed_node_loses_no_image() {
 fn announcements_the_network_loses_are_sent_again_until_stored() {
     let dir = TempDir::new("lost-announce");
     let nodes = cluster(&dir, 2);
-    let mut cmd = std::process::Command::new(argus_bin());
-    cmd.args(["send", "--synthetic", "--count", "6", "--seed", &(SEED + 3).to_string()])
-        .args(["--rate", "5", "--min-peers", "2", "--linger-s", "15", "--fault", "lose-first-announce"])
-        .args(["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"])
-        .stderr(std::process::Stdio::null());
-    for n in &nodes {
-        cmd.args(["--peer", &n.addr()]);
-    }
-    let out = cmd.output().expect("argus send runs");
-    assert!(out.status.success(), "argus send failed: {}", out.status);
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let seed = (SEED + 3).to_string();
+    let args: Vec<String> = [
+        "--synthetic",
+        "--count",
+        "6",
+        "--seed",
+        &seed,
+        "--rate",
+        "5",
+        "--min-peers",
+        "2",
+        "--linger-s",
+        "15",
+        "--fault",
+        "lose-first-announce",
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+    ]
+    .map(String::from)
+    .to_vec();
+    let peers: Vec<String> = nodes.iter().map(|n| n.addr()).collect();
+    let lines = send_lines(&[], &args, &peers).expect("argus send runs");
     let ids: Vec<String> = lines.iter().filter_map(|v| v["image_id"].as_str().map(str::to_string)).collect();
     assert_eq!(ids.len(), 6);
     let done = lines.iter().find(|v| v["event"] == "done").expect("a done line");
