@@ -124,6 +124,13 @@ pub struct Register {
     pub(crate) candidates: BTreeMap<ResultDigest, Candidate>,
 }
 
+/// The largest candidate in the winner order `(votes, latest ts, digest)`.
+fn best<'a>(
+    candidates: impl Iterator<Item = (&'a ResultDigest, &'a Candidate)>,
+) -> Option<(&'a ResultDigest, &'a Candidate)> {
+    candidates.max_by(|(da, ca), (db, cb)| (ca.rank(), *da).cmp(&(cb.rank(), *db)))
+}
+
 impl Register {
     /// An empty register.
     pub fn new(image_id: ImageId, captured_at_ms: u64) -> Self {
@@ -160,15 +167,12 @@ impl Register {
     /// for the image agrees with a stored candidate votes for it rather than opening a
     /// candidate that differs only in float rounding.
     pub fn agreeing(&self, detections: &[Detection]) -> Option<(&ResultDigest, &Candidate)> {
-        self.candidates
-            .iter()
-            .filter(|(_, c)| results_agree(&c.detections, detections))
-            .max_by(|(da, ca), (db, cb)| (ca.rank(), *da).cmp(&(cb.rank(), *db)))
+        best(self.candidates.iter().filter(|(_, c)| results_agree(&c.detections, detections)))
     }
 
     /// The winning candidate: largest `(votes, latest ts, digest)`.
     pub fn winner(&self) -> Option<(&ResultDigest, &Candidate)> {
-        self.candidates.iter().max_by(|(da, ca), (db, cb)| (ca.rank(), *da).cmp(&(cb.rank(), *db)))
+        best(self.candidates.iter())
     }
 
     /// Adds a verified attestation of `detections`. The attestation must be for this image

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use argus_protocol::attestation::Attestation;
 use argus_protocol::detection::Detection;
-use argus_protocol::ids::ImageId;
+use argus_protocol::ids::{ImageId, ResultDigest};
 use argus_protocol::limits::MAX_INLINE_IMAGE_BYTES;
 use argus_protocol::messages::{Claim, DetectionResult, GossipMessage, ImageAnnouncement};
 use argus_protocol::register::Register;
@@ -153,8 +153,7 @@ impl Core {
         self.metrics.images_processed.fetch_add(1, Ordering::Relaxed);
         let rate = self.fault_ppm.load(Ordering::Relaxed);
         let detections = fault::maybe_perturb(detections, rate, &image);
-        let detections = self.adopt_agreeing(image, detections).await;
-        let digest = result_digest(&detections);
+        let (detections, digest) = self.adopt_agreeing(image, detections).await;
         let ts = self.hlc.now(wall_ms());
         let att = match Attestation::sign(&self.key, &image, &digest, ts) {
             Ok(a) => a,
@@ -192,18 +191,20 @@ impl Core {
     /// in float rounding: a GPU and a CPU backend rarely produce identical bits, and a second
     /// candidate would split the votes of nodes that in fact agree. A result that disagrees
     /// stays our own, as in an audit.
-    async fn adopt_agreeing(&self, image: ImageId, mine: Vec<Detection>) -> Vec<Detection> {
-        let Ok(Some(reg)) = self.store.get(image).await else { return mine };
-        if reg.candidate(&result_digest(&mine)).is_some() {
-            return mine; // bit-identical to a stored candidate: already one vote more for it
+    /// Returns the detections to publish and their digest.
+    async fn adopt_agreeing(&self, image: ImageId, mine: Vec<Detection>) -> (Vec<Detection>, ResultDigest) {
+        let digest = result_digest(&mine);
+        let Ok(Some(reg)) = self.store.get(image).await else { return (mine, digest) };
+        if reg.candidate(&digest).is_some() {
+            return (mine, digest); // bit-identical to a stored candidate: one vote more for it
         }
         match reg.agreeing(&mine) {
-            Some((_, c)) => {
+            Some((theirs, c)) => {
                 self.metrics.results_adopted.fetch_add(1, Ordering::Relaxed);
                 debug!(%image, "our duplicate result agrees with a stored one: voting for it");
-                c.detections().to_vec()
+                (c.detections().to_vec(), *theirs)
             }
-            _ => mine,
+            None => (mine, digest),
         }
     }
 

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use crate::fleet::Fleet;
 use crate::lab::{FabricChoice, Lab, Layout};
 use crate::report::{NodeInfo, Report};
-use crate::schema::{Fault, Plan, Scenario};
+use crate::schema::{Backend, Fault, Plan, Scenario};
 use crate::{bands, chart, checks, figures, report};
 
 pub struct RunOptions {
@@ -67,12 +67,13 @@ pub fn find_argus(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
 /// Fails before any lab is built when the scenario runs a node on a backend the argus binary
 /// was built without (wgpu is an opt-in cargo feature), naming the build command that adds it.
 pub async fn check_backends(scenario: &Scenario, bin: &Path) -> anyhow::Result<()> {
-    let mut needed: Vec<(String, &'static str)> = scenario
+    // The CPU backends are in every build.
+    let needed: Vec<(String, &'static str)> = scenario
         .node_names()
         .into_iter()
-        .filter_map(|n| scenario.backend_of(&n).map(|b| (n, b.as_str())))
+        .filter(|n| scenario.backend_of(n) == Some(Backend::Wgpu))
+        .map(|n| (n, Backend::Wgpu.as_str()))
         .collect();
-    needed.retain(|(_, b)| *b != "ndarray" && *b != "flex");
     if needed.is_empty() {
         return Ok(());
     }
