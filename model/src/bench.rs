@@ -44,6 +44,7 @@ pub struct BatchStats {
 #[derive(Debug, Clone)]
 pub struct BenchReport {
     pub backend: String,
+    pub model: String,
     pub batch1: BatchStats,
     pub large: BatchStats,
     pub flops_per_image: u64,
@@ -58,7 +59,7 @@ fn percentile(sorted_ms: &[f64], q: f64) -> f64 {
     sorted_ms[rank.min(sorted_ms.len() - 1)]
 }
 
-fn time_calls(batch: usize, iters: usize, mut call: impl FnMut()) -> BatchStats {
+pub fn time_calls(batch: usize, iters: usize, mut call: impl FnMut()) -> BatchStats {
     call(); // warm-up (allocations, kernel compilation on GPU)
     let mut ms = Vec::with_capacity(iters);
     let start = Instant::now();
@@ -96,11 +97,24 @@ pub fn gemm_gflops(device: &Device, n: usize, iters: usize) -> Result<f64, Model
     Ok(2.0 * (n as f64).powi(3) * iters.max(1) as f64 / s / 1e9)
 }
 
-/// Runs the benchmark on generated default scenes.
-pub fn run(detector: &Detector, cfg: &BenchConfig) -> Result<BenchReport, ModelError> {
+/// `count` generated default scenes, the benchmark's input when no photographs are given.
+pub fn scenes(count: usize) -> Vec<image::RgbImage> {
     let scene_cfg = SceneConfig::default();
+    (0..count.max(1) as u64).map(|i| scene::generate(7_000_000, i, &scene_cfg).image).collect()
+}
+
+/// Runs the benchmark: batch 1 cycles through `images`, the large batch is the first
+/// `cfg.large_batch` of them (repeated when there are fewer).
+pub fn run(
+    detector: &Detector,
+    cfg: &BenchConfig,
+    images: &[image::RgbImage],
+) -> Result<BenchReport, ModelError> {
+    if images.is_empty() {
+        return Err(ModelError::Config("the benchmark needs at least one image".into()));
+    }
     let images: Vec<image::RgbImage> =
-        (0..cfg.large_batch.max(1) as u64).map(|i| scene::generate(7_000_000, i, &scene_cfg).image).collect();
+        (0..cfg.large_batch.max(1)).map(|i| images[i % images.len()].clone()).collect();
     let mut k = 0usize;
     let batch1 = time_calls(1, cfg.iters_batch1, || {
         let _ = detector.detect(&images[k % images.len()]);
@@ -109,10 +123,11 @@ pub fn run(detector: &Detector, cfg: &BenchConfig) -> Result<BenchReport, ModelE
     let large = time_calls(images.len(), cfg.iters_large, || {
         let _ = detector.detect_batch(&images);
     });
-    let flops = detector.config().flops_per_image();
+    let flops = detector.flops_per_image();
     let gemm = gemm_gflops(detector.device(), cfg.gemm_n, cfg.gemm_iters)?;
     Ok(BenchReport {
         backend: detector.backend().to_string(),
+        model: detector.model().to_string(),
         model_gflops: flops as f64 * large.images_per_s / 1e9,
         batch1,
         large,
@@ -124,7 +139,7 @@ pub fn run(detector: &Detector, cfg: &BenchConfig) -> Result<BenchReport, ModelE
 
 impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "backend: {}", self.backend)?;
+        writeln!(f, "model: {}  backend: {}", self.model, self.backend)?;
         for s in [&self.batch1, &self.large] {
             writeln!(
                 f,

@@ -5,8 +5,28 @@
 use crate::model::{REG_CHANNELS, STRIDE};
 use crate::scene::GroundTruth;
 
-/// Pixel value given to letterbox padding (mid grey, which normalises to 0).
-const PAD_VALUE: f32 = 0.0;
+/// How pixels become network inputs: channel order, then `(value - mean) / std` per input
+/// channel. Letterbox padding gets `pad`, already normalised.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PixelNorm {
+    /// Feed the channels as B, G, R instead of R, G, B.
+    pub bgr: bool,
+    /// Per input channel, in input channel order, on the 0..=255 scale.
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    /// The input value of the padding around the letterboxed image, per input channel.
+    pub pad: [f32; 3],
+}
+
+impl PixelNorm {
+    /// The shapes detector's: RGB, `pixel / 255 - 0.5`, padding 0 (mid grey).
+    pub const SHAPES: PixelNorm = PixelNorm { bgr: false, mean: [127.5; 3], std: [255.0; 3], pad: [0.0; 3] };
+
+    fn apply(&self, rgb: [u8; 3]) -> [f32; 3] {
+        let ordered = if self.bgr { [rgb[2], rgb[1], rgb[0]] } else { rgb };
+        std::array::from_fn(|c| (f32::from(ordered[c]) - self.mean[c]) / self.std[c])
+    }
+}
 
 /// How an original image maps into the network input: `input = original * scale + pad`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,12 +68,24 @@ impl Letterbox {
     }
 }
 
-/// Letterboxes `img` into a `3 x in_height x in_width` planar buffer (appended to `out`),
-/// values `pixel / 255 - 0.5`, padding 0. Returns the mapping.
+/// Letterboxes `img` into a `3 x in_height x in_width` planar buffer (appended to `out`) with
+/// the shapes detector's normalisation. Returns the mapping.
 pub fn letterbox_into(
     img: &image::RgbImage,
     in_width: usize,
     in_height: usize,
+    out: &mut Vec<f32>,
+) -> Letterbox {
+    letterbox_norm_into(img, in_width, in_height, &PixelNorm::SHAPES, out)
+}
+
+/// Letterboxes `img` (aspect ratio kept, bilinear resize, centred, padded) into a
+/// `3 x in_height x in_width` planar buffer appended to `out`, normalised by `norm`.
+pub fn letterbox_norm_into(
+    img: &image::RgbImage,
+    in_width: usize,
+    in_height: usize,
+    norm: &PixelNorm,
     out: &mut Vec<f32>,
 ) -> Letterbox {
     let lb = Letterbox::new(img.width(), img.height(), in_width, in_height);
@@ -67,12 +99,15 @@ pub fn letterbox_into(
     };
     let plane = in_width * in_height;
     let base = out.len();
-    out.resize(base + 3 * plane, PAD_VALUE);
+    out.resize(base + 3 * plane, 0.0);
+    for (c, value) in norm.pad.iter().enumerate() {
+        out[base + c * plane..base + (c + 1) * plane].fill(*value);
+    }
     let (px, py) = (lb.pad_x as usize, lb.pad_y as usize);
     for (x, y, p) in src.enumerate_pixels() {
         let i = (py + y as usize) * in_width + px + x as usize;
-        for c in 0..3 {
-            out[base + c * plane + i] = f32::from(p[c]) / 255.0 - 0.5;
+        for (c, value) in norm.apply(p.0).iter().enumerate() {
+            out[base + c * plane + i] = *value;
         }
     }
     lb
@@ -200,7 +235,7 @@ mod tests {
         let lb = letterbox_into(&img, 160, 128, &mut buf);
         assert_eq!(buf.len(), 3 * 160 * 128);
         assert_eq!((lb.scale, lb.pad_x, lb.pad_y), (1.0, 0.0, 4.0));
-        assert_eq!(buf[0], PAD_VALUE); // top padding row
+        assert_eq!(buf[0], 0.0); // top padding row (mid grey)
         assert_eq!(buf[4 * 160], 0.5); // first image row, red channel
         assert_eq!(buf[160 * 128 + 4 * 160], -0.5); // green channel
         assert_eq!(lb.to_orig_y(4.0), 0.0);

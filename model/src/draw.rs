@@ -4,8 +4,6 @@
 
 use argus_protocol::detection::Detection;
 
-use crate::CLASS_NAMES;
-
 const PALETTE: [[u8; 3]; 6] =
     [[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180]];
 
@@ -81,22 +79,26 @@ pub fn draw_text(img: &mut image::RgbImage, x: i64, y: i64, text: &str, scale: i
     }
 }
 
-/// Draws every detection's box and a `name score` label above it (inside when at the top).
-pub fn draw_detections(img: &mut image::RgbImage, dets: &[Detection]) {
-    let scale = i64::from((img.width() / 320).max(1));
+/// Draws every detection's box and a `name score` label above it (inside when at the top);
+/// `labels` names the classes. Lines and letters grow with the image (one pixel and 3x5 glyphs
+/// up to 256 pixels on the longer side, then one step more per 256 pixels).
+pub fn draw_detections(img: &mut image::RgbImage, dets: &[Detection], labels: &[&str]) {
+    let scale = i64::from((img.width().max(img.height()) / 256).max(1));
     for d in dets {
         let colour = PALETTE[d.class as usize % PALETTE.len()];
         let (x0, y0) = (d.bbox.x_min.floor() as i64, d.bbox.y_min.floor() as i64);
         let (x1, y1) = (d.bbox.x_max.ceil() as i64 - 1, d.bbox.y_max.ceil() as i64 - 1);
-        for x in x0..=x1 {
-            put(img, x, y0, colour);
-            put(img, x, y1, colour);
+        for t in 0..scale {
+            for x in x0..=x1 {
+                put(img, x, y0 + t, colour);
+                put(img, x, y1 - t, colour);
+            }
+            for y in y0..=y1 {
+                put(img, x0 + t, y, colour);
+                put(img, x1 - t, y, colour);
+            }
         }
-        for y in y0..=y1 {
-            put(img, x0, y, colour);
-            put(img, x1, y, colour);
-        }
-        let name = CLASS_NAMES.get(d.class as usize).copied().unwrap_or("?");
+        let name = labels.get(d.class as usize).copied().unwrap_or("?");
         let label = format!("{name} {:.2}", d.score);
         let (w, h) = (label.len() as i64 * 4 * scale + scale, 6 * scale + scale);
         let ly = if y0 - h >= 0 { y0 - h } else { y0 + 1 };
@@ -116,7 +118,7 @@ mod tests {
 
     #[test]
     fn every_class_name_is_drawable() {
-        for name in CLASS_NAMES {
+        for name in crate::ModelKind::ALL.iter().flat_map(|m| m.labels()) {
             assert!(name.chars().all(|c| glyph(c).is_some()), "{name}");
         }
     }
@@ -129,7 +131,7 @@ mod tests {
             score: 0.9,
             bbox: BBox { x_min: 5.0, y_min: 10.0, x_max: 60.0, y_max: 20.0 },
         };
-        draw_detections(&mut img, &[d]);
+        draw_detections(&mut img, &[d], crate::CLASS_NAMES);
         assert_eq!(img.get_pixel(5, 15).0, PALETTE[1]);
         assert_eq!(img.get_pixel(20, 19).0, PALETTE[1]);
         assert_eq!(img.get_pixel(20, 15).0, [0, 0, 0]);

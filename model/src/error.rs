@@ -37,6 +37,9 @@ pub enum ModelError {
     /// A backend name that is none of `ndarray`, `flex`, `wgpu`.
     #[error("unknown backend {0:?}: expected ndarray, flex or wgpu")]
     UnknownBackend(String),
+    /// A model name that is none of `shapes`, `coco`.
+    #[error("unknown model {0:?}: expected shapes or coco")]
+    UnknownModel(String),
     /// The backend failed while running the network or reading its output back.
     #[error("inference: {0}")]
     Inference(String),

@@ -130,7 +130,7 @@ pub fn mean_average_precision(
 pub fn evaluate_detector(detector: Detector, seed: u64, count: usize, batch: usize) -> MapReport {
     let params = DecodeParams { score_threshold: EVAL_SCORE_THRESHOLD, ..*detector.decode_params() };
     let detector = detector.with_decode_params(params);
-    let num_classes = detector.config().num_classes;
+    let num_classes = detector.model().labels().len();
     let cfg = SceneConfig::default();
     let mut preds = Vec::with_capacity(count);
     let mut truth = Vec::with_capacity(count);

@@ -1,8 +1,13 @@
-//! argus-model: the object detector of argus. Synthetic scenes with ground truth, a compact
-//! CenterNet-style network in burn, training, weights, inference on ndarray / flex / wgpu,
-//! mAP evaluation and benchmarks. Never touches the network or the node's state.
+//! argus-model: the object detectors of argus. Two named models (`ModelKind`): `shapes`, a
+//! compact CenterNet-style network trained here on synthetic scenes with ground truth, and
+//! `coco`, NanoDet-g pretrained on COCO (80 classes). Weights, inference on ndarray / flex /
+//! wgpu, training and mAP evaluation (shapes), benchmarks. Never touches the network or the
+//! node's state.
 //!
 //! Layout:
+//! - `models`: `ModelKind` (`shapes`, `coco`), class labels, default post-processing.
+//! - `coco`: NanoDet-g (generated burn code, f16 weights, BGR letterbox, DFL decoding).
+//! - `photos`: where the real test photographs are (fetched from package registries).
 //! - `scene`: deterministic `(seed, index) -> image + ground truth`; PNG/JPEG encoding.
 //! - `shapes`: geometry of the five object classes.
 //! - `render`: backgrounds, clutter, anti-aliased shape fills, noise.
@@ -12,7 +17,7 @@
 //! - `loss`: focal heatmap loss + L1 offset/size losses.
 //! - `training`: the training loop (`TrainingConfig`, `train`).
 //! - `decode`: head decoding, score threshold, NMS, IoU.
-//! - `inference`: `Detector`, the object the node uses.
+//! - `inference`: `Detector` (one model on one backend), the object the node uses.
 //! - `weights`: embedded / file weights, burnpack save and load, BLAKE3 identity.
 //! - `backend`: `BackendKind` and its burn device.
 //! - `image_io`: bounded decoding of untrusted PNG/JPEG bytes.
@@ -23,6 +28,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod coco;
 pub mod data;
 pub mod decode;
 pub mod draw;
@@ -32,6 +38,8 @@ pub mod image_io;
 pub mod inference;
 pub mod loss;
 pub mod model;
+pub mod models;
+pub mod photos;
 pub mod render;
 pub mod rng;
 pub mod scene;
@@ -44,7 +52,8 @@ pub use backend::BackendKind;
 pub use error::ModelError;
 pub use image_io::decode_image;
 pub use inference::Detector;
+pub use models::{LabelledDetection, ModelKind, labelled};
 pub use weights::WeightsSource;
 
-/// Class names, indexed by `Detection::class`.
-pub const CLASS_NAMES: &[&str] = &["circle", "square", "triangle", "cross", "star"];
+/// Class names of the shapes model, indexed by `Detection::class`.
+pub const CLASS_NAMES: &[&str] = models::SHAPES_LABELS;

@@ -4,7 +4,7 @@
 
 use argus_model::eval::mean_average_precision;
 use argus_model::scene::{self, SceneConfig};
-use argus_model::{BackendKind, Detector, ModelError, WeightsSource};
+use argus_model::{BackendKind, Detector, ModelError, ModelKind, WeightsSource};
 
 /// Scenes from this stream are never used by training (training uses seed 1).
 const HELD_OUT_SEED: u64 = 1_000_000;
@@ -21,12 +21,13 @@ fn detector_is_send() {
 
 #[test]
 fn embedded_weights_identify_themselves() {
-    let det = Detector::new(BackendKind::NdArray, WeightsSource::Embedded).unwrap();
+    let det = Detector::new(ModelKind::Shapes, BackendKind::NdArray, WeightsSource::Embedded).unwrap();
     let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/weights/detector.bpk")).unwrap();
     assert_eq!(det.weights_hash(), argus_model::weights::short_hash(&bytes));
     assert_eq!(det.weights_hash().len(), 8);
     assert_eq!(det.backend(), BackendKind::NdArray);
     let from_file = Detector::new(
+        ModelKind::Shapes,
         BackendKind::NdArray,
         WeightsSource::File(concat!(env!("CARGO_MANIFEST_DIR"), "/weights/detector.bpk").into()),
     )
@@ -38,12 +39,12 @@ fn embedded_weights_identify_themselves() {
 
 #[test]
 fn detections_match_ground_truth_on_held_out_scenes() {
-    let det = Detector::new(BackendKind::Flex, WeightsSource::Embedded).unwrap();
+    let det = Detector::new(ModelKind::Shapes, BackendKind::Flex, WeightsSource::Embedded).unwrap();
     let s = scenes(HELD_OUT_SEED + 1, 40);
     let images: Vec<_> = s.iter().map(|s| s.image.clone()).collect();
     let preds = det.detect_batch(&images);
     let truth: Vec<_> = s.into_iter().map(|s| s.objects).collect();
-    let report = mean_average_precision(&preds, &truth, det.config().num_classes);
+    let report = mean_average_precision(&preds, &truth, det.model().labels().len());
     assert!(report.objects > 80, "too few objects to judge: {}", report.objects);
     // At the default threshold (0.3) the full mAP target (0.95 at threshold 0.01, via `eval`)
     // is not reachable by construction; 0.9 still fails for any badly broken detector.
@@ -52,7 +53,7 @@ fn detections_match_ground_truth_on_held_out_scenes() {
 
 #[test]
 fn batch_results_equal_single_results() {
-    let det = Detector::new(BackendKind::Flex, WeightsSource::Embedded).unwrap();
+    let det = Detector::new(ModelKind::Shapes, BackendKind::Flex, WeightsSource::Embedded).unwrap();
     let images: Vec<_> = scenes(HELD_OUT_SEED + 2, 5).into_iter().map(|s| s.image).collect();
     let batch = det.detect_batch(&images);
     for (img, b) in images.iter().zip(&batch) {
@@ -62,7 +63,7 @@ fn batch_results_equal_single_results() {
 
 #[test]
 fn any_input_size_works_and_boxes_stay_inside() {
-    let det = Detector::new(BackendKind::Flex, WeightsSource::Embedded).unwrap();
+    let det = Detector::new(ModelKind::Shapes, BackendKind::Flex, WeightsSource::Embedded).unwrap();
     assert!(det.detect(&image::RgbImage::new(0, 0)).is_empty());
     assert!(det.detect(&image::RgbImage::new(0, 5)).is_empty());
     for (w, h) in [(1, 1), (3, 500), (1000, 40), (320, 240), (97, 61)] {
@@ -92,24 +93,24 @@ fn bad_weights_are_refused() {
     std::fs::create_dir_all(&dir).unwrap();
     let junk = dir.join("junk.bpk");
     std::fs::write(&junk, b"definitely not a burnpack file").unwrap();
-    let r = Detector::new(BackendKind::NdArray, WeightsSource::File(junk));
+    let r = Detector::new(ModelKind::Shapes, BackendKind::NdArray, WeightsSource::File(junk));
     assert!(matches!(r, Err(ModelError::Weights(_))), "{:?}", r.err());
     let missing = dir.join("missing.bpk");
-    let r = Detector::new(BackendKind::NdArray, WeightsSource::File(missing));
+    let r = Detector::new(ModelKind::Shapes, BackendKind::NdArray, WeightsSource::File(missing));
     assert!(matches!(r, Err(ModelError::WeightsFile { .. })), "{:?}", r.err());
     // Truncated real weights.
     let real = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/weights/detector.bpk")).unwrap();
     let cut = dir.join("cut.bpk");
     std::fs::write(&cut, &real[..real.len() / 2]).unwrap();
-    let r = Detector::new(BackendKind::NdArray, WeightsSource::File(cut));
+    let r = Detector::new(ModelKind::Shapes, BackendKind::NdArray, WeightsSource::File(cut));
     assert!(matches!(r, Err(ModelError::Weights(_))), "{:?}", r.err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn ndarray_and_flex_agree_on_200_images() {
-    let a = Detector::new(BackendKind::NdArray, WeightsSource::Embedded).unwrap();
-    let b = Detector::new(BackendKind::Flex, WeightsSource::Embedded).unwrap();
+    let a = Detector::new(ModelKind::Shapes, BackendKind::NdArray, WeightsSource::Embedded).unwrap();
+    let b = Detector::new(ModelKind::Shapes, BackendKind::Flex, WeightsSource::Embedded).unwrap();
     let images: Vec<_> = scenes(HELD_OUT_SEED + 5, 200).into_iter().map(|s| s.image).collect();
     let (ra, rb) = (a.detect_batch(&images), b.detect_batch(&images));
     let agree = ra.iter().zip(&rb).filter(|(x, y)| argus_protocol::results_agree(x, y)).count();

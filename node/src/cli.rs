@@ -57,9 +57,15 @@ pub struct NodeArgs {
     /// Inference backend: ndarray, flex or wgpu.
     #[arg(long)]
     pub backend: Option<String>,
-    /// Weights file replacing the embedded weights.
+    /// Models to run and bid for, comma-separated (default: shapes,coco).
+    #[arg(long, value_name = "MODELS", value_delimiter = ',')]
+    pub model: Option<Vec<String>>,
+    /// Weights file replacing the embedded shapes weights.
     #[arg(long, value_name = "FILE")]
     pub weights: Option<String>,
+    /// Weights file (burnpack, f16 or f32) replacing the embedded coco weights.
+    #[arg(long, value_name = "FILE")]
+    pub coco_weights: Option<String>,
     /// TOML config file (see docs/NODE-INTERFACE.md); flags override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -110,6 +116,10 @@ pub struct SendArgs {
     /// Sender name carried in announcements.
     #[arg(long, default_value = "sender")]
     pub name: String,
+    /// The model the images need: `coco` (photographs; the default for --dir) or `shapes`
+    /// (the default for --synthetic).
+    #[arg(long)]
+    pub model: Option<String>,
 }
 
 #[derive(Args, Clone)]

@@ -113,8 +113,13 @@ impl Default for SchedSection {
 pub struct WorkerConfig {
     /// Inference backend: ndarray, flex or wgpu.
     pub backend: String,
-    /// Optional weights file replacing the embedded weights.
+    /// The models this node runs and bids for (`shapes`, `coco`); it stores and serves results
+    /// of every model either way.
+    pub models: Vec<String>,
+    /// Optional weights file replacing the embedded shapes weights.
     pub weights: Option<String>,
+    /// Optional weights file replacing the embedded coco (NanoDet-g) weights.
+    pub coco_weights: Option<String>,
     /// Jobs waiting for the inference thread; beyond it the node stops winning bids.
     pub queue_capacity: usize,
     /// Jobs run together in one forward pass when several are waiting.
@@ -127,7 +132,10 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             backend: "flex".into(),
+            // A user expects a node to detect both synthetic scenes and photographs.
+            models: vec!["shapes".into(), "coco".into()],
             weights: None,
+            coco_weights: None,
             queue_capacity: 512,
             max_batch: 8,
             max_image_bytes: 16 * 1024 * 1024,
@@ -263,6 +271,18 @@ impl NodeConfig {
         if !["ndarray", "flex", "wgpu"].contains(&self.worker.backend.as_str()) {
             return bad("worker.backend must be ndarray, flex or wgpu");
         }
+        let models = &self.worker.models;
+        if models.is_empty() {
+            return bad("worker.models must name at least one model (shapes, coco)");
+        }
+        if let Some(m) = models.iter().find(|m| crate::models::known(m).is_none()) {
+            return Err(ConfigError::Invalid(format!(
+                "worker.models: unknown model {m:?}: expected shapes or coco"
+            )));
+        }
+        if (1..models.len()).any(|i| models[..i].contains(&models[i])) {
+            return bad("worker.models names a model twice");
+        }
         Ok(())
     }
 }
@@ -281,6 +301,20 @@ mod tests {
         let err = toml::from_str::<NodeConfig>("[net]\nmdns = false\nbogus = 1\n").unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("bogus") && msg.contains("line 3"), "{msg}");
+    }
+
+    #[test]
+    fn models_must_be_known_and_distinct() {
+        let mut c = NodeConfig::default();
+        assert_eq!(c.worker.models, ["shapes", "coco"]);
+        c.worker.models = vec!["yolo".into()];
+        assert!(c.validate().unwrap_err().to_string().contains("yolo"));
+        c.worker.models = vec![];
+        assert!(c.validate().is_err());
+        c.worker.models = vec!["coco".into(), "coco".into()];
+        assert!(c.validate().is_err());
+        c.worker.models = vec!["coco".into()];
+        c.validate().unwrap();
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub struct NodeInfo {
     pub peer_id: PeerId,
     pub name: String,
     pub backend: String,
-    pub weights: String,
+    pub models: crate::models::Served,
     pub started: std::time::Instant,
 }
 
@@ -86,7 +86,9 @@ pub fn register_json(reg: &Register) -> Option<Value> {
         "worker": worker,
         "first_ts_ms": cand.attestations().map(|a| a.ts().wall_ms()).min(),
         "stored_ts_ms": cand.latest_ts().wall_ms(),
-        "detections": cand.detections(),
+        "model": cand.model().name,
+        "weights_id": cand.model().weights.to_string(),
+        "detections": crate::models::labelled_json(&cand.model().name, cand.detections()),
     }))
 }
 
@@ -109,7 +111,8 @@ async fn status(State(s): State<HttpState>) -> Reply {
         "peer_id": s.info.peer_id.to_string(),
         "name": s.info.name,
         "backend": s.info.backend,
-        "weights": s.info.weights,
+        "weights": s.info.models.summary(),
+        "models": s.info.models.to_json(),
         "peers": peers.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         "live_nodes": live.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         "queue_len": s.metrics.queue_len.load(Ordering::Relaxed),
@@ -178,12 +181,27 @@ async fn digest(State(s): State<HttpState>) -> Reply {
         .into_response())
 }
 
-async fn upload(State(s): State<HttpState>, body: Bytes) -> Reply {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadQuery {
+    /// The model the image needs; photographs are the common upload, so `coco` by default.
+    model: Option<String>,
+}
+
+async fn upload(State(s): State<HttpState>, Query(q): Query<UploadQuery>, body: Bytes) -> Reply {
     if body.is_empty() {
         return Err(err(StatusCode::BAD_REQUEST, "empty body: send PNG or JPEG bytes"));
     }
+    let model = q.model.unwrap_or_else(|| argus_model::ModelKind::Coco.to_string());
+    if crate::models::known(&model).is_none() {
+        s.metrics.refused_unknown_model.fetch_add(1, Ordering::Relaxed);
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            format!("unknown model {model:?}: expected shapes or coco"),
+        ));
+    }
     let (reply, rx) = oneshot::channel();
-    s.core.send(Command::Announce { bytes: body.to_vec(), reply }).await.map_err(unavailable)?;
+    s.core.send(Command::Announce { bytes: body.to_vec(), model, reply }).await.map_err(unavailable)?;
     let r = tokio::time::timeout(std::time::Duration::from_secs(10), rx)
         .await
         .map_err(unavailable)?

@@ -10,6 +10,8 @@ use libp2p::PeerId;
 
 #[derive(Debug, Clone)]
 pub struct Entry {
+    /// The model the image needs (one this node runs: others are not buffered).
+    pub model: argus_model::ModelKind,
     pub captured_at_ms: u64,
     pub source: PeerId,
     pub bytes: Option<Arc<Vec<u8>>>,
@@ -97,7 +99,14 @@ mod tests {
     use super::*;
 
     fn entry(seen_ms: u64) -> Entry {
-        Entry { captured_at_ms: 0, source: PeerId::random(), bytes: None, seen_ms, finished_ms: None }
+        Entry {
+            model: argus_model::ModelKind::Shapes,
+            captured_at_ms: 0,
+            source: PeerId::random(),
+            bytes: None,
+            seen_ms,
+            finished_ms: None,
+        }
     }
 
     #[test]

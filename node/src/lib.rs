@@ -9,7 +9,8 @@
 //! - `core`: the node's event loop (auction, results, audits, inbound requests).
 //! - `sched`: wait-time bids, claims and takeover as a pure state machine.
 //! - `audit`: the adaptive audit ratio (AIMD) as a pure controller.
-//! - `worker`: the inference thread behind a bounded queue.
+//! - `worker`: the inference thread (one detector per model) behind a bounded queue.
+//! - `models`: the models a node serves, wire model names, labelled detections.
 //! - `images`: the bounded buffer of announced images.
 //! - `store`: vote-weighted registers in LMDB on a dedicated thread.
 //! - `sync`: anti-entropy by replica digests and pairwise range reconciliation.
@@ -30,6 +31,7 @@ pub mod http;
 pub mod identity;
 pub mod images;
 pub mod metrics;
+pub mod models;
 pub mod monitor;
 pub mod net;
 pub mod node;
@@ -84,6 +86,12 @@ pub async fn run_node(
     }
     if let Some(w) = &args.weights {
         cfg.worker.weights = Some(w.clone());
+    }
+    if let Some(w) = &args.coco_weights {
+        cfg.worker.coco_weights = Some(w.clone());
+    }
+    if let Some(m) = &args.model {
+        cfg.worker.models = m.clone();
     }
     cfg.http.admin |= args.admin;
     let fault_ppm = match &args.fault {

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use argus_model::{BackendKind, Detector, WeightsSource};
+use argus_model::{BackendKind, Detector, ModelKind, WeightsSource};
 use tokio::sync::mpsc;
 use tracing::info;
 
@@ -44,15 +44,24 @@ async fn bind_http(spec: &str) -> anyhow::Result<(Listener, String)> {
     }
 }
 
-async fn load_detector(cfg: &NodeConfig) -> anyhow::Result<Detector> {
+/// Loads one detector per configured model (validated names), on the configured backend.
+async fn load_detectors(cfg: &NodeConfig) -> anyhow::Result<Vec<Detector>> {
     let backend: BackendKind = cfg.worker.backend.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let weights = match &cfg.worker.weights {
-        Some(p) => WeightsSource::File(p.into()),
-        None => WeightsSource::Embedded,
-    };
-    tokio::task::spawn_blocking(move || Detector::new(backend, weights))
-        .await?
-        .map_err(|e| anyhow::anyhow!("cannot load the detector: {e}"))
+    let mut detectors = Vec::new();
+    for name in &cfg.worker.models {
+        let model: ModelKind = name.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let file = match model {
+            ModelKind::Shapes => &cfg.worker.weights,
+            ModelKind::Coco => &cfg.worker.coco_weights,
+        };
+        let weights = file.as_ref().map_or(WeightsSource::Embedded, |p| WeightsSource::File(p.into()));
+        let det = tokio::task::spawn_blocking(move || Detector::new(model, backend, weights))
+            .await?
+            .map_err(|e| anyhow::anyhow!("cannot load the {model} detector: {e}"))?;
+        info!(model = %model, backend = %det.backend(), weights = det.weights_hash(), "detector loaded");
+        detectors.push(det);
+    }
+    Ok(detectors)
 }
 
 pub async fn run(
@@ -68,20 +77,19 @@ pub async fn run(
     let metrics = Arc::new(Metrics::default());
     let (store, clock_ms, _store_thread) =
         crate::store::open(&opts.data.join("store"), &cfg.store, metrics.clone())?;
-    let detector = load_detector(&cfg).await?;
-    info!(backend = %detector.backend(), weights = detector.weights_hash(), "detector loaded");
+    let detectors = load_detectors(&cfg).await?;
     let (done_tx, done_rx) = mpsc::channel(cfg.worker.queue_capacity);
-    let worker = crate::worker::start(detector, cfg.worker.queue_capacity, cfg.worker.max_batch, done_tx)?;
+    let worker = crate::worker::start(detectors, cfg.worker.queue_capacity, cfg.worker.max_batch, done_tx)?;
     let (net, net_events) = crate::net::start(&key, &cfg.net, metrics.clone())?;
     let (listener, http_addr) = bind_http(&cfg.http.listen).await?;
     let listen = wait_listening(&net).await?;
     let backend = worker.backend.to_string();
-    let weights = worker.weights.clone();
+    let models = worker.models.clone();
     println!(
         "{}",
         serde_json::json!({
             "event": "ready", "peer_id": me.to_string(), "name": name, "listen": listen,
-            "http": http_addr, "backend": backend, "weights": weights,
+            "http": http_addr, "backend": backend, "weights": models.summary(), "models": models.to_json(),
         })
     );
     let fault_ppm = Arc::new(AtomicU32::new(opts.fault_ppm));
@@ -110,7 +118,7 @@ pub async fn run(
     };
     tokio::spawn(ae.run(sync_rx));
     let state = HttpState {
-        info: Arc::new(NodeInfo { peer_id: me, name, backend, weights, started: Instant::now() }),
+        info: Arc::new(NodeInfo { peer_id: me, name, backend, models, started: Instant::now() }),
         store,
         net,
         metrics,

@@ -76,7 +76,9 @@ pub async fn majority(
     if let Some(cand) = merged.candidate(&digest) {
         v["digest"] = json!(digest.to_string());
         v["votes"] = json!(cand.votes());
-        v["detections"] = json!(cand.detections());
+        v["model"] = json!(cand.model().name);
+        v["weights_id"] = json!(cand.model().weights.to_string());
+        v["detections"] = crate::models::labelled_json(&cand.model().name, cand.detections());
     }
     v["corroborating"] = json!(corroborating);
     v["asked"] = json!(asked);

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use argus_model::ModelKind;
 use argus_model::scene::{SceneConfig, encode_png, generate};
 use argus_protocol::ids::{ImageId, NodeId};
 use argus_protocol::limits::{MAX_IMAGE_BYTES, MAX_INLINE_IMAGE_BYTES};
@@ -60,6 +61,20 @@ fn read_image_file(path: &Path) -> anyhow::Result<Vec<u8>> {
         bail!("{} is {len} bytes; the limit is {MAX_IMAGE_BYTES}", path.display());
     }
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// The model the images need: `--model`, else `coco` for a folder (photographs) and `shapes`
+/// for synthetic scenes.
+fn source_model(args: &SendArgs) -> anyhow::Result<String> {
+    let model = match &args.model {
+        Some(m) => m.clone(),
+        None if args.synthetic => ModelKind::Shapes.to_string(),
+        None => ModelKind::Coco.to_string(),
+    };
+    if crate::models::known(&model).is_none() {
+        bail!("unknown model {model:?}: expected shapes or coco");
+    }
+    Ok(model)
 }
 
 fn source(args: &SendArgs) -> anyhow::Result<Source> {
@@ -126,6 +141,8 @@ struct Sent {
     images: HashMap<ImageId, SentImage>,
     /// Announcement order, for the bound (`MAX_SENT_IMAGES`).
     order: VecDeque<ImageId>,
+    /// The model every image of this run needs (a known name).
+    model: String,
     announced: u64,
     confirmed: u64,
     reannounced: u64,
@@ -241,7 +258,7 @@ impl Sent {
         r.due = Instant::now() + r.every;
         self.reannounced += 1;
         info!(image = %id, seq = img.seq, "no stored result for an announced image yet: announcing it again");
-        let ann = announcement(me, name, img.seq, img.captured_at_ms, &img.bytes)?;
+        let ann = announcement(me, name, &self.model, img.seq, img.captured_at_ms, &img.bytes)?;
         net.publish(&GossipMessage::Announce(ann)).await?;
         Ok(())
     }
@@ -257,6 +274,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         Some(other) => bail!("unknown sender fault {other:?}; the only one is lose-first-announce"),
     };
     let mut src = source(&args)?;
+    let model = source_model(&args)?;
     let key = Keypair::generate_ed25519();
     let me = key.public().to_peer_id();
     let mut cfg = NetConfig { peers: args.net.peers.clone(), mdns: !args.net.no_mdns, ..Default::default() };
@@ -265,7 +283,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     }
     let (net, mut events) = crate::net::start(&key, &cfg, Arc::new(Metrics::default()))?;
     println!("{}", serde_json::json!({ "event": "ready", "peer_id": me.to_string() }));
-    let mut sent = Sent::default();
+    let mut sent = Sent { model, ..Sent::default() };
     let mut nodes = HashSet::new();
     let deadline = Instant::now() + WAIT_PEERS;
     while nodes.len() < args.min_peers {
@@ -309,13 +327,13 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
                 let bytes = Arc::new(bytes?);
                 let id = ImageId::of_bytes(&bytes);
                 let captured_at_ms = crate::core::wall_ms();
-                let ann = announcement(me, &args.name, seq, captured_at_ms, &bytes)?;
+                let ann = announcement(me, &args.name, &sent.model, seq, captured_at_ms, &bytes)?;
                 if !lose_first {
                     net.publish(&GossipMessage::Announce(ann)).await?;
                 }
                 println!(
                     "{}",
-                    serde_json::json!({ "image_id": id.to_string(), "seq": seq, "captured_at_ms": captured_at_ms, "size_bytes": bytes.len() })
+                    serde_json::json!({ "image_id": id.to_string(), "seq": seq, "model": sent.model, "captured_at_ms": captured_at_ms, "size_bytes": bytes.len() })
                 );
                 sent.add(id, seq, captured_at_ms, bytes);
                 seq += 1;
@@ -347,6 +365,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
 fn announcement(
     me: PeerId,
     name: &str,
+    model: &str,
     seq: u64,
     captured_at_ms: u64,
     bytes: &[u8],
@@ -360,6 +379,7 @@ fn announcement(
         image_id: ImageId::of_bytes(bytes),
         source: NodeId(me),
         source_name: name.chars().take(argus_protocol::limits::MAX_NAME_LEN).collect(),
+        model: model.to_string(),
         seq,
         captured_at_ms,
         width,

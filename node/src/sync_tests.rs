@@ -16,6 +16,11 @@ use proptest::prelude::*;
 use super::*;
 use crate::config::StoreConfig;
 
+/// The model every test result is of.
+fn test_model() -> argus_protocol::model_ref::ModelRef {
+    argus_protocol::model_ref::ModelRef::new("shapes", argus_protocol::ids::WeightsId([7; 32]))
+}
+
 struct StoreRemote(StoreHandle);
 
 impl Remote for StoreRemote {
@@ -34,10 +39,15 @@ fn register(key: &Keypair, image: u32, captured_ms: u64, class: u16) -> Register
         score: 0.8,
         bbox: BBox { x_min: 1.0, y_min: 1.0, x_max: 20.0, y_max: 20.0 },
     }];
-    let att =
-        Attestation::sign(key, &id, &result_digest(&dets), HlcTimestamp::new(captured_ms + 5, 0)).unwrap();
+    let att = Attestation::sign(
+        key,
+        &id,
+        &result_digest(&test_model(), &dets),
+        HlcTimestamp::new(captured_ms + 5, 0),
+    )
+    .unwrap();
     let mut r = Register::new(id, captured_ms);
-    r.insert(&dets, att).unwrap();
+    r.insert(&test_model(), &dets, att).unwrap();
     r
 }
 

@@ -103,7 +103,7 @@ pub fn decode_wire<T: WireMessage>(bytes: &[u8]) -> Result<T, CodecError> {
     Ok(value)
 }
 
-/// Validates `msg` and wraps it in a version-1 envelope.
+/// Validates `msg` and wraps it in an envelope of version `PROTOCOL_VERSION`.
 pub fn encode_gossip(msg: &GossipMessage) -> Result<Vec<u8>, CodecError> {
     msg.validate().map_err(CodecError::Invalid)?;
     let body = encode(msg, MAX_GOSSIP_BYTES)?;

@@ -1,7 +1,7 @@
-//! Identifiers: image ids and result digests (32-byte BLAKE3 hashes) and node ids (libp2p
-//! PeerIds). Binary formats (CBOR) carry them as byte strings; human-readable formats (JSON,
-//! TOML) as lowercase hex (hashes) or base58 (node ids). Never trusts a decoded length: every
-//! conversion from bytes checks it.
+//! Identifiers: image ids, result digests and weights ids (32-byte BLAKE3 hashes) and node ids
+//! (libp2p PeerIds). Binary formats (CBOR) carry them as byte strings; human-readable formats
+//! (JSON, TOML) as lowercase hex (hashes) or base58 (node ids). Never trusts a decoded length:
+//! every conversion from bytes checks it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -109,10 +109,23 @@ hash_id!(
     "a result digest (32 bytes or 64 hex characters)"
 );
 
+hash_id!(
+    /// BLAKE3 of a model's weights file: which trained weights produced a result.
+    WeightsId,
+    "a weights id (32 bytes or 64 hex characters)"
+);
+
 impl ImageId {
     /// The content address of `image_bytes`.
     pub fn of_bytes(image_bytes: &[u8]) -> Self {
         Self(*blake3::hash(image_bytes).as_bytes())
+    }
+}
+
+impl WeightsId {
+    /// The id of the weights file whose contents are `weights_bytes`.
+    pub fn of_bytes(weights_bytes: &[u8]) -> Self {
+        Self(*blake3::hash(weights_bytes).as_bytes())
     }
 }
 

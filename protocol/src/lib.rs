@@ -4,10 +4,12 @@
 //!
 //! Layout:
 //! - `limits`: every size and count bound, and the protocol version.
-//! - `ids`: image ids and result digests (BLAKE3, hex) and node ids (PeerId bytes).
+//! - `ids`: image ids, result digests and weights ids (BLAKE3, hex) and node ids (PeerId bytes).
+//! - `model_ref`: which model and weights produced a result, and the shape of model names.
 //! - `hlc`: the hybrid logical clock (callers pass physical time in ms).
 //! - `detection`: detections (box, class, score) and their validation.
-//! - `result`: the canonical digest of a result and the tolerant agreement rule.
+//! - `result`: the canonical digest of a result (bound to its model) and the tolerant agreement
+//!   rule.
 //! - `attestation`: signed votes; the wire form and the verified form.
 //! - `register`: the vote-weighted last-writer-wins register (a bounded join-semilattice).
 //! - `register_wire` (private, re-exported by `register`): its wire form and `from_wire`.
@@ -24,6 +26,7 @@ pub mod hlc;
 pub mod ids;
 pub mod limits;
 pub mod messages;
+pub mod model_ref;
 pub mod register;
 mod register_wire;
 pub mod result;
@@ -38,8 +41,9 @@ pub use codec::{
 };
 pub use detection::{BBox, Detection, DetectionError, validate_detections};
 pub use hlc::{Hlc, HlcError, HlcTimestamp};
-pub use ids::{IdError, ImageId, NodeId, ResultDigest};
+pub use ids::{IdError, ImageId, NodeId, ResultDigest, WeightsId};
 pub use messages::*;
+pub use model_ref::{ModelRef, validate_model_name};
 pub use register::{Candidate, CandidateWire, Refused, Register, RegisterError, RegisterWire};
 pub use result::{result_digest, results_agree};
 pub use rpc::*;

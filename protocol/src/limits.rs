@@ -5,8 +5,10 @@
 //! apply to collections inside a decoded message and are checked by `Validate`.
 
 /// Version carried in every gossip envelope (`Envelope.v`) and in every topic and
-/// request-response protocol name (`.../1`). Any change to docs/PROTOCOL.md's CDDL bumps it.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// request-response protocol name (`.../2`). Any change to docs/PROTOCOL.md's CDDL bumps it.
+/// Version 2 names the model (and its weights) in announcements, results, audits, heartbeats
+/// and register candidates.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Deepest nesting of CBOR arrays and maps the pre-scan accepts. The deepest legal message
 /// (a sync response: map > array > register > array > candidate > array > detection > bbox)
@@ -42,6 +44,10 @@ pub const MAX_NODE_ID_BYTES: usize = 66;
 
 /// Longest `source_name` in an announcement (UTF-8 bytes).
 pub const MAX_NAME_LEN: usize = 64;
+/// Longest model name (`shapes`, `coco`, ...) in bytes; see `model_ref::validate_model_name`.
+pub const MAX_MODEL_NAME_LEN: usize = 32;
+/// Most models one heartbeat advertises (a node runs a handful; 8 leaves room).
+pub const MAX_MODELS: usize = 8;
 /// Longest backend label (`ndarray`, `flex`, `wgpu`, ...) in bytes.
 pub const MAX_BACKEND_LEN: usize = 32;
 /// Longest `http_addr` in a heartbeat, in bytes.
@@ -53,25 +59,26 @@ pub const MAX_RANGES: usize = 64;
 /// Most registers one `SyncRequest::Fetch` may ask for (and one response may carry).
 pub const MAX_SYNC_FETCH_LIMIT: u32 = 256;
 
-/// Largest encoded register: 16 candidates of 256 detections and 64 attestations each encode
-/// to 433,134 bytes (measured by `tests/limits.rs`); this leaves more than 2x headroom.
+/// Largest encoded register: 16 candidates of 256 detections and 64 attestations each, with a
+/// model name of `MAX_MODEL_NAME_LEN` bytes, encode to 434,542 bytes (measured by
+/// `tests/limits.rs`); this leaves more than 2x headroom.
 pub const MAX_REGISTER_BYTES: usize = 1024 * 1024;
 
 /// Largest gossip envelope: an inline image plus headroom for the other fields. The node must
 /// set gossipsub's `max_transmit_size` to at least this.
 pub const MAX_GOSSIP_BYTES: usize = MAX_INLINE_IMAGE_BYTES + 64 * 1024;
 
-/// `/argus/fetch/1` request limit.
+/// `/argus/fetch/2` request limit.
 pub const MAX_FETCH_REQUEST_BYTES: usize = 256;
-/// `/argus/fetch/1` response limit: the largest image plus framing.
+/// `/argus/fetch/2` response limit: the largest image plus framing.
 pub const MAX_FETCH_RESPONSE_BYTES: usize = MAX_IMAGE_BYTES as usize + 1024;
-/// `/argus/query/1` request limit.
+/// `/argus/query/2` request limit.
 pub const MAX_QUERY_REQUEST_BYTES: usize = 256;
-/// `/argus/query/1` response limit: one register plus framing.
+/// `/argus/query/2` response limit: one register plus framing.
 pub const MAX_QUERY_RESPONSE_BYTES: usize = MAX_REGISTER_BYTES + 1024;
-/// `/argus/sync/1` request limit.
+/// `/argus/sync/2` request limit.
 pub const MAX_SYNC_REQUEST_BYTES: usize = 256;
-/// `/argus/sync/1` response limit. Responders pack registers up to `SYNC_RESPONSE_SOFT_BYTES`
+/// `/argus/sync/2` response limit. Responders pack registers up to `SYNC_RESPONSE_SOFT_BYTES`
 /// (see `sync::RegisterBatch`) and say `more: true`, so the hard limit is never reached.
 pub const MAX_SYNC_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// Byte budget a responder fills before it stops adding registers to a sync response; one

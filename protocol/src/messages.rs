@@ -11,27 +11,28 @@ use crate::codec::Validate;
 use crate::detection::{Detection, validate_detections};
 use crate::ids::{ImageId, NodeId, ResultDigest};
 use crate::limits::*;
+use crate::model_ref::{ModelRef, validate_model_name};
 use crate::result::result_digest;
 use crate::sync::{RangeFingerprint, validate_ranges};
 
 /// Image announcements.
-pub const TOPIC_IMAGES: &str = "argus/images/1";
+pub const TOPIC_IMAGES: &str = "argus/images/2";
 /// Wait-time bids and claims.
-pub const TOPIC_BIDS: &str = "argus/bids/1";
+pub const TOPIC_BIDS: &str = "argus/bids/2";
 /// Detection results.
-pub const TOPIC_RESULTS: &str = "argus/results/1";
+pub const TOPIC_RESULTS: &str = "argus/results/2";
 /// Audit requests and verdicts.
-pub const TOPIC_AUDITS: &str = "argus/audits/1";
+pub const TOPIC_AUDITS: &str = "argus/audits/2";
 /// Replica digests (anti-entropy).
-pub const TOPIC_DIGESTS: &str = "argus/digests/1";
+pub const TOPIC_DIGESTS: &str = "argus/digests/2";
 /// Heartbeats.
-pub const TOPIC_HEARTBEATS: &str = "argus/heartbeats/1";
+pub const TOPIC_HEARTBEATS: &str = "argus/heartbeats/2";
 /// Every topic, for subscribing.
 pub const ALL_TOPICS: [&str; 6] =
     [TOPIC_IMAGES, TOPIC_BIDS, TOPIC_RESULTS, TOPIC_AUDITS, TOPIC_DIGESTS, TOPIC_HEARTBEATS];
 
 /// A new image: inline when at most `MAX_INLINE_IMAGE_BYTES`, else fetched from `source` over
-/// `/argus/fetch/1`.
+/// `/argus/fetch/2`. Only nodes that hold `model` bid for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageAnnouncement {
@@ -39,6 +40,9 @@ pub struct ImageAnnouncement {
     pub source: NodeId,
     /// Human-readable sender name, at most `MAX_NAME_LEN` bytes.
     pub source_name: String,
+    /// Name of the model the image needs (`validate_model_name`; which names exist is the
+    /// node's business: a node that does not know it refuses the announcement).
+    pub model: String,
     /// Sender's sequence number, from 0.
     pub seq: u64,
     pub captured_at_ms: u64,
@@ -79,21 +83,26 @@ pub struct DetectionResult {
     pub worker: NodeId,
     /// Backend label (`ndarray`, `flex`, `wgpu`), at most `MAX_BACKEND_LEN` bytes.
     pub backend: String,
+    /// The model and weights the worker ran.
+    pub model: ModelRef,
     pub inference_ms: u32,
     pub detections: Vec<Detection>,
-    /// `result_digest(detections)`, checked by `validate`.
+    /// `result_digest(model, detections)`, checked by `validate`.
     pub digest: ResultDigest,
     /// The worker's attestation of `digest` for `image_id`.
     pub attestation: AttestationWire,
 }
 
-/// A worker asks up to `MAX_AUDITORS` nodes to recompute its result.
+/// A worker asks up to `MAX_AUDITORS` nodes to recompute its result. An auditor that does not
+/// hold `model` (name and weights) declines.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditRequest {
     pub image_id: ImageId,
     pub worker: NodeId,
     pub digest: ResultDigest,
+    /// The worker's model and weights: the ones the auditor must run.
+    pub model: ModelRef,
     /// 1..=`MAX_AUDITORS` distinct nodes, none of them the worker.
     pub auditors: Vec<NodeId>,
 }
@@ -109,10 +118,12 @@ pub struct AuditVerdict {
     pub auditor: NodeId,
     pub worker_digest: ResultDigest,
     pub auditor_digest: ResultDigest,
+    /// The auditor's model and weights (those of the request it answers).
+    pub model: ModelRef,
     pub pass: bool,
     /// Some exactly when `pass`.
     pub attestation: Option<AttestationWire>,
-    /// Some exactly when not `pass`; hashes to `auditor_digest`.
+    /// Some exactly when not `pass`; hashes to `auditor_digest` under `model`.
     pub auditor_detections: Option<Vec<Detection>>,
 }
 
@@ -135,6 +146,8 @@ pub struct Heartbeat {
     pub queue_len: u32,
     pub avg_inference_ms: u32,
     pub backend: String,
+    /// The models (and weights) this node holds and bids for, at most `MAX_MODELS`.
+    pub models: Vec<ModelRef>,
     /// Current audit probability, `0.0..=1.0`.
     pub audit_ratio: f32,
     pub images_processed: u64,
@@ -204,15 +217,22 @@ pub(crate) fn validate_attestation_shape(a: &AttestationWire) -> Result<(), Stri
     })
 }
 
-/// Detections valid and hashing to `digest`.
-fn validate_result(field: &str, detections: &[Detection], digest: &ResultDigest) -> Result<(), String> {
+/// Model ref of a valid shape, detections valid, and both hashing to `digest`.
+fn validate_result(
+    field: &str,
+    model: &ModelRef,
+    detections: &[Detection],
+    digest: &ResultDigest,
+) -> Result<(), String> {
+    model.validate()?;
     validate_detections(detections).map_err(|e| format!("{field}: {e}"))?;
-    check(result_digest(detections) == *digest, || format!("{field}: digest does not match"))
+    check(result_digest(model, detections) == *digest, || format!("{field}: digest does not match"))
 }
 
 impl Validate for ImageAnnouncement {
     fn validate(&self) -> Result<(), String> {
         check_len("source_name", self.source_name.len(), MAX_NAME_LEN)?;
+        validate_model_name(&self.model)?;
         let side_ok = |s: u32| (1..=MAX_IMAGE_SIDE_PX).contains(&s);
         check(side_ok(self.width) && side_ok(self.height), || {
             format!("image {}x{} outside 1..={MAX_IMAGE_SIDE_PX}", self.width, self.height)
@@ -232,13 +252,14 @@ impl Validate for ImageAnnouncement {
 impl Validate for DetectionResult {
     fn validate(&self) -> Result<(), String> {
         check_len("backend", self.backend.len(), MAX_BACKEND_LEN)?;
-        validate_result("detections", &self.detections, &self.digest)?;
+        validate_result("detections", &self.model, &self.detections, &self.digest)?;
         validate_attestation_shape(&self.attestation)
     }
 }
 
 impl Validate for AuditRequest {
     fn validate(&self) -> Result<(), String> {
+        self.model.validate()?;
         let n = self.auditors.len();
         check((1..=MAX_AUDITORS).contains(&n), || format!("{n} auditors, 1..={MAX_AUDITORS}"))?;
         check(!self.auditors.contains(&self.worker), || "the worker audits itself".into())?;
@@ -249,9 +270,12 @@ impl Validate for AuditRequest {
 impl Validate for AuditVerdict {
     fn validate(&self) -> Result<(), String> {
         check(self.auditor != self.worker, || "the worker audits itself".into())?;
+        self.model.validate()?;
         match (self.pass, &self.attestation, &self.auditor_detections) {
             (true, Some(att), None) => validate_attestation_shape(att),
-            (false, None, Some(dets)) => validate_result("auditor_detections", dets, &self.auditor_digest),
+            (false, None, Some(dets)) => {
+                validate_result("auditor_detections", &self.model, dets, &self.auditor_digest)
+            }
             _ => Err("PASS needs an attestation and no detections, FAIL the reverse".into()),
         }
     }
@@ -260,6 +284,8 @@ impl Validate for AuditVerdict {
 impl Validate for Heartbeat {
     fn validate(&self) -> Result<(), String> {
         check_len("backend", self.backend.len(), MAX_BACKEND_LEN)?;
+        check_len("models", self.models.len(), MAX_MODELS)?;
+        self.models.iter().try_for_each(ModelRef::validate)?;
         check_len("http_addr", self.http_addr.as_ref().map_or(0, String::len), MAX_HTTP_ADDR_LEN)?;
         let r = self.audit_ratio;
         check(r.is_finite() && (0.0..=1.0).contains(&r), || format!("audit_ratio {r} outside 0..=1"))

@@ -1,8 +1,8 @@
 //! The vote-weighted last-writer-wins register: one per image, the replicated value of the
-//! store. Candidates are keyed by result digest; each holds its detections (the value) and the
-//! verified attestations of the nodes that vouch for it. It never holds an unverified
-//! attestation (the `Attestation` type can only be built by verifying or signing) and never
-//! grows past its bounds.
+//! store. Candidates are keyed by result digest; each holds its model ref and detections (the
+//! value; the digest binds both) and the verified attestations of the nodes that vouch for it.
+//! It never holds an unverified attestation (the `Attestation` type can only be built by
+//! verifying or signing) and never grows past its bounds.
 //!
 //! # Merge is a join-semilattice, bounds included
 //!
@@ -37,6 +37,7 @@ use crate::detection::{Detection, DetectionError, validate_detections};
 use crate::hlc::HlcTimestamp;
 use crate::ids::{ImageId, NodeId, ResultDigest};
 use crate::limits::{MAX_ATTESTATIONS, MAX_CANDIDATES};
+use crate::model_ref::ModelRef;
 use crate::result::{result_digest, results_agree};
 
 pub use crate::register_wire::{CandidateWire, Refused, RegisterWire};
@@ -53,20 +54,28 @@ pub enum RegisterError {
     DigestMismatch { claimed: ResultDigest, actual: ResultDigest },
     #[error("invalid detections: {0}")]
     Detections(#[from] DetectionError),
+    #[error("invalid model: {0}")]
+    Model(String),
     #[error("{count} candidates, at most {max}")]
     TooManyCandidates { count: usize, max: usize },
     #[error("{count} attestations on one candidate, at most {max}")]
     TooManyAttestations { count: usize, max: usize },
 }
 
-/// One candidate value and its verified attestations (always at least one).
+/// One candidate value (a model's detections) and its verified attestations (always at least
+/// one).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
+    pub(crate) model: ModelRef,
     pub(crate) detections: Vec<Detection>,
     pub(crate) attestations: BTreeMap<NodeId, Attestation>,
 }
 
 impl Candidate {
+    /// The model and weights that produced the value.
+    pub fn model(&self) -> &ModelRef {
+        &self.model
+    }
     /// The candidate's value.
     pub fn detections(&self) -> &[Detection] {
         &self.detections
@@ -162,12 +171,20 @@ impl Register {
         self.candidates.is_empty()
     }
 
-    /// The candidate that `detections` agree with (`results_agree`: the audit tolerance), the
-    /// one with most votes when several do (then the winner order). A node whose own result
-    /// for the image agrees with a stored candidate votes for it rather than opening a
-    /// candidate that differs only in float rounding.
-    pub fn agreeing(&self, detections: &[Detection]) -> Option<(&ResultDigest, &Candidate)> {
-        best(self.candidates.iter().filter(|(_, c)| results_agree(&c.detections, detections)))
+    /// The candidate of `model` (same name and weights) that `detections` agree with
+    /// (`results_agree`: the audit tolerance), the one with most votes when several do (then
+    /// the winner order). A node whose own result for the image agrees with a stored candidate
+    /// votes for it rather than opening a candidate that differs only in float rounding.
+    /// Candidates of another model or other weights are never considered, however close.
+    pub fn agreeing(
+        &self,
+        model: &ModelRef,
+        detections: &[Detection],
+    ) -> Option<(&ResultDigest, &Candidate)> {
+        let same_model = |c: &Candidate| c.model == *model;
+        best(
+            self.candidates.iter().filter(|(_, c)| same_model(c) && results_agree(&c.detections, detections)),
+        )
     }
 
     /// The winning candidate: largest `(votes, latest ts, digest)`.
@@ -175,21 +192,33 @@ impl Register {
         best(self.candidates.iter())
     }
 
-    /// Adds a verified attestation of `detections`. The attestation must be for this image
-    /// and its digest must be `result_digest(detections)` (checked; the detections are
-    /// validated when they open a new candidate). Returns whether the register changed.
-    pub fn insert(&mut self, detections: &[Detection], att: Attestation) -> Result<bool, RegisterError> {
+    /// Adds a verified attestation of `model`'s `detections`. The attestation must be for this
+    /// image and its digest must be `result_digest(model, detections)`. When the digest opens a
+    /// new candidate, that is checked and the model ref and detections are validated; a vote
+    /// for a held candidate adds only the attestation (the held value is the one its digest
+    /// binds). Returns whether the register changed.
+    pub fn insert(
+        &mut self,
+        model: &ModelRef,
+        detections: &[Detection],
+        att: Attestation,
+    ) -> Result<bool, RegisterError> {
         self.check_image(att.image_id())?;
         let digest = *att.digest();
         if let Some(candidate) = self.candidates.get_mut(&digest) {
             return Ok(candidate.add(att));
         }
+        model.validate().map_err(RegisterError::Model)?;
         validate_detections(detections)?;
-        let actual = result_digest(detections);
+        let actual = result_digest(model, detections);
         if actual != digest {
             return Err(RegisterError::DigestMismatch { claimed: digest, actual });
         }
-        let mut candidate = Candidate { detections: detections.to_vec(), attestations: BTreeMap::new() };
+        let mut candidate = Candidate {
+            model: model.clone(),
+            detections: detections.to_vec(),
+            attestations: BTreeMap::new(),
+        };
         candidate.add(att);
         Ok(self.insert_candidate(digest, candidate))
     }
@@ -246,7 +275,7 @@ impl Register {
     /// attestation by ascending node id: `u8(len(node)) || node bytes || u64be(ts) ||
     /// u8(len(sig)) || sig`.
     ///
-    /// Detections are covered by their digest (checked on insert). Two replicas have equal
+    /// The model ref and detections are covered by their digest (checked on insert). Two replicas have equal
     /// state hashes exactly when they hold the same register.
     pub fn state_hash(&self) -> [u8; 32] {
         let mut h = blake3::Hasher::new();

@@ -1,6 +1,6 @@
 //! The register's wire form and the only door from it into a `Register`: `from_wire` verifies
-//! every attestation and digest, drops and counts what fails, and refuses registers over the
-//! bounds. Never lets an unverified attestation into a register.
+//! every attestation, model ref and digest, drops and counts what fails, and refuses registers
+//! over the bounds. Never lets an unverified attestation into a register.
 
 use serde::{Deserialize, Serialize};
 
@@ -8,6 +8,7 @@ use crate::attestation::{Attestation, AttestationWire};
 use crate::detection::{Detection, validate_detections};
 use crate::ids::{ImageId, ResultDigest};
 use crate::limits::{MAX_ATTESTATIONS, MAX_CANDIDATES};
+use crate::model_ref::ModelRef;
 use crate::register::{Register, RegisterError};
 use crate::result::result_digest;
 
@@ -25,7 +26,10 @@ pub struct RegisterWire {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateWire {
+    /// `result_digest(model, detections)`, checked by `Register::from_wire`.
     pub digest: ResultDigest,
+    /// The model and weights that produced `detections`.
+    pub model: ModelRef,
     pub detections: Vec<Detection>,
     pub attestations: Vec<AttestationWire>,
 }
@@ -35,8 +39,8 @@ pub struct CandidateWire {
 pub struct Refused {
     /// Attestations whose key or signature did not verify.
     pub attestations: usize,
-    /// Candidates dropped: invalid detections, a digest that does not match them, or no valid
-    /// attestation left.
+    /// Candidates dropped: an invalid model ref, invalid detections, a digest that does not
+    /// match them, or no valid attestation left.
     pub candidates: usize,
 }
 
@@ -58,6 +62,7 @@ impl Register {
                 .iter()
                 .map(|(digest, c)| CandidateWire {
                     digest: *digest,
+                    model: c.model.clone(),
                     detections: c.detections.clone(),
                     attestations: c.attestations.values().map(Attestation::to_wire).collect(),
                 })
@@ -66,9 +71,10 @@ impl Register {
     }
 
     /// Builds a register from untrusted wire data. Every attestation is verified; the ones
-    /// that fail, and candidates with invalid detections, a wrong digest or no valid
-    /// attestation, are dropped and counted in `Refused`. More candidates or attestations than
-    /// the bounds allow refuse the whole register: an honest node never sends that.
+    /// that fail, and candidates with an invalid model ref, invalid detections, a wrong digest
+    /// or no valid attestation, are dropped and counted in `Refused`. More candidates or
+    /// attestations than the bounds allow refuse the whole register: an honest node never
+    /// sends that.
     pub fn from_wire(wire: &RegisterWire) -> Result<(Register, Refused), RegisterError> {
         if wire.candidates.len() > MAX_CANDIDATES {
             let count = wire.candidates.len();
@@ -81,8 +87,9 @@ impl Register {
         let mut register = Register::new(wire.image_id, wire.captured_at_ms);
         let mut refused = Refused::default();
         for cw in &wire.candidates {
-            let valid =
-                validate_detections(&cw.detections).is_ok() && result_digest(&cw.detections) == cw.digest;
+            let valid = cw.model.validate().is_ok()
+                && validate_detections(&cw.detections).is_ok()
+                && result_digest(&cw.model, &cw.detections) == cw.digest;
             if !valid {
                 refused.candidates += 1;
                 continue;
@@ -91,7 +98,7 @@ impl Register {
             for aw in &cw.attestations {
                 match Attestation::verify(aw, &wire.image_id, &cw.digest) {
                     Ok(att) => {
-                        register.insert(&cw.detections, att)?;
+                        register.insert(&cw.model, &cw.detections, att)?;
                         kept += 1;
                     }
                     Err(_) => refused.attestations += 1,

@@ -1,11 +1,13 @@
-//! What makes two results the same: the canonical digest (exact: BLAKE3 over canonical bytes)
-//! and the agreement rule (tolerant: one-to-one matching by class, IoU and score), so a GPU
-//! and a CPU backend can agree without being bit-identical. Pure functions; never panics on
-//! any input, valid or not.
+//! What makes two results the same: the canonical digest (exact: BLAKE3 over canonical bytes,
+//! bound to the model and weights that produced them) and the agreement rule (tolerant:
+//! one-to-one matching by class, IoU and score), so a GPU and a CPU backend can agree without
+//! being bit-identical. The agreement rule compares detections only: callers compare results of
+//! the same `ModelRef` and nothing else. Pure functions; never panics on any input, valid or not.
 
 use crate::detection::Detection;
 use crate::ids::ResultDigest;
 use crate::limits::MAX_DETECTIONS;
+use crate::model_ref::ModelRef;
 
 /// Two matched detections must overlap at least this much (intersection over union).
 pub const AGREE_MIN_IOU: f32 = 0.5;
@@ -15,7 +17,7 @@ pub const AGREE_MAX_SCORE_DIFF: f32 = 0.1;
 const SCORE_DIFF_SLACK: f32 = 1e-6;
 
 /// Domain separator of the canonical result encoding.
-pub const RESULT_DOMAIN: &[u8] = b"argus/result/v1";
+pub const RESULT_DOMAIN: &[u8] = b"argus/result/v2";
 /// Bytes per detection in the canonical encoding.
 const CANONICAL_DETECTION_BYTES: usize = 2 + 4 * 5;
 
@@ -36,18 +38,28 @@ fn canon_key(d: &Detection) -> [u32; 6] {
     ]
 }
 
-/// The canonical encoding of a list of detections, the input of `result_digest`:
+/// The canonical encoding of a model's result, the input of `result_digest`:
 ///
-/// `"argus/result/v1" || u32be(n) || n × (u16be(class) || f32be(score) || f32be(x_min) ||
-/// f32be(y_min) || f32be(x_max) || f32be(y_max))`, detections sorted ascending by
-/// `(class, score, x_min, y_min, x_max, y_max)` compared as their IEEE-754 bit patterns (for
-/// the non-negative values validation admits, the same as numeric order), with `-0.0` written
-/// as `+0.0`. Order of input and the sign of zero do not change it; anything else does.
-pub fn canonical_bytes(detections: &[Detection]) -> Vec<u8> {
+/// `"argus/result/v2" || u8(len(name)) || name || weights (32) || u32be(n) || n × (u16be(class)
+/// || f32be(score) || f32be(x_min) || f32be(y_min) || f32be(x_max) || f32be(y_max))`,
+/// detections sorted ascending by `(class, score, x_min, y_min, x_max, y_max)` compared as
+/// their IEEE-754 bit patterns (for the non-negative values validation admits, the same as
+/// numeric order), with `-0.0` written as `+0.0`. Order of input and the sign of zero do not
+/// change it; anything else does, the model's name and weights included.
+///
+/// A valid name is at most `MAX_MODEL_NAME_LEN` bytes. So that this stays total, a name over
+/// 255 bytes (never valid, and refused by every caller's validation) is cut to its first 255;
+/// its length byte, 255, is one no valid name has, so it cannot collide with a valid result.
+pub fn canonical_bytes(model: &ModelRef, detections: &[Detection]) -> Vec<u8> {
     let mut keys: Vec<[u32; 6]> = detections.iter().map(canon_key).collect();
     keys.sort_unstable();
-    let mut out = Vec::with_capacity(RESULT_DOMAIN.len() + 4 + keys.len() * CANONICAL_DETECTION_BYTES);
+    let name = &model.name.as_bytes()[..model.name.len().min(usize::from(u8::MAX))];
+    let capacity = RESULT_DOMAIN.len() + 1 + name.len() + 32 + 4 + keys.len() * CANONICAL_DETECTION_BYTES;
+    let mut out = Vec::with_capacity(capacity);
     out.extend_from_slice(RESULT_DOMAIN);
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(model.weights.as_bytes());
     out.extend_from_slice(&(keys.len() as u32).to_be_bytes());
     for k in &keys {
         out.extend_from_slice(&(k[0] as u16).to_be_bytes());
@@ -58,9 +70,10 @@ pub fn canonical_bytes(detections: &[Detection]) -> Vec<u8> {
     out
 }
 
-/// BLAKE3 of `canonical_bytes(detections)`.
-pub fn result_digest(detections: &[Detection]) -> ResultDigest {
-    ResultDigest(*blake3::hash(&canonical_bytes(detections)).as_bytes())
+/// BLAKE3 of `canonical_bytes(model, detections)`: equal digests mean the same model, the same
+/// weights and bit-identical detections.
+pub fn result_digest(model: &ModelRef, detections: &[Detection]) -> ResultDigest {
+    ResultDigest(*blake3::hash(&canonical_bytes(model, detections)).as_bytes())
 }
 
 /// Whether two single detections agree: same class, IoU >= `AGREE_MIN_IOU`, scores within
@@ -74,7 +87,9 @@ pub fn detections_agree(a: &Detection, b: &Detection) -> bool {
 /// Whether two results agree: equally many detections and a one-to-one matching in which every
 /// pair agrees (`detections_agree`). Found by augmenting paths (Kuhn), so a greedy pairing
 /// that strands a detection cannot cause a false disagreement. Lists longer than
-/// `MAX_DETECTIONS` never agree (they are invalid anyway), which bounds the work.
+/// `MAX_DETECTIONS` never agree (they are invalid anyway), which bounds the work. Compares
+/// detections only: results of different models or weights never agree, and the caller must
+/// not ask (`Register::agreeing` filters by `ModelRef` first).
 pub fn results_agree(a: &[Detection], b: &[Detection]) -> bool {
     if a.len() != b.len() || a.len() > MAX_DETECTIONS {
         return false;

@@ -12,11 +12,11 @@ use crate::register::RegisterWire;
 use crate::sync::{RangeFingerprint, validate_ranges};
 
 /// Image fetch by id.
-pub const PROTOCOL_FETCH: &str = "/argus/fetch/1";
+pub const PROTOCOL_FETCH: &str = "/argus/fetch/2";
 /// Register query (majority reads).
-pub const PROTOCOL_QUERY: &str = "/argus/query/1";
+pub const PROTOCOL_QUERY: &str = "/argus/query/2";
 /// Anti-entropy sync.
-pub const PROTOCOL_SYNC: &str = "/argus/sync/1";
+pub const PROTOCOL_SYNC: &str = "/argus/sync/2";
 
 /// Asks a node (usually the image's source) for an image's bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,12 +79,13 @@ fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if ok { Ok(()) } else { Err(what()) }
 }
 
-/// Structural bounds of a wire register (signatures and digests are checked by
-/// `Register::from_wire`).
+/// Structural bounds of a wire register, and the shape of each candidate's model ref
+/// (signatures and digests are checked by `Register::from_wire`).
 pub fn validate_register_shape(r: &RegisterWire) -> Result<(), String> {
     let n = r.candidates.len();
     check(n <= MAX_CANDIDATES, || format!("{n} candidates, at most {MAX_CANDIDATES}"))?;
     for c in &r.candidates {
+        c.model.validate()?;
         let (d, a) = (c.detections.len(), c.attestations.len());
         check(d <= MAX_DETECTIONS, || format!("{d} detections, at most {MAX_DETECTIONS}"))?;
         check(a <= MAX_ATTESTATIONS, || format!("{a} attestations, at most {MAX_ATTESTATIONS}"))?;

@@ -6,7 +6,7 @@ mod common;
 
 use argus_protocol::WireMessage;
 use argus_protocol::codec::{CodecError, decode_gossip, decode_wire, encode_gossip, encode_wire};
-use argus_protocol::ids::{ImageId, NodeId};
+use argus_protocol::ids::{ImageId, NodeId, WeightsId};
 use argus_protocol::limits::*;
 use argus_protocol::messages::*;
 use argus_protocol::rpc::*;
@@ -92,7 +92,7 @@ fn byte_fields_are_cbor_byte_strings() {
     assert!(contains(&fp, &[&[0x58, 0x20][..], &[7; 32]].concat()));
     // The envelope's body too.
     let env = encode_gossip(&GossipMessage::Result(r)).unwrap();
-    assert_eq!(&env[..4], &[0xa2, 0x61, b'v', 0x01]);
+    assert_eq!(&env[..4], &[0xa2, 0x61, b'v', 0x02]);
 }
 
 #[test]
@@ -110,6 +110,25 @@ fn ids_print_and_parse() {
     let json = serde_json::to_string(&(id, node)).unwrap();
     assert_eq!(json, format!("[\"{id}\",\"{node}\"]"));
     assert_eq!(serde_json::from_str::<(ImageId, NodeId)>(&json).unwrap(), (id, node));
+}
+
+#[test]
+fn weights_ids_and_model_refs_print_and_parse_like_image_ids() {
+    let w = WeightsId::of_bytes(b"weights file");
+    assert_eq!(w.0, *blake3::hash(b"weights file").as_bytes());
+    let s = w.to_string();
+    assert_eq!(s.parse::<WeightsId>().unwrap(), w);
+    assert!(s.to_uppercase().parse::<WeightsId>().is_err());
+    assert!(WeightsId::from_slice(&[0; 31]).is_err());
+    let m = argus_protocol::ModelRef::new("coco", w);
+    let json = serde_json::to_string(&m).unwrap();
+    assert_eq!(json, format!("{{\"name\":\"coco\",\"weights\":\"{w}\"}}"));
+    assert_eq!(serde_json::from_str::<argus_protocol::ModelRef>(&json).unwrap(), m);
+    assert!(serde_json::from_str::<argus_protocol::ModelRef>(&json.replace('}', ",\"x\":1}")).is_err());
+    // CBOR: weights as a 32-byte byte string.
+    let cbor = argus_protocol::encode(&m, 1024).unwrap();
+    assert!(contains(&cbor, &[&[0x58, 0x20][..], &w.0].concat()));
+    assert_eq!(argus_protocol::decode::<argus_protocol::ModelRef>(&cbor, 1024).unwrap(), m);
 }
 
 /// docs/PROTOCOL.md §3: a key whose value may be null may be omitted; other keys may not.

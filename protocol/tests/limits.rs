@@ -1,6 +1,7 @@
-//! The limits fit the largest legal messages: a register at every bound fits
-//! `MAX_REGISTER_BYTES` and a query response; a packed sync response fits its hard limit and
-//! decodes within the nesting limit; the largest result and announcement fit a gossip envelope.
+//! The limits fit the largest legal messages: a register at every bound (model names of
+//! maximum length included) fits `MAX_REGISTER_BYTES` and a query response; a packed sync
+//! response fits its hard limit and decodes within the nesting limit; the largest result,
+//! announcement, digest and heartbeat fit a gossip envelope.
 //! Prints the measured sizes and the time to verify a full register.
 
 mod common;
@@ -10,9 +11,10 @@ use std::time::Instant;
 use argus_protocol::attestation::Attestation;
 use argus_protocol::codec::{decode_gossip, decode_wire, encode_gossip, encode_wire};
 use argus_protocol::detection::Detection;
-use argus_protocol::ids::ImageId;
+use argus_protocol::ids::{ImageId, WeightsId};
 use argus_protocol::limits::*;
 use argus_protocol::messages::*;
+use argus_protocol::model_ref::ModelRef;
 use argus_protocol::register::{Register, RegisterWire};
 use argus_protocol::result::result_digest;
 use argus_protocol::rpc::{QueryResponse, SyncResponse};
@@ -30,15 +32,21 @@ fn full_detections(variant: usize) -> Vec<Detection> {
         .collect()
 }
 
+/// A model ref whose name has the maximum length, distinct per `variant`.
+fn longest_model(variant: usize) -> ModelRef {
+    let name = format!("{variant:0>width$}", width = MAX_MODEL_NAME_LEN);
+    ModelRef::new(name, WeightsId::of_bytes(&variant.to_le_bytes()))
+}
+
 fn full_register() -> Register {
     let p = pool();
     let mut r = Register::new(image(), u64::MAX);
     for c in 0..MAX_CANDIDATES {
-        let dets = full_detections(c);
-        let digest = result_digest(&dets);
+        let (model, dets) = (longest_model(c), full_detections(c));
+        let digest = result_digest(&model, &dets);
         for k in 0..MAX_ATTESTATIONS {
             let att = Attestation::sign(&p.keys[k], &image(), &digest, ts(2)).unwrap();
-            r.insert(&dets, att).unwrap();
+            r.insert(&model, &dets, att).unwrap();
         }
     }
     r
@@ -92,14 +100,15 @@ fn a_packed_sync_response_fits_and_decodes() {
 #[test]
 fn the_largest_gossip_messages_fit_the_envelope() {
     let p = pool();
-    let dets = full_detections(0);
-    let digest = result_digest(&dets);
+    let (model, dets) = (longest_model(0), full_detections(0));
+    let digest = result_digest(&model, &dets);
     let worker = &p.keys[0];
     let result = DetectionResult {
         image_id: image(),
         captured_at_ms: u64::MAX,
         worker: p.nodes[0],
         backend: "b".repeat(MAX_BACKEND_LEN),
+        model,
         inference_ms: u32::MAX,
         detections: dets,
         digest,
@@ -110,6 +119,7 @@ fn the_largest_gossip_messages_fit_the_envelope() {
         image_id: ImageId::of_bytes(&inline),
         source: p.nodes[1],
         source_name: "n".repeat(MAX_NAME_LEN),
+        model: "m".repeat(MAX_MODEL_NAME_LEN),
         seq: u64::MAX,
         captured_at_ms: u64::MAX,
         width: MAX_IMAGE_SIDE_PX,
@@ -125,10 +135,24 @@ fn the_largest_gossip_messages_fit_the_envelope() {
             fingerprint: [0xee; 32],
         })
         .collect();
+    let heartbeat = Heartbeat {
+        node: p.nodes[3],
+        seq: u64::MAX,
+        uptime_ms: u64::MAX,
+        queue_len: u32::MAX,
+        avg_inference_ms: u32::MAX,
+        backend: "b".repeat(MAX_BACKEND_LEN),
+        models: (0..MAX_MODELS).map(longest_model).collect(),
+        audit_ratio: 0.123,
+        images_processed: u64::MAX,
+        audits_failed_against: u64::MAX,
+        http_addr: Some("h".repeat(MAX_HTTP_ADDR_LEN)),
+    };
     for msg in [
         GossipMessage::Result(result),
         GossipMessage::Announce(announce),
         GossipMessage::Digest(ReplicaDigest { node: p.nodes[2], ranges }),
+        GossipMessage::Heartbeat(heartbeat),
     ] {
         let bytes = encode_gossip(&msg).unwrap();
         eprintln!("largest {}: {} bytes (limit {MAX_GOSSIP_BYTES})", msg.topic(), bytes.len());

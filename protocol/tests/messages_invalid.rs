@@ -1,15 +1,18 @@
 //! Semantic rejections of each gossip message kind (`CodecError::Invalid`), on encode and on
-//! decode, and the signer checks of the attestations messages carry.
+//! decode, model names and model refs of a bad shape included, and the signer checks of the
+//! attestations messages carry.
 
 mod common;
 
-use argus_protocol::codec::{CodecError, decode_gossip, encode_gossip};
+use argus_protocol::codec::{CodecError, Validate, decode_gossip, encode_gossip};
+use argus_protocol::ids::WeightsId;
 use argus_protocol::limits::*;
 use argus_protocol::messages::*;
+use argus_protocol::model_ref::{ModelRef, validate_model_name};
 use argus_protocol::result::result_digest;
 use argus_protocol::sync::RangeFingerprint;
 use common::messages::*;
-use common::{det, keypair, node_of};
+use common::{det, keypair, model, node_of, other_model};
 use serde_bytes::ByteBuf;
 
 fn assert_invalid(msg: GossipMessage) {
@@ -18,7 +21,7 @@ fn assert_invalid(msg: GossipMessage) {
     // And a peer that skips validation when encoding is refused on decode.
     let body = argus_protocol::encode(&msg, MAX_GOSSIP_BYTES).unwrap();
     let env = argus_protocol::encode(
-        &argus_protocol::Envelope { v: 1, body: ByteBuf::from(body) },
+        &argus_protocol::Envelope { v: PROTOCOL_VERSION, body: ByteBuf::from(body) },
         MAX_GOSSIP_BYTES,
     )
     .unwrap();
@@ -49,7 +52,7 @@ fn invalid_gossip_messages_are_refused_both_ways() {
     assert_invalid(GossipMessage::Result(r)); // digest no longer matches
     let mut r = result_msg();
     r.detections = vec![det(1, 0.5, 0.0, 0.0, 1.0, 1.0); MAX_DETECTIONS + 1];
-    r.digest = result_digest(&r.detections);
+    r.digest = result_digest(&r.model, &r.detections);
     assert_invalid(GossipMessage::Result(r));
     let mut r = result_msg();
     r.attestation.signature.truncate(10);
@@ -70,7 +73,7 @@ fn invalid_gossip_messages_are_refused_both_ways() {
     v.auditor_detections = Some(dets());
     assert_invalid(GossipMessage::AuditVerdict(v));
     let mut v = verdict(false);
-    v.auditor_digest = result_digest(&dets());
+    v.auditor_digest = result_digest(&model(), &dets());
     assert_invalid(GossipMessage::AuditVerdict(v));
 
     let mut overlapping = ranges();
@@ -98,4 +101,89 @@ fn attestations_in_messages_verify_against_their_signer() {
     let v = verdict(true);
     assert_eq!(v.verify_attestation().unwrap().unwrap().node(), &v.auditor);
     assert!(verdict(false).verify_attestation().is_none());
+}
+
+/// Empty, one byte too long, upper case, a space, a slash, non-ASCII.
+fn bad_model_names() -> Vec<String> {
+    let mut names: Vec<String> = ["", "Coco", "a b", "coco/v2", "cöco"].map(String::from).to_vec();
+    names.push("m".repeat(MAX_MODEL_NAME_LEN + 1));
+    names
+}
+
+#[test]
+fn model_names_are_checked_for_shape_only() {
+    for ok in ["coco", "shapes", "nanodet-g_1.5", "0"] {
+        assert!(validate_model_name(ok).is_ok(), "{ok}");
+    }
+    assert_eq!(validate_model_name(&"m".repeat(MAX_MODEL_NAME_LEN)), Ok(()));
+    assert_eq!("m".repeat(MAX_MODEL_NAME_LEN + 1).len(), 33);
+    for bad in bad_model_names() {
+        assert!(validate_model_name(&bad).is_err(), "{bad:?}");
+        assert!(ModelRef::new(bad.clone(), WeightsId([0; 32])).validate().is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn messages_with_a_bad_model_name_are_refused() {
+    for bad in bad_model_names() {
+        let mut a = announce(true);
+        a.model = bad.clone();
+        assert!(a.validate().is_err(), "announce {bad:?}");
+        assert_invalid(GossipMessage::Announce(a));
+
+        let mut h = heartbeat();
+        h.models[1].name = bad.clone();
+        assert!(h.validate().is_err(), "heartbeat {bad:?}");
+        assert_invalid(GossipMessage::Heartbeat(h));
+
+        // A result whose digest matches its (badly named) model is still refused.
+        let mut r = result_msg();
+        r.model.name = bad.clone();
+        r.digest = result_digest(&r.model, &r.detections);
+        assert_invalid(GossipMessage::Result(r));
+
+        let GossipMessage::AuditRequest(mut req) = all_gossip().swap_remove(5) else { unreachable!() };
+        req.model.name = bad.clone();
+        assert_invalid(GossipMessage::AuditRequest(req));
+
+        for pass in [true, false] {
+            let mut v = verdict(pass);
+            v.model.name = bad.clone();
+            if !pass {
+                v.auditor_digest = result_digest(&v.model, v.auditor_detections.as_ref().unwrap());
+            }
+            assert_invalid(GossipMessage::AuditVerdict(v));
+        }
+    }
+}
+
+#[test]
+fn heartbeats_advertise_at_most_max_models() {
+    let mut h = heartbeat();
+    h.models = (0..MAX_MODELS).map(|i| ModelRef::new(format!("m{i}"), WeightsId([i as u8; 32]))).collect();
+    assert_eq!(h.validate(), Ok(()));
+    assert!(encode_gossip(&GossipMessage::Heartbeat(h.clone())).is_ok());
+    h.models.push(other_model());
+    assert!(h.validate().is_err());
+    assert_invalid(GossipMessage::Heartbeat(h.clone()));
+    // A node that holds no model yet (still loading) may say so.
+    h.models.clear();
+    assert_eq!(h.validate(), Ok(()));
+}
+
+#[test]
+fn results_and_verdicts_hash_under_their_own_model() {
+    // The digest of the same detections under other weights or another name does not match.
+    for wrong in [other_model(), common::retrained_model()] {
+        let mut r = result_msg();
+        r.model = wrong.clone();
+        assert_invalid(GossipMessage::Result(r));
+        let mut v = verdict(false);
+        v.model = wrong;
+        assert_invalid(GossipMessage::AuditVerdict(v));
+    }
+    // A PASS verdict carries no detections: its model ref is checked for shape only.
+    let mut v = verdict(true);
+    v.model = other_model();
+    assert_eq!(v.validate(), Ok(()));
 }

@@ -81,7 +81,7 @@ proptest! {
         let Some((winner, _)) = r.winner() else { return Ok(()) };
         let winner = *winner;
         let set = p.digests.iter().position(|d| *d == winner).expect("pool digest");
-        r.insert(&p.sets[set], p.att(k, set, t).clone()).expect("valid");
+        r.insert(&common::model(), &p.sets[set], p.att(k, set, t).clone()).expect("valid");
         prop_assert_eq!(r.winner().map(|(d, _)| *d), Some(winner));
     }
 
@@ -125,6 +125,7 @@ proptest! {
             Some(_) => return Ok(()),
             None => rw.candidates.push(argus_protocol::register::CandidateWire {
                 digest: p.digests[target],
+                model: common::model(),
                 detections: p.sets[target].clone(),
                 attestations: vec![wire],
             }),

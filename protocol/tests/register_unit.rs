@@ -1,6 +1,6 @@
 //! Register and attestation rules case by case: what `insert` refuses, one vote per node, the
 //! attestation bound keeps the smallest node ids, the winner order, what `from_wire` drops and
-//! counts, and what `state_hash` notices.
+//! counts, what `state_hash` notices, and that `agreeing` never crosses models or weights.
 
 mod common;
 
@@ -9,22 +9,34 @@ use argus_protocol::ids::ImageId;
 use argus_protocol::limits::{MAX_ATTESTATIONS, MAX_CANDIDATES};
 use argus_protocol::register::{Register, RegisterError};
 use argus_protocol::result::result_digest;
-use common::{N_KEYS, det, image, pool, ts};
+use common::{N_KEYS, det, image, model, other_model, pool, retrained_model, ts};
 use serde_bytes::ByteBuf;
 
 #[test]
 fn insert_refuses_wrong_image_digest_and_bad_detections() {
     let p = pool();
     let mut r = Register::new(ImageId::of_bytes(b"another image"), 0);
-    assert!(matches!(r.insert(&p.sets[0], p.att(0, 0, 0).clone()), Err(RegisterError::WrongImage { .. })));
+    assert!(matches!(
+        r.insert(&model(), &p.sets[0], p.att(0, 0, 0).clone()),
+        Err(RegisterError::WrongImage { .. })
+    ));
     let mut r = Register::new(image(), 0);
     assert!(matches!(
-        r.insert(&p.sets[1], p.att(0, 0, 0).clone()),
+        r.insert(&model(), &p.sets[1], p.att(0, 0, 0).clone()),
         Err(RegisterError::DigestMismatch { .. })
     ));
     let bad = vec![det(1, f32::NAN, 0.0, 0.0, 1.0, 1.0)];
-    let att = Attestation::sign(&p.keys[0], &image(), &result_digest(&bad), ts(0)).unwrap();
-    assert!(matches!(r.insert(&bad, att), Err(RegisterError::Detections(_))));
+    let att = Attestation::sign(&p.keys[0], &image(), &result_digest(&model(), &bad), ts(0)).unwrap();
+    assert!(matches!(r.insert(&model(), &bad, att), Err(RegisterError::Detections(_))));
+    let badly_named = argus_protocol::ModelRef::new("Shapes", model().weights);
+    let digest = result_digest(&badly_named, &p.sets[0]);
+    let att = Attestation::sign(&p.keys[0], &image(), &digest, ts(0)).unwrap();
+    assert!(matches!(r.insert(&badly_named, &p.sets[0], att), Err(RegisterError::Model(_))));
+    // The right detections under another model do not hash to the attested digest.
+    assert!(matches!(
+        r.insert(&other_model(), &p.sets[0], p.att(0, 0, 0).clone()),
+        Err(RegisterError::DigestMismatch { .. })
+    ));
     assert!(r.is_empty());
     let mut other = Register::new(ImageId::of_bytes(b"x"), 0);
     assert!(matches!(other.merge(&p.register(&[(0, 0, 0)])), Err(RegisterError::WrongImage { .. })));
@@ -34,9 +46,9 @@ fn insert_refuses_wrong_image_digest_and_bad_detections() {
 fn one_vote_per_node_keeping_the_latest_signature() {
     let p = pool();
     let mut r = p.register(&[(3, 0, 0)]);
-    assert!(r.insert(&p.sets[0], p.att(3, 0, 2).clone()).unwrap());
-    assert!(!r.insert(&p.sets[0], p.att(3, 0, 1).clone()).unwrap(), "older one replaced the newer");
-    assert!(!r.insert(&p.sets[0], p.att(3, 0, 2).clone()).unwrap(), "duplicate changed it");
+    assert!(r.insert(&model(), &p.sets[0], p.att(3, 0, 2).clone()).unwrap());
+    assert!(!r.insert(&model(), &p.sets[0], p.att(3, 0, 1).clone()).unwrap(), "older one replaced the newer");
+    assert!(!r.insert(&model(), &p.sets[0], p.att(3, 0, 2).clone()).unwrap(), "duplicate changed it");
     let c = r.candidate(&p.digests[0]).unwrap();
     assert_eq!(c.votes(), 1);
     assert_eq!(c.latest_ts(), ts(2));
@@ -62,7 +74,7 @@ fn attestation_bound_keeps_the_smallest_node_ids() {
     // A node above the cut does not change a full candidate.
     let mut full = r.clone();
     let largest = p.nodes.iter().position(|n| *n == nodes[N_KEYS - 1]).unwrap();
-    assert!(!full.insert(&p.sets[0], p.att(largest, 0, 1).clone()).unwrap());
+    assert!(!full.insert(&model(), &p.sets[0], p.att(largest, 0, 1).clone()).unwrap());
 }
 
 #[test]
@@ -202,22 +214,97 @@ fn agreeing_finds_the_candidate_a_near_identical_result_should_vote_for() {
             d
         })
         .collect();
-    assert_ne!(result_digest(&nudged), p.digests[0], "the nudged result must be a different candidate");
-    let (digest, c) = r.agreeing(&nudged).expect("the nudged result agrees with set 0");
+    assert_ne!(
+        result_digest(&model(), &nudged),
+        p.digests[0],
+        "the nudged result must be a different candidate"
+    );
+    let (digest, c) = r.agreeing(&model(), &nudged).expect("the nudged result agrees with set 0");
     assert_eq!(*digest, p.digests[0]);
     assert_eq!(c.votes(), 1);
     // Set 4's candidate has more votes but does not agree: not chosen.
-    assert!(r.agreeing(&p.sets[4]).is_some_and(|(d, _)| *d == p.digests[4]));
+    assert!(r.agreeing(&model(), &p.sets[4]).is_some_and(|(d, _)| *d == p.digests[4]));
     // A result nothing stored agrees with (another class, other boxes).
-    assert!(r.agreeing(&p.sets[2]).is_none());
+    assert!(r.agreeing(&model(), &p.sets[2]).is_none());
     // An empty result agrees only with an empty candidate.
-    assert!(r.agreeing(&[]).is_none());
+    assert!(r.agreeing(&model(), &[]).is_none());
     // Two agreeing candidates: the one with more votes wins.
     let mut twice = r.clone();
-    let att = Attestation::sign(&p.keys[3], &image(), &result_digest(&nudged), ts(1)).unwrap();
-    twice.insert(&nudged, att).unwrap();
-    let att = Attestation::sign(&p.keys[4], &image(), &result_digest(&nudged), ts(1)).unwrap();
-    twice.insert(&nudged, att).unwrap();
-    let (digest, c) = twice.agreeing(&p.sets[0]).unwrap();
-    assert_eq!((*digest, c.votes()), (result_digest(&nudged), 2));
+    let att = Attestation::sign(&p.keys[3], &image(), &result_digest(&model(), &nudged), ts(1)).unwrap();
+    twice.insert(&model(), &nudged, att).unwrap();
+    let att = Attestation::sign(&p.keys[4], &image(), &result_digest(&model(), &nudged), ts(1)).unwrap();
+    twice.insert(&model(), &nudged, att).unwrap();
+    let (digest, c) = twice.agreeing(&model(), &p.sets[0]).unwrap();
+    assert_eq!((*digest, c.votes()), (result_digest(&model(), &nudged), 2));
+}
+
+/// A register with set 0 under `model()` (one vote) and the same detections under `other`
+/// (two votes, so it would win if models were ignored).
+fn with_rival_model(other: &argus_protocol::ModelRef) -> Register {
+    let p = pool();
+    let mut r = p.register(&[(0, 0, 0)]);
+    let digest = result_digest(other, &p.sets[0]);
+    for k in [1, 2] {
+        let att = Attestation::sign(&p.keys[k], &image(), &digest, ts(1)).unwrap();
+        assert!(r.insert(other, &p.sets[0], att).unwrap());
+    }
+    r
+}
+
+#[test]
+fn agreeing_ignores_candidates_of_another_model_or_other_weights() {
+    let p = pool();
+    for other in [other_model(), retrained_model()] {
+        let r = with_rival_model(&other);
+        assert_eq!(r.len(), 2, "same detections, two models: two candidates");
+        let rival = result_digest(&other, &p.sets[0]);
+        assert_eq!(r.candidate(&rival).unwrap().model(), &other);
+        assert_eq!(r.candidate(&p.digests[0]).unwrap().model(), &model());
+        // Identical detections: each model finds only its own candidate.
+        let (d, c) = r.agreeing(&model(), &p.sets[0]).unwrap();
+        assert_eq!((*d, c.votes()), (p.digests[0], 1));
+        let (d, c) = r.agreeing(&other, &p.sets[0]).unwrap();
+        assert_eq!((*d, c.votes()), (rival, 2));
+        // A third model, or the same name with yet other weights, finds nothing.
+        let third = argus_protocol::ModelRef::new("shapes", argus_protocol::WeightsId([9; 32]));
+        assert!(r.agreeing(&third, &p.sets[0]).is_none());
+        // With ours gone, the rival's identical detections are still not ours to vote for.
+        let only_rival = {
+            let mut w = r.to_wire();
+            w.candidates.retain(|c| c.digest == rival);
+            Register::from_wire(&w).unwrap().0
+        };
+        assert!(only_rival.agreeing(&model(), &p.sets[0]).is_none());
+        // `winner` still ranks across models (the node filters before it asks).
+        assert_eq!(r.winner().unwrap().0, &rival);
+    }
+}
+
+#[test]
+fn from_wire_refuses_and_counts_candidates_with_a_bad_model() {
+    let p = pool();
+    let r = with_rival_model(&other_model());
+    let rival = result_digest(&other_model(), &p.sets[0]);
+    let wire = r.to_wire();
+    let i = wire.candidates.iter().position(|c| c.digest == rival).unwrap();
+    // Bad name shapes, each with a digest that matches it: refused for the name alone.
+    for bad in ["", "Coco", "a b", &"m".repeat(argus_protocol::limits::MAX_MODEL_NAME_LEN + 1)] {
+        let mut w = wire.clone();
+        w.candidates[i].model.name = bad.into();
+        w.candidates[i].digest = result_digest(&w.candidates[i].model, &w.candidates[i].detections);
+        let (back, refused) = Register::from_wire(&w).unwrap();
+        assert_eq!((refused.candidates, refused.attestations), (1, 0), "{bad:?}");
+        assert_eq!(back, p.register(&[(0, 0, 0)]));
+        // And the shape check of query and sync responses refuses the whole register.
+        let q = argus_protocol::rpc::QueryResponse { register: Some(w) };
+        assert!(argus_protocol::encode_wire(&q).is_err(), "{bad:?}");
+    }
+    // A valid model ref that the digest does not bind (the model was swapped): refused too.
+    let mut w = wire.clone();
+    w.candidates[i].model = retrained_model();
+    let (back, refused) = Register::from_wire(&w).unwrap();
+    assert_eq!((refused.candidates, refused.attestations), (1, 0));
+    assert_eq!(back.len(), 1);
+    // Untouched, it round-trips with its model.
+    assert_eq!(Register::from_wire(&wire).unwrap(), (r, Default::default()));
 }

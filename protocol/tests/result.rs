@@ -1,13 +1,16 @@
 //! Detections: validation rejects every kind of bad number; the canonical digest ignores order
-//! and the sign of zero but nothing else; the agreement rule tolerates backend noise, needs a
+//! and the sign of zero but nothing else, and binds the model's name and weights; the agreement
+//! rule tolerates backend noise, needs a
 //! one-to-one matching, and finds one where a greedy pairing would not.
 
 mod common;
 
 use argus_protocol::detection::{BBox, DetectionError, validate_detections, validate_detections_in_image};
+use argus_protocol::ids::WeightsId;
 use argus_protocol::limits::{MAX_COORD_PX, MAX_DETECTIONS};
+use argus_protocol::model_ref::ModelRef;
 use argus_protocol::result::*;
-use common::det;
+use common::{det, model, other_model, retrained_model};
 use proptest::prelude::*;
 
 #[test]
@@ -49,29 +52,54 @@ fn validation_rejects_bad_numbers_and_boxes() {
 
 #[test]
 fn digest_ignores_order_and_zero_sign_only() {
+    let m = model();
     let a = det(1, 0.5, 0.0, 10.0, 20.0, 20.0);
     let b = det(2, 0.75, 5.0, 5.0, 5.0, 5.0);
-    assert_eq!(result_digest(&[a, b]), result_digest(&[b, a]));
+    assert_eq!(result_digest(&m, &[a, b]), result_digest(&m, &[b, a]));
     let mut neg_zero = a;
     neg_zero.bbox.x_min = -0.0;
-    assert_eq!(result_digest(&[a]), result_digest(&[neg_zero]));
+    assert_eq!(result_digest(&m, &[a]), result_digest(&m, &[neg_zero]));
     let mut nudged = a;
     nudged.score = f32::from_bits(a.score.to_bits() + 1);
-    assert_ne!(result_digest(&[a]), result_digest(&[nudged]));
-    assert_ne!(result_digest(&[a]), result_digest(&[a, a]));
-    assert_ne!(result_digest(&[]), result_digest(&[a]));
+    assert_ne!(result_digest(&m, &[a]), result_digest(&m, &[nudged]));
+    assert_ne!(result_digest(&m, &[a]), result_digest(&m, &[a, a]));
+    assert_ne!(result_digest(&m, &[]), result_digest(&m, &[a]));
     let mut other_class = a;
     other_class.class = 3;
-    assert_ne!(result_digest(&[a]), result_digest(&[other_class]));
+    assert_ne!(result_digest(&m, &[a]), result_digest(&m, &[other_class]));
+}
+
+#[test]
+fn digest_binds_the_model_name_and_weights() {
+    let dets = [det(1, 0.5, 0.0, 10.0, 20.0, 20.0), det(2, 0.75, 5.0, 5.0, 5.0, 5.0)];
+    let same_weights_other_name = ModelRef::new("shapes2", model().weights);
+    let refs = [model(), other_model(), retrained_model(), same_weights_other_name];
+    for (i, x) in refs.iter().enumerate() {
+        for y in &refs[i + 1..] {
+            assert_ne!(result_digest(x, &dets), result_digest(y, &dets), "{x:?} vs {y:?}");
+            assert_ne!(result_digest(x, &[]), result_digest(y, &[]), "{x:?} vs {y:?}");
+        }
+    }
+    let w = WeightsId([b'a'; 32]);
+    assert_ne!(result_digest(&ModelRef::new("a", w), &[]), result_digest(&ModelRef::new("aa", w), &[]));
+    // Total on names no validation admits: longer than 255 bytes is cut, never a panic.
+    let huge = ModelRef::new("x".repeat(1000), w);
+    let bytes = canonical_bytes(&huge, &[]);
+    assert_eq!(bytes[RESULT_DOMAIN.len()], 255);
+    assert_eq!(bytes.len(), RESULT_DOMAIN.len() + 1 + 255 + 32 + 4);
 }
 
 /// A fixed vector, also printed in docs/PROTOCOL.md so other implementations can check theirs.
 #[test]
 fn canonical_encoding_test_vector() {
     let dets = [det(2, 0.75, 5.0, 5.0, 5.0, 5.0), det(1, 0.5, 0.0, 10.0, 20.0, 20.0)];
-    let bytes = canonical_bytes(&dets);
+    let m = ModelRef::new("coco", WeightsId([0xab; 32]));
+    let bytes = canonical_bytes(&m, &dets);
     let expected = concat!(
-        "61726775732f726573756c742f7631", // "argus/result/v1"
+        "61726775732f726573756c742f7632", // "argus/result/v2"
+        "04",
+        "636f636f", // "coco"
+        "abababababababababababababababababababababababababababababababab",
         "00000002",
         "0001",
         "3f000000",
@@ -87,8 +115,8 @@ fn canonical_encoding_test_vector() {
         "41200000",
     );
     assert_eq!(hex::encode(&bytes), expected);
-    assert_eq!(result_digest(&dets).to_string(), blake3::hash(&bytes).to_hex().to_string());
-    eprintln!("test vector digest: {}", result_digest(&dets));
+    assert_eq!(result_digest(&m, &dets).to_string(), blake3::hash(&bytes).to_hex().to_string());
+    eprintln!("test vector digest: {}", result_digest(&m, &dets));
 }
 
 #[test]
@@ -158,8 +186,9 @@ proptest! {
         for i in (1..n).rev() {
             shuffled.swap(i, (seed.rotate_left(i as u32) % (i as u64 + 1)) as usize);
         }
+        let m = model();
         prop_assert!(results_agree(&dets, &shuffled));
-        prop_assert_eq!(result_digest(&dets), result_digest(&shuffled));
+        prop_assert_eq!(result_digest(&m, &dets), result_digest(&m, &shuffled));
         prop_assert_eq!(results_agree(&dets, &other), results_agree(&other, &dets));
     }
 }

@@ -42,6 +42,9 @@ pub fn sender_args(src: &SourcePlan, place: &Placement) -> Vec<String> {
         }
         SourceKind::Dir { path } => a.extend(["--dir".into(), path.display().to_string()]),
     }
+    if let Some(m) = &src.model {
+        a.extend(["--model".into(), m.clone()]);
+    }
     a.extend([
         "--name".into(),
         src.name.clone(),
@@ -180,6 +183,7 @@ mod tests {
             start_ms: 0,
             linger_s: 10,
             min_peers: 2,
+            model: None,
         };
         let place = Placement {
             exec_prefix: vec![],

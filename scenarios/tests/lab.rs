@@ -29,6 +29,8 @@ fn check_rejects_a_bad_file_and_accepts_the_shipped_ones() {
         "rolling-restart",
         "all-fail",
         "mixed-backends",
+        "photos",
+        "photos-wgpu",
     ]
     .iter()
     .map(|n| dir.join(format!("{n}.toml")))

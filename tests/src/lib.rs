@@ -234,3 +234,26 @@ pub fn counter_sum(nodes: &[&NodeProc], name: &str) -> u64 {
         .map(|(_, v)| v["counters"][name].as_u64().unwrap_or(0))
         .sum()
 }
+
+/// The detections of a node's JSON answer (`GET /v1/detections/{id}`), each `{class, label,
+/// score, bbox}`; the label is dropped. `None` when the answer has no valid detection list.
+pub fn detections_of(answer: &Value) -> Option<Vec<argus_protocol::detection::Detection>> {
+    answer["detections"]
+        .as_array()?
+        .iter()
+        .map(|d| {
+            let mut d = d.as_object()?.clone();
+            d.remove("label");
+            serde_json::from_value(Value::Object(d)).ok()
+        })
+        .collect()
+}
+
+/// `GET /v1/detections/{id}` on `node`: the stored detections, when it holds a result.
+pub fn stored_detections(node: &NodeProc, id: &str) -> Option<Vec<argus_protocol::detection::Detection>> {
+    let (status, v) = node.get(&format!("/v1/detections/{id}")).ok()?;
+    if status != 200 {
+        return None;
+    }
+    detections_of(&v)
+}

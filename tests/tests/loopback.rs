@@ -6,8 +6,7 @@
 use std::time::Duration;
 
 use argus_model::scene::{SceneConfig, generate};
-use argus_model::{BackendKind, Detector, WeightsSource};
-use argus_protocol::detection::Detection;
+use argus_model::{BackendKind, Detector, ModelKind, WeightsSource};
 use argus_protocol::result::results_agree;
 use argus_tests::*;
 
@@ -26,14 +25,6 @@ fn cluster(dir: &TempDir, n: usize) -> Vec<NodeProc> {
 
 fn registers(n: &NodeProc) -> u64 {
     n.get("/v1/registers/digest").ok().and_then(|(_, v)| v["registers"].as_u64()).unwrap_or(0)
-}
-
-fn stored_detections(n: &NodeProc, id: &str) -> Option<Vec<Detection>> {
-    let (status, v) = n.get(&format!("/v1/detections/{id}")).ok()?;
-    if status != 200 {
-        return None;
-    }
-    serde_json::from_value(v["detections"].clone()).ok()
 }
 
 #[test]
@@ -62,7 +53,8 @@ fn three_nodes_store_every_image_once_and_agree_with_the_detector() {
         }),
         "replicas converge to identical registers: {fps:?}"
     );
-    let detector = Detector::new(BackendKind::Flex, WeightsSource::Embedded).expect("detector");
+    let detector =
+        Detector::new(ModelKind::Shapes, BackendKind::Flex, WeightsSource::Embedded).expect("detector");
     for (i, id) in ids.iter().enumerate() {
         let local = detector.detect(&generate(SEED, i as u64, &SceneConfig::default()).image);
         for n in &nodes {

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use argus_model::scene::{SceneConfig, generate};
-use argus_model::{BackendKind, Detector, WeightsSource};
+use argus_model::{BackendKind, Detector, ModelKind, WeightsSource};
 use argus_protocol::detection::Detection;
 use argus_protocol::result::results_agree;
 use argus_scenario::lab::Layout;
@@ -19,8 +19,7 @@ const SEED: u64 = 777;
 const COUNT: u64 = 200;
 
 fn stored(n: &NodeProc, id: &str) -> Option<Vec<Detection>> {
-    let (status, v) = n.get(&format!("/v1/detections/{id}")).ok()?;
-    (status == 200).then(|| serde_json::from_value(v["detections"].clone()).ok()).flatten()
+    stored_detections(n, id)
 }
 
 /// The tests of this file run one at a time: each floods a 2-core machine on its own.
@@ -68,7 +67,8 @@ fn three_nodes_in_namespaces_with_mdns_store_every_image() {
     eprintln!("processed {processed} for {COUNT} images, {taken_over} taken over");
     assert!(all, "every node stores every image");
     assert!(processed <= COUNT + COUNT / 100, "at most 1% processed twice: {processed}");
-    let detector = Detector::new(BackendKind::Flex, WeightsSource::Embedded).expect("detector");
+    let detector =
+        Detector::new(ModelKind::Shapes, BackendKind::Flex, WeightsSource::Embedded).expect("detector");
     for (i, id) in ids.iter().enumerate() {
         let local = detector.detect(&generate(SEED, i as u64, &SceneConfig::default()).image);
         for n in &nodes {

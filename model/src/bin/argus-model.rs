@@ -4,12 +4,14 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use argus_model::bench::{self, BenchConfig};
 use argus_model::scene::{self, ImageFormat, SceneConfig};
 use argus_model::training::{self, TrainingConfig};
-use argus_model::{BackendKind, Detector, WeightsSource, decode_image, draw, eval};
+use argus_model::{BackendKind, Detector, ModelKind, WeightsSource, decode_image, draw, eval};
 use burn::config::Config as _;
 use clap::{Parser, Subcommand, ValueEnum};
+
+#[path = "argus-model/cli_bench.rs"]
+mod cli_bench;
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -59,6 +61,9 @@ enum Command {
     Detect {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// `coco` (80 everyday classes, for photographs) or `shapes` (synthetic scenes).
+        #[arg(long, default_value = "coco")]
+        model: ModelKind,
         #[arg(long, default_value = "flex")]
         backend: BackendKind,
         #[arg(long)]
@@ -69,16 +74,46 @@ enum Command {
         #[arg(long)]
         threshold: Option<f32>,
     },
-    /// Latency, throughput, FLOPs and a GEMM reference on one backend.
+    /// Latency, throughput, FLOPs and a GEMM reference per backend; for coco also
+    /// onnxruntime's CPU latency on the same ONNX in the same run, and the ratio.
     Bench {
-        #[arg(long, default_value = "flex")]
-        backend: BackendKind,
+        #[arg(long, default_value = "shapes")]
+        model: ModelKind,
+        /// Backends to run, one after another (default: flex and ndarray).
+        #[arg(long, value_delimiter = ',', default_value = "flex,ndarray")]
+        backend: Vec<BackendKind>,
         #[arg(long)]
         weights: Option<PathBuf>,
-        #[arg(long, default_value_t = 16)]
-        batch: usize,
-        #[arg(long, default_value_t = 100)]
-        iters: usize,
+        /// The larger batch (default: 16 for shapes, 8 for coco).
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Timed batch-1 calls (default: 100 for shapes, 20 for coco).
+        #[arg(long)]
+        iters: Option<usize>,
+        /// PNG/JPEG inputs (default: generated scenes; for coco the photographs in
+        /// $ARGUS_PHOTOS or ~/.cache/argus/photos when there are any).
+        #[arg(long)]
+        images: Option<PathBuf>,
+        /// The ONNX file onnxruntime runs for the comparison (coco only; skipped when absent).
+        #[arg(long, default_value = "../shared/models/nanodet_g.onnx")]
+        onnx: PathBuf,
+    },
+    /// Rewrites NanoDet-g weights (a burnpack, f32 or f16) as f16, the form argus ships.
+    HalfWeights {
+        #[arg(long)]
+        weights: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Writes each image's network input (f32, little endian, [3, H, W]) as OUT/NAME.f32, for
+    /// reference runs of the same input in onnxruntime (`model/coco/golden.py`).
+    DumpInput {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, default_value = "coco")]
+        model: ModelKind,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Write scenes (SEED, 0..COUNT) and their ground truth (ground_truth.json) into a folder.
     Scenes {
@@ -129,7 +164,7 @@ fn main() -> Result<()> {
             println!("weights: {} -> {}", summary.weights_hash, out.display());
         }
         Command::Eval { seed, count, backend, weights, batch } => {
-            let det = load(backend, weights, true)?;
+            let det = load(ModelKind::Shapes, backend, weights, true)?;
             let r = eval::evaluate_detector(det, seed, count, batch);
             println!("images: {}  objects: {}  detections: {}", r.images, r.objects, r.detections);
             for (name, ap) in argus_model::CLASS_NAMES.iter().zip(&r.ap50_per_class) {
@@ -141,13 +176,16 @@ fn main() -> Result<()> {
             println!("mAP@0.5: {:.4}", r.map50);
             println!("mAP@0.5:0.95: {:.4}", r.map50_95);
         }
-        Command::Detect { files, backend, weights, draw: draw_out, threshold } => {
-            detect(files, backend, weights, draw_out, threshold)?;
+        Command::Detect { files, model, backend, weights, draw: draw_out, threshold } => {
+            detect(files, model, backend, weights, draw_out, threshold)?;
         }
-        Command::Bench { backend, weights, batch, iters } => {
-            let det = load(backend, weights, true)?;
-            let cfg = BenchConfig { iters_batch1: iters, large_batch: batch, ..BenchConfig::default() };
-            println!("{}", bench::run(&det, &cfg)?);
+        Command::Bench { model, backend, weights, batch, iters, images, onnx } => {
+            cli_bench::run(model, &backend, weights, batch, iters, images, &onnx)?;
+        }
+        Command::DumpInput { files, model, out } => dump_input(&files, model, &out)?,
+        Command::HalfWeights { weights, out } => {
+            let hash = argus_model::coco::save_f16(&WeightsSource::File(weights), &out)?;
+            println!("weights: {hash} -> {} ({} bytes)", out.display(), std::fs::metadata(&out)?.len());
         }
         Command::Scenes { seed, count, out, format, width, height } => {
             scenes(seed, count, &out, format, width, height)?;
@@ -185,18 +223,27 @@ fn train(
     Ok(summary)
 }
 
-fn load(backend: BackendKind, weights: Option<PathBuf>, to_stdout: bool) -> Result<Detector> {
+fn load(
+    model: ModelKind,
+    backend: BackendKind,
+    weights: Option<PathBuf>,
+    to_stdout: bool,
+) -> Result<Detector> {
     let source = weights.map(WeightsSource::File).unwrap_or(WeightsSource::Embedded);
-    let det = Detector::new(backend, source.clone())?;
+    let det = Detector::new(model, backend, source.clone())?;
+    let config = match det.shapes_config() {
+        Some(cfg) => format!(" config: {}", serde_json::to_string(cfg)?),
+        None => String::new(),
+    };
     let line = format!(
-        "weights: {} ({}) backend: {} config: {}",
+        "model: {} weights: {} ({}) backend: {}{config}",
+        det.model(),
         det.weights_hash(),
         match &source {
             WeightsSource::Embedded => "embedded".to_string(),
             WeightsSource::File(p) => p.display().to_string(),
         },
         det.backend(),
-        serde_json::to_string(det.config())?
     );
     if to_stdout {
         println!("{line}")
@@ -208,12 +255,13 @@ fn load(backend: BackendKind, weights: Option<PathBuf>, to_stdout: bool) -> Resu
 
 fn detect(
     files: Vec<PathBuf>,
+    model: ModelKind,
     backend: BackendKind,
     weights: Option<PathBuf>,
     draw_out: Option<PathBuf>,
     threshold: Option<f32>,
 ) -> Result<()> {
-    let mut det = load(backend, weights, false)?;
+    let mut det = load(model, backend, weights, false)?;
     if let Some(t) = threshold {
         let params = argus_model::decode::DecodeParams { score_threshold: t, ..*det.decode_params() };
         det = det.with_decode_params(params);
@@ -231,11 +279,15 @@ fn detect(
                 continue;
             }
         };
-        let dets = det.detect(&img);
-        println!("{}", serde_json::json!({"file": file, "image_id": image_id, "detections": dets}));
+        let dets = det.try_detect_batch(std::slice::from_ref(&img))?.pop().unwrap_or_default();
+        let labelled = argus_model::labelled(model, &dets);
+        println!(
+            "{}",
+            serde_json::json!({"file": file, "image_id": image_id, "model": model, "detections": labelled})
+        );
         if let Some(out) = &draw_out {
             let mut canvas = img;
-            draw::draw_detections(&mut canvas, &dets);
+            draw::draw_detections(&mut canvas, &dets, model.labels());
             let path = if files.len() == 1 { out.clone() } else { numbered(out, n) };
             canvas.save(&path).with_context(|| format!("writing {}", path.display()))?;
         }
@@ -243,6 +295,22 @@ fn detect(
     if failures > 0 {
         bail!("{failures} of {} files could not be read", files.len());
     }
+    Ok(())
+}
+
+fn dump_input(files: &[PathBuf], model: ModelKind, out: &std::path::Path) -> Result<()> {
+    if model != ModelKind::Coco {
+        bail!("dump-input is for the coco model");
+    }
+    std::fs::create_dir_all(out)?;
+    for file in files {
+        let img = decode_image(&std::fs::read(file).with_context(|| format!("{}", file.display()))?)?;
+        let (input, _) = argus_model::coco::NanoDet::prepare(&[&img]);
+        let bytes: Vec<u8> = input.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let stem = file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        std::fs::write(out.join(format!("{stem}.f32")), bytes)?;
+    }
+    println!("wrote {} inputs to {}", files.len(), out.display());
     Ok(())
 }
 

@@ -8,15 +8,17 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 
+use argus_model::ModelKind;
 use argus_protocol::attestation::Attestation;
 use argus_protocol::detection::Detection;
 use argus_protocol::ids::{ImageId, NodeId, ResultDigest};
 use argus_protocol::messages::{AuditRequest, AuditVerdict, DetectionResult, GossipMessage};
+use argus_protocol::model_ref::ModelRef;
 use argus_protocol::register::Register;
 use argus_protocol::result::{result_digest, results_agree};
 use libp2p::PeerId;
 use rand::seq::IndexedRandom;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{Core, wall_ms};
 use crate::worker::Purpose;
@@ -37,20 +39,20 @@ const MAX_TALLIED_WORKERS: usize = 1_024;
 pub(crate) struct Audits {
     /// image -> time asked (ours, as worker).
     pending: HashMap<ImageId, u64>,
-    /// Audits waiting for image bytes to arrive.
-    waiting: HashMap<ImageId, Purpose>,
+    /// Audits waiting for image bytes to arrive, with the model to run.
+    waiting: HashMap<ImageId, (ModelKind, Purpose)>,
     /// Audit jobs we accepted and have not finished.
     running: usize,
     /// FAIL verdicts seen per worker (reset by a restart or `PASSES_TO_FORGIVE` passes).
     fails: HashMap<PeerId, u32>,
     /// PASS verdicts per worker since its last FAIL.
     passes: HashMap<PeerId, u32>,
-    /// Recent results: (image, worker, digest, captured).
-    recent: VecDeque<(ImageId, PeerId, ResultDigest, u64)>,
+    /// Recent results: (image, worker, digest, model).
+    recent: VecDeque<(ImageId, PeerId, ResultDigest, ModelRef)>,
 }
 
 impl Audits {
-    pub(crate) fn waiting_for_bytes(&mut self, image: &ImageId) -> Option<Purpose> {
+    pub(crate) fn waiting_for_bytes(&mut self, image: &ImageId) -> Option<(ModelKind, Purpose)> {
         self.waiting.remove(image)
     }
 
@@ -104,34 +106,44 @@ impl Core {
         if rand::random::<f64>() >= self.ratio.value() || self.audits.pending.len() >= MAX_PENDING {
             return;
         }
-        let live = self.live_nodes();
+        // Only nodes running the same model and weights can recompute the result.
+        let live = self.live_holders(&r.model);
         let auditors: Vec<NodeId> = live.sample(&mut rand::rng(), 2).map(|p| NodeId(*p)).collect();
         if auditors.is_empty() {
             return;
         }
         self.audits.pending.insert(r.image_id, self.now_ms());
         self.metrics.audits_requested.fetch_add(1, Ordering::Relaxed);
-        let req = AuditRequest { image_id: r.image_id, worker: r.worker, digest: r.digest, auditors };
+        let req = AuditRequest {
+            image_id: r.image_id,
+            worker: r.worker,
+            digest: r.digest,
+            model: r.model.clone(),
+            auditors,
+        };
         self.publish(GossipMessage::AuditRequest(req)).await;
     }
 
     /// Every result heard: remember it; audit it ourselves if its worker is suspect and
     /// rendezvous hashing picks us.
     pub(crate) fn note_result_for_audit(&mut self, r: &DetectionResult) {
-        self.audits.recent.push_back((r.image_id, r.worker.0, r.digest, r.captured_at_ms));
+        self.audits.recent.push_back((r.image_id, r.worker.0, r.digest, r.model.clone()));
         if self.audits.recent.len() > MAX_RECENT {
             self.audits.recent.pop_front();
         }
         if self.is_suspect(&r.worker.0) {
-            self.audit_if_picked(r.image_id, r.worker.0, r.digest);
+            self.audit_if_picked(r.image_id, r.worker.0, r.digest, &r.model.clone());
         }
     }
 
-    fn audit_if_picked(&mut self, image: ImageId, worker: PeerId, digest: ResultDigest) {
-        let mut candidates: Vec<_> = self.live_nodes().into_iter().filter(|p| *p != worker).collect();
+    /// Audits a suspect's result when rendezvous hashing over the live nodes that run its
+    /// model picks this node.
+    fn audit_if_picked(&mut self, image: ImageId, worker: PeerId, digest: ResultDigest, model: &ModelRef) {
+        let Some(kind) = self.worker.models.holding(model).map(|m| m.kind) else { return };
+        let mut candidates: Vec<_> = self.live_holders(model).into_iter().filter(|p| *p != worker).collect();
         candidates.push(self.me);
         if rendezvous(&image, &candidates).contains(&self.me) {
-            self.start_audit(image, worker, digest);
+            self.start_audit(image, worker, digest, kind);
         }
     }
 
@@ -139,23 +151,27 @@ impl Core {
         if r.worker.0 == self.me || !r.auditors.iter().any(|a| a.0 == self.me) {
             return;
         }
-        self.start_audit(r.image_id, r.worker.0, r.digest);
+        let Some(kind) = self.worker.models.holding(&r.model).map(|m| m.kind) else {
+            self.metrics.audits_declined_model.fetch_add(1, Ordering::Relaxed);
+            return debug!(image = %r.image_id, model = %r.model.name, "audit declined: we lack that model or weights");
+        };
+        self.start_audit(r.image_id, r.worker.0, r.digest, kind);
     }
 
-    fn start_audit(&mut self, image: ImageId, worker: PeerId, digest: ResultDigest) {
+    fn start_audit(&mut self, image: ImageId, worker: PeerId, digest: ResultDigest, model: ModelKind) {
         let purpose = Purpose::Audit { worker, digest };
         self.audits.running += 1;
         self.metrics.audits_performed.fetch_add(1, Ordering::Relaxed);
         match self.images.get(&image).cloned() {
             Some(e) if e.bytes.is_some() => {
                 let bytes = e.bytes.unwrap_or_default();
-                self.submit(image, e.captured_at_ms, bytes, purpose);
+                self.submit(image, model, e.captured_at_ms, bytes, purpose);
             }
             other => {
                 // Ask the worker for the bytes (it buffered them), else the announcer.
                 let from =
                     if self.peers.contains(&worker) { worker } else { other.map_or(worker, |e| e.source) };
-                self.audits.waiting.insert(image, purpose);
+                self.audits.waiting.insert(image, (model, purpose));
                 self.fetch(image, from);
             }
         }
@@ -172,19 +188,25 @@ impl Core {
         image: ImageId,
         worker: PeerId,
         digest: ResultDigest,
+        model: ModelRef,
         mine: Vec<Detection>,
     ) {
         self.audits.running = self.audits.running.saturating_sub(1);
         let theirs = match self.store.get(image).await {
-            Ok(Some(reg)) => reg.candidate(&digest).map(|c| c.detections().to_vec()),
+            Ok(Some(reg)) => reg.candidate(&digest).map(|c| (c.model().clone(), c.detections().to_vec())),
             _ => None,
         };
-        let Some(theirs) = theirs else {
+        let Some((their_model, theirs)) = theirs else {
             warn!(%image, %worker, "audit: the worker's result is not in our store yet; skipped");
             return;
         };
+        if their_model != model {
+            // Only results of the same model and weights are compared.
+            self.metrics.audits_declined_model.fetch_add(1, Ordering::Relaxed);
+            return debug!(%image, %worker, "audit: the stored result is of another model or weights; skipped");
+        }
         let pass = results_agree(&theirs, &mine);
-        let my_digest = result_digest(&mine);
+        let my_digest = result_digest(&model, &mine);
         let ts = self.hlc.now(wall_ms());
         let attested = if pass { digest } else { my_digest };
         let att = match Attestation::sign(&self.key, &image, &attested, ts) {
@@ -194,7 +216,7 @@ impl Core {
         let captured = self.images.get(&image).map_or(0, |e| e.captured_at_ms);
         let mut reg = Register::new(image, captured);
         let dets = if pass { &theirs } else { &mine };
-        if let Err(e) = reg.insert(dets, att.clone()) {
+        if let Err(e) = reg.insert(&model, dets, att.clone()) {
             return warn!(error = %e, "audit register invalid");
         }
         let verdict = AuditVerdict {
@@ -203,6 +225,7 @@ impl Core {
             auditor: self.node_id(),
             worker_digest: digest,
             auditor_digest: my_digest,
+            model: model.clone(),
             pass,
             attestation: pass.then(|| att.to_wire()),
             auditor_detections: (!pass).then(|| mine.clone()),
@@ -218,6 +241,7 @@ impl Core {
                 captured_at_ms: captured,
                 worker: self.node_id(),
                 backend: self.worker.backend.to_string(),
+                model,
                 inference_ms: 0,
                 digest: my_digest,
                 detections: mine,
@@ -250,10 +274,15 @@ impl Core {
         self.audits.passes.remove(&worker);
         if !was_suspect && self.is_suspect(&worker) {
             warn!(%worker, "worker failed audits: auditing all its recent results");
-            let past: Vec<_> =
-                self.audits.recent.iter().filter(|r| r.1 == worker).map(|r| (r.0, r.2)).collect();
-            for (image, digest) in past {
-                self.audit_if_picked(image, worker, digest);
+            let past: Vec<_> = self
+                .audits
+                .recent
+                .iter()
+                .filter(|r| r.1 == worker)
+                .map(|r| (r.0, r.2, r.3.clone()))
+                .collect();
+            for (image, digest, model) in past {
+                self.audit_if_picked(image, worker, digest, &model);
             }
         }
     }
@@ -274,7 +303,7 @@ impl Core {
             return;
         };
         let mut reg = Register::new(v.image_id, current.captured_at_ms());
-        if reg.insert(cand.detections(), att).is_ok() {
+        if reg.insert(cand.model(), cand.detections(), att).is_ok() {
             self.store_register(reg, current.captured_at_ms(), 0, None).await;
         }
     }

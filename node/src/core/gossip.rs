@@ -14,6 +14,7 @@ use tracing::{debug, warn};
 
 use super::{Core, NodeSeen, wall_ms};
 use crate::images::Entry;
+use crate::models::known;
 use crate::sched::Action;
 
 impl Core {
@@ -28,7 +29,7 @@ impl Core {
             GossipMessage::Result(r) => self.on_result(r).await,
             GossipMessage::Heartbeat(h) => {
                 let now = self.now_ms();
-                let seen = NodeSeen { last_ms: now, uptime_ms: h.uptime_ms };
+                let seen = NodeSeen { last_ms: now, uptime_ms: h.uptime_ms, models: h.models };
                 if let Some(prev) = self.nodes.insert(h.node.0, seen)
                     && h.uptime_ms < prev.uptime_ms
                 {
@@ -41,9 +42,19 @@ impl Core {
         }
     }
 
-    /// An image announced by a sender (or a node's HTTP upload).
+    /// An image announced by a sender (or a node's HTTP upload). Only images of a model this
+    /// node runs enter its auctions; a model name this build does not know is refused.
     pub(crate) async fn on_announce(&mut self, a: ImageAnnouncement) {
         self.metrics.images_seen.fetch_add(1, Ordering::Relaxed);
+        let Some(model) = known(&a.model) else {
+            self.metrics.refused_unknown_model.fetch_add(1, Ordering::Relaxed);
+            debug!(image = %a.image_id, model = %a.model, "announcement names an unknown model: refused");
+            return;
+        };
+        if self.worker.models.get(model).is_none() {
+            self.metrics.announces_model_not_held.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let bytes = match a.bytes {
             Some(b) => {
                 let b = b.into_vec();
@@ -57,6 +68,7 @@ impl Core {
         };
         let now = self.now_ms();
         let entry = Entry {
+            model,
             captured_at_ms: a.captured_at_ms,
             source: a.source.0,
             bytes,
@@ -71,11 +83,11 @@ impl Core {
         if self.sched.is_done(&image) {
             return;
         }
-        for gone in self.images.insert(image, entry) {
+        for gone in self.images.insert(image, entry.clone()) {
             self.metrics.images_dropped.fetch_add(1, Ordering::Relaxed);
             warn!(image = %gone, "image buffer full: dropped the oldest image");
         }
-        let wait_ms = self.worker.load.wait_ms(self.worker.epoch, self.sched.committed());
+        let wait_ms = self.worker.load.wait_ms(self.worker.epoch, entry.model, self.sched.committed());
         let now = self.now_ms();
         for action in self.sched.on_announce(image, wait_ms, now) {
             self.act(action).await;
@@ -85,6 +97,17 @@ impl Core {
     /// A peer's result: verify, store (merging its attestation), end the auction.
     async fn on_result(&mut self, r: DetectionResult) {
         self.metrics.results_received.fetch_add(1, Ordering::Relaxed);
+        let Some(model) = known(&r.model.name) else {
+            self.metrics.refused_unknown_model.fetch_add(1, Ordering::Relaxed);
+            debug!(image = %r.image_id, model = %r.model.name, "result names an unknown model: refused");
+            return;
+        };
+        let classes = model.labels().len();
+        if let Some(d) = r.detections.iter().find(|d| usize::from(d.class) >= classes) {
+            self.metrics.results_invalid.fetch_add(1, Ordering::Relaxed);
+            warn!(image = %r.image_id, worker = %r.worker, class = d.class, %model, "refused result: no such class");
+            return;
+        }
         let reg = match result_register(&r) {
             Ok(reg) => reg,
             Err(e) => {
@@ -130,7 +153,7 @@ impl Core {
 pub(crate) fn result_register(r: &DetectionResult) -> Result<Register, String> {
     let att = r.verify_attestation().map_err(|e| e.to_string())?;
     let mut reg = Register::new(r.image_id, r.captured_at_ms);
-    reg.insert(&r.detections, att).map_err(|e| e.to_string())?;
+    reg.insert(&r.model, &r.detections, att).map_err(|e| e.to_string())?;
     Ok(reg)
 }
 

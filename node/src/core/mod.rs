@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use argus_protocol::hlc::{DEFAULT_MAX_DRIFT_MS, Hlc, HlcTimestamp};
 use argus_protocol::ids::{ImageId, NodeId};
 use argus_protocol::messages::{GossipMessage, Heartbeat};
+use argus_protocol::model_ref::ModelRef;
 use libp2p::PeerId;
 use libp2p::identity::Keypair;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -50,8 +51,8 @@ const SILENT_CONNECTION_MS: u64 = 4_000;
 
 /// Commands from the HTTP API.
 pub enum Command {
-    /// Announce an uploaded image; answers its id once announced.
-    Announce { bytes: Vec<u8>, reply: oneshot::Sender<Result<ImageId, String>> },
+    /// Announce an uploaded image needing `model` (a known name); answers its id once announced.
+    Announce { bytes: Vec<u8>, model: String, reply: oneshot::Sender<Result<ImageId, String>> },
     /// Live nodes (heard from recently and connected).
     LiveNodes { reply: oneshot::Sender<Vec<PeerId>> },
 }
@@ -65,6 +66,8 @@ pub(crate) struct NodeSeen {
     pub last_ms: u64,
     /// The node's uptime in its last heartbeat: a smaller one means it restarted.
     pub uptime_ms: u64,
+    /// The models (and weights) its last heartbeat advertised.
+    pub models: Vec<ModelRef>,
 }
 
 pub struct Core {
@@ -175,6 +178,13 @@ impl Core {
         v
     }
 
+    /// Live peers that run exactly this model and weights (candidate auditors).
+    pub(crate) fn live_holders(&self, model: &ModelRef) -> Vec<PeerId> {
+        let mut v = self.live_nodes();
+        v.retain(|p| self.nodes.get(p).is_some_and(|s| s.models.contains(model)));
+        v
+    }
+
     /// Runs until `shutdown` resolves or every input closes.
     pub async fn run(
         mut self,
@@ -223,8 +233,8 @@ impl Core {
 
     async fn on_command(&mut self, c: Command) {
         match c {
-            Command::Announce { bytes, reply } => {
-                let r = self.announce_upload(bytes).await;
+            Command::Announce { bytes, model, reply } => {
+                let r = self.announce_upload(bytes, model).await;
                 let _ = reply.send(r);
             }
             Command::LiveNodes { reply } => {
@@ -247,8 +257,9 @@ impl Core {
             seq: self.heartbeat_seq,
             uptime_ms: self.now_ms(),
             queue_len: self.worker.load.jobs.load(Ordering::Relaxed).min(u64::from(u32::MAX)) as u32,
-            avg_inference_ms: self.worker.load.avg_us.load(Ordering::Relaxed).div_ceil(1_000) as u32,
+            avg_inference_ms: self.worker.load.avg_ms_overall(),
             backend: self.worker.backend.to_string(),
+            models: self.worker.models.refs(),
             audit_ratio: self.ratio.value() as f32,
             images_processed: m.images_processed.load(Ordering::Relaxed),
             audits_failed_against: m.audits_failed_against.load(Ordering::Relaxed),

@@ -5,15 +5,17 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use argus_model::ModelKind;
 use argus_protocol::attestation::Attestation;
 use argus_protocol::detection::Detection;
 use argus_protocol::ids::{ImageId, ResultDigest};
 use argus_protocol::limits::MAX_INLINE_IMAGE_BYTES;
 use argus_protocol::messages::{Claim, DetectionResult, GossipMessage, ImageAnnouncement};
+use argus_protocol::model_ref::ModelRef;
 use argus_protocol::register::Register;
 use argus_protocol::result::result_digest;
 use argus_protocol::rpc::FetchRequest;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::{Core, Internal, wall_ms};
 use crate::fault;
@@ -35,7 +37,8 @@ impl Core {
     pub(crate) async fn claim_image(&mut self, image: ImageId, takeover: bool) {
         // This image is among the committed ones: count only the others.
         let others = self.sched.committed().saturating_sub(1);
-        let wait_ms = self.worker.load.wait_ms(self.worker.epoch, others);
+        let model = self.images.get(&image).map_or(ModelKind::Shapes, |e| e.model);
+        let wait_ms = self.worker.load.wait_ms(self.worker.epoch, model, others);
         let claim = Claim { image_id: image, winner: self.node_id(), wait_ms, takeover };
         self.publish(GossipMessage::Claim(claim)).await;
     }
@@ -55,7 +58,9 @@ impl Core {
             info!(%image, "taking over an image whose holder missed its deadline");
         }
         match entry.bytes {
-            Some(bytes) => self.submit(image, entry.captured_at_ms, bytes, Purpose::Work { takeover }),
+            Some(bytes) => {
+                self.submit(image, entry.model, entry.captured_at_ms, bytes, Purpose::Work { takeover })
+            }
             None => self.fetch(image, entry.source),
         }
     }
@@ -63,14 +68,15 @@ impl Core {
     pub(crate) fn submit(
         &mut self,
         image: ImageId,
+        model: ModelKind,
         captured_at_ms: u64,
         bytes: Arc<Vec<u8>>,
         purpose: Purpose,
     ) {
         let is_work = matches!(purpose, Purpose::Work { .. });
-        let job = Job { image, captured_at_ms, bytes, purpose };
+        let job = Job { image, model, captured_at_ms, bytes, purpose };
         if self.worker.try_submit(job).is_err() {
-            warn!(%image, "inference queue full");
+            warn!(%image, %model, "inference queue full (or the model is not run here)");
             if is_work {
                 let now = self.now_ms();
                 self.sched.on_local_failure(&image, now);
@@ -109,10 +115,12 @@ impl Core {
         };
         self.images.set_bytes(&image, bytes.clone());
         let captured = self.images.get(&image).map_or(0, |e| e.captured_at_ms);
-        if let Some(purpose) = self.audits.waiting_for_bytes(&image) {
-            self.submit(image, captured, bytes, purpose);
+        if let Some((model, purpose)) = self.audits.waiting_for_bytes(&image) {
+            self.submit(image, model, captured, bytes, purpose);
+        } else if let Some(model) = self.images.get(&image).map(|e| e.model) {
+            self.submit(image, model, captured, bytes, Purpose::Work { takeover: false });
         } else {
-            self.submit(image, captured, bytes, Purpose::Work { takeover: false });
+            self.sched.on_local_failure(&image, now);
         }
     }
 
@@ -132,12 +140,15 @@ impl Core {
                 return;
             }
         };
+        let Some(model) = self.worker.models.get(d.job.model).map(|m| m.model_ref.clone()) else {
+            return error!(image = %d.job.image, "the worker ran a model this node does not serve");
+        };
         match d.job.purpose {
             Purpose::Work { .. } => {
-                self.finish_work(d.job.image, d.job.captured_at_ms, detections, d.inference_ms).await
+                self.finish_work(d.job.image, model, d.job.captured_at_ms, detections, d.inference_ms).await
             }
             Purpose::Audit { worker, digest } => {
-                self.finish_audit(d.job.image, worker, digest, detections).await
+                self.finish_audit(d.job.image, worker, digest, model, detections).await
             }
         }
     }
@@ -146,6 +157,7 @@ impl Core {
     async fn finish_work(
         &mut self,
         image: ImageId,
+        model: ModelRef,
         captured_at_ms: u64,
         detections: Vec<Detection>,
         inference_ms: u32,
@@ -153,7 +165,7 @@ impl Core {
         self.metrics.images_processed.fetch_add(1, Ordering::Relaxed);
         let rate = self.fault_ppm.load(Ordering::Relaxed);
         let detections = fault::maybe_perturb(detections, rate, &image);
-        let (detections, digest) = self.adopt_agreeing(image, detections).await;
+        let (detections, digest) = self.adopt_agreeing(image, &model, detections).await;
         let ts = self.hlc.now(wall_ms());
         let att = match Attestation::sign(&self.key, &image, &digest, ts) {
             Ok(a) => a,
@@ -164,7 +176,7 @@ impl Core {
         };
         let wire = att.to_wire();
         let mut reg = Register::new(image, captured_at_ms);
-        if let Err(e) = reg.insert(&detections, att) {
+        if let Err(e) = reg.insert(&model, &detections, att) {
             warn!(%image, error = %e, "our own result does not form a valid register");
             return;
         }
@@ -176,6 +188,7 @@ impl Core {
             captured_at_ms,
             worker: self.node_id(),
             backend: self.worker.backend.to_string(),
+            model,
             inference_ms,
             detections,
             digest,
@@ -192,13 +205,18 @@ impl Core {
     /// candidate would split the votes of nodes that in fact agree. A result that disagrees
     /// stays our own, as in an audit.
     /// Returns the detections to publish and their digest.
-    async fn adopt_agreeing(&self, image: ImageId, mine: Vec<Detection>) -> (Vec<Detection>, ResultDigest) {
-        let digest = result_digest(&mine);
+    async fn adopt_agreeing(
+        &self,
+        image: ImageId,
+        model: &ModelRef,
+        mine: Vec<Detection>,
+    ) -> (Vec<Detection>, ResultDigest) {
+        let digest = result_digest(model, &mine);
         let Ok(Some(reg)) = self.store.get(image).await else { return (mine, digest) };
         if reg.candidate(&digest).is_some() {
             return (mine, digest); // bit-identical to a stored candidate: one vote more for it
         }
-        match reg.agreeing(&mine) {
+        match reg.agreeing(model, &mine) {
             Some((theirs, c)) => {
                 self.metrics.results_adopted.fetch_add(1, Ordering::Relaxed);
                 debug!(%image, "our duplicate result agrees with a stored one: voting for it");
@@ -251,8 +269,10 @@ impl Core {
         }
     }
 
-    /// An image uploaded over HTTP: announce it to the network and enter the auction.
-    pub(crate) async fn announce_upload(&mut self, bytes: Vec<u8>) -> Result<ImageId, String> {
+    /// An image uploaded over HTTP: announce it to the network and, when this node runs its
+    /// model, enter the auction.
+    pub(crate) async fn announce_upload(&mut self, bytes: Vec<u8>, model: String) -> Result<ImageId, String> {
+        let kind = crate::models::known(&model).ok_or_else(|| format!("unknown model {model:?}"))?;
         let image = ImageId::of_bytes(&bytes);
         let (width, height) = image_dimensions(&bytes)?;
         let captured_at_ms = wall_ms();
@@ -263,6 +283,7 @@ impl Core {
             image_id: image,
             source: self.node_id(),
             source_name: self.name.clone(),
+            model,
             seq: self.metrics.images_announced.fetch_add(1, Ordering::Relaxed),
             captured_at_ms,
             width,
@@ -271,10 +292,18 @@ impl Core {
             bytes: inline,
         };
         self.publish(GossipMessage::Announce(ann)).await;
-        let now = self.now_ms();
-        let entry =
-            Entry { captured_at_ms, source: self.me, bytes: Some(bytes), seen_ms: now, finished_ms: None };
-        self.admit(image, entry).await;
+        if self.worker.models.get(kind).is_some() {
+            let now = self.now_ms();
+            let entry = Entry {
+                model: kind,
+                captured_at_ms,
+                source: self.me,
+                bytes: Some(bytes),
+                seen_ms: now,
+                finished_ms: None,
+            };
+            self.admit(image, entry).await;
+        }
         Ok(image)
     }
 }

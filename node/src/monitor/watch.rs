@@ -154,6 +154,7 @@ mod tests {
             queue_len: 2,
             avg_inference_ms: 3,
             backend: "flex".into(),
+            models: Vec::new(),
             audit_ratio: 0.1,
             images_processed: 9,
             audits_failed_against: 1,

@@ -21,7 +21,8 @@ use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTl
 
 use super::StoreError;
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2: candidates carry the model and weights they were computed with (protocol v2).
+pub const SCHEMA_VERSION: u32 = 2;
 pub const TIME_KEY_BYTES: usize = 40;
 
 pub type Db<'e> = Database<'e, Bytes, Bytes>;
@@ -57,7 +58,12 @@ pub fn open_dbs(env: &Env<WithoutTls>) -> Result<Dbs<'_>, StoreError> {
     match dbs.meta.get(&wtxn, b"schema")? {
         None => dbs.meta.put(&mut wtxn, b"schema", &SCHEMA_VERSION.to_be_bytes())?,
         Some(v) if v == SCHEMA_VERSION.to_be_bytes() => {}
-        Some(v) => return Err(StoreError::Corrupt(format!("unknown schema version {v:?}"))),
+        Some(v) => {
+            return Err(StoreError::Corrupt(format!(
+                "store schema version {v:?}, this build reads {SCHEMA_VERSION}: the data directory was \
+                 written by another version of argus (move it aside to start afresh)"
+            )));
+        }
     }
     wtxn.commit()?;
     Ok(dbs)

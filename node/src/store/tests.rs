@@ -7,6 +7,11 @@ use argus_protocol::hlc::HlcTimestamp;
 use argus_protocol::result::result_digest;
 use libp2p::identity::Keypair;
 
+/// The model every test result is of.
+fn test_model() -> argus_protocol::model_ref::ModelRef {
+    argus_protocol::model_ref::ModelRef::new("shapes", argus_protocol::ids::WeightsId([7; 32]))
+}
+
 fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("argus-store-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -20,10 +25,10 @@ fn register(key: &Keypair, n: u64, class: u16) -> Register {
         score: 0.9,
         bbox: BBox { x_min: 1.0, y_min: 2.0, x_max: 30.0, y_max: 40.0 },
     }];
-    let digest = result_digest(&dets);
+    let digest = result_digest(&test_model(), &dets);
     let att = Attestation::sign(key, &image, &digest, HlcTimestamp::new(1_000 + n, 0)).unwrap();
     let mut reg = Register::new(image, 1_000 + n);
-    reg.insert(&dets, att).unwrap();
+    reg.insert(&test_model(), &dets, att).unwrap();
     reg
 }
 

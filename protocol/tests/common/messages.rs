@@ -10,7 +10,7 @@ use argus_protocol::result::result_digest;
 use argus_protocol::sync::RangeFingerprint;
 use serde_bytes::ByteBuf;
 
-use super::{det, keypair, node_of};
+use super::{det, keypair, model, node_of};
 
 pub const PNG_ISH: &[u8] = b"\x89PNG\r\n\x1a\n pretend image bytes";
 
@@ -23,6 +23,7 @@ pub fn announce(inline: bool) -> ImageAnnouncement {
         image_id: ImageId::of_bytes(PNG_ISH),
         source: node_of(&keypair(9)),
         source_name: "cam-7".into(),
+        model: "shapes".into(),
         seq: 42,
         captured_at_ms: 1_764_000_000_123,
         width: 640,
@@ -35,7 +36,7 @@ pub fn announce(inline: bool) -> ImageAnnouncement {
 pub fn result_msg() -> DetectionResult {
     let worker = keypair(2);
     let image_id = ImageId::of_bytes(PNG_ISH);
-    let digest = result_digest(&dets());
+    let digest = result_digest(&model(), &dets());
     let att =
         Attestation::sign(&worker, &image_id, &digest, HlcTimestamp::new(1_764_000_000_500, 3)).unwrap();
     DetectionResult {
@@ -43,6 +44,7 @@ pub fn result_msg() -> DetectionResult {
         captured_at_ms: 1_764_000_000_123,
         worker: node_of(&worker),
         backend: "flex".into(),
+        model: model(),
         inference_ms: 17,
         detections: dets(),
         digest,
@@ -64,7 +66,8 @@ pub fn verdict(pass: bool) -> AuditVerdict {
         worker: r.worker,
         auditor: node_of(&auditor),
         worker_digest: r.digest,
-        auditor_digest: result_digest(&mine),
+        auditor_digest: result_digest(&model(), &mine),
+        model: model(),
         pass,
         attestation,
         auditor_detections: (!pass).then_some(mine),
@@ -86,6 +89,7 @@ pub fn heartbeat() -> Heartbeat {
         queue_len: 2,
         avg_inference_ms: 14,
         backend: "ndarray".into(),
+        models: vec![model(), super::other_model()],
         audit_ratio: 0.25,
         images_processed: 1234,
         audits_failed_against: 1,
@@ -104,7 +108,8 @@ pub fn all_gossip() -> Vec<GossipMessage> {
         GossipMessage::AuditRequest(AuditRequest {
             image_id,
             worker: node_of(&keypair(2)),
-            digest: result_digest(&dets()),
+            digest: result_digest(&model(), &dets()),
+            model: model(),
             auditors: vec![node_of(&keypair(3)), node_of(&keypair(4))],
         }),
         GossipMessage::AuditVerdict(verdict(true)),

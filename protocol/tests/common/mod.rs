@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 use argus_protocol::attestation::Attestation;
 use argus_protocol::detection::{BBox, Detection};
 use argus_protocol::hlc::HlcTimestamp;
-use argus_protocol::ids::{ImageId, NodeId, ResultDigest};
+use argus_protocol::ids::{ImageId, NodeId, ResultDigest, WeightsId};
+use argus_protocol::model_ref::ModelRef;
 use argus_protocol::register::Register;
 use argus_protocol::result::result_digest;
 use libp2p_identity::{Keypair, PeerId};
@@ -35,6 +36,21 @@ pub fn node_of(k: &Keypair) -> NodeId {
 
 pub fn image() -> ImageId {
     ImageId::of_bytes(b"the test image")
+}
+
+/// The model every pool candidate and sample message uses.
+pub fn model() -> ModelRef {
+    ModelRef::new("shapes", WeightsId::of_bytes(b"shapes weights"))
+}
+
+/// Another model (another name, other weights).
+pub fn other_model() -> ModelRef {
+    ModelRef::new("coco", WeightsId::of_bytes(b"coco weights"))
+}
+
+/// `model()`'s name with other weights (a retrained model).
+pub fn retrained_model() -> ModelRef {
+    ModelRef::new("shapes", WeightsId::of_bytes(b"shapes weights, retrained"))
 }
 
 pub fn det(class: u16, score: f32, x: f32, y: f32, w: f32, h: f32) -> Detection {
@@ -70,7 +86,8 @@ impl Pool {
     pub fn register(&self, ops: &[(usize, usize, usize)]) -> Register {
         let mut r = Register::new(image(), 1_764_000_000_000);
         for &(k, s, t) in ops {
-            r.insert(&self.sets[s], self.att(k, s, t).clone()).expect("pool attestations are valid");
+            r.insert(&model(), &self.sets[s], self.att(k, s, t).clone())
+                .expect("pool attestations are valid");
         }
         r
     }
@@ -82,7 +99,7 @@ pub fn pool() -> &'static Pool {
         let keys: Vec<Keypair> = (0..N_KEYS).map(keypair).collect();
         let nodes = keys.iter().map(node_of).collect();
         let sets: Vec<Vec<Detection>> = (0..N_SETS).map(detection_set).collect();
-        let digests: Vec<ResultDigest> = sets.iter().map(|s| result_digest(s)).collect();
+        let digests: Vec<ResultDigest> = sets.iter().map(|s| result_digest(&model(), s)).collect();
         let mut atts = Vec::with_capacity(N_KEYS * N_SETS * N_TS);
         for k in &keys {
             for d in &digests {

@@ -147,9 +147,13 @@ pub struct Source {
     pub count: Option<u64>,
     #[serde(default)]
     pub synthetic_seed: Option<u64>,
-    /// A folder of PNG/JPEG files, relative to the scenario file.
+    /// A folder of PNG/JPEG files, relative to the scenario file (`~/` means the home folder).
     #[serde(default)]
     pub dir: Option<PathBuf>,
+    /// The model the images need (`shapes` or `coco`); by default the sender's own: `shapes`
+    /// for synthetic scenes, `coco` for a folder.
+    #[serde(default)]
+    pub model: Option<String>,
     /// Seconds after the load starts.
     #[serde(default)]
     pub start_s: f64,

@@ -16,6 +16,15 @@ pub fn derive_seed(seed: u64, index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A source folder: `~/...` under the home folder, otherwise relative to `base` (the scenario
+/// file's folder) unless absolute.
+fn resolve_dir(base: &Path, dir: &Path) -> std::path::PathBuf {
+    match (dir.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => base.join(dir),
+    }
+}
+
 pub(super) fn plan_sources(s: &Scenario, cx: &Ctx, seed: u64) -> Result<Vec<SourcePlan>, SchemaError> {
     if s.sources.is_empty() {
         return Err(cx.err(1, "at least one [[sources]] is needed: checks without a workload prove nothing"));
@@ -55,8 +64,7 @@ pub(super) fn plan_sources(s: &Scenario, cx: &Ctx, seed: u64) -> Result<Vec<Sour
                         "source: count applies to synthetic sources only (a dir source sends every file)",
                     ));
                 }
-                let base = cx.path.parent().unwrap_or(Path::new("."));
-                SourceKind::Dir { path: base.join(dir) }
+                SourceKind::Dir { path: resolve_dir(cx.path.parent().unwrap_or(Path::new(".")), dir) }
             }
             (given, None) => {
                 let Some(count) = src.count.filter(|&c| c > 0) else {
@@ -75,9 +83,15 @@ pub(super) fn plan_sources(s: &Scenario, cx: &Ctx, seed: u64) -> Result<Vec<Sour
                 SourceKind::Synthetic { seed: given.unwrap_or_else(|| derive_seed(seed, i as u64)), count }
             }
         };
+        if let Some(m) = &src.model
+            && !["shapes", "coco"].contains(&m.as_str())
+        {
+            return Err(cx.err(line, format!("source `{}`: model `{m}` must be shapes or coco", src.name)));
+        }
         out.push(SourcePlan {
             name: src.name.clone(),
             rate_per_s: src.rate_per_s,
+            model: src.model.clone(),
             kind,
             start_ms: (src.start_s * 1000.0) as u64,
             linger_s: src.linger_s,

@@ -169,7 +169,23 @@ fn every_shipped_scenario_validates() {
         "crash",
         "mixed-backends",
         "partition",
+        "photos",
+        "photos-wgpu",
         "rolling-restart",
     ];
     assert_eq!(names, want);
+}
+
+#[test]
+fn source_model_is_checked_and_home_folders_resolve() {
+    let with = |extra: &str| minimal().replace("count = 20\n", &format!("count = 20\n{extra}\n"));
+    let p = plan_of(&with("model = \"shapes\"")).unwrap();
+    assert_eq!(p.sources[0].model.as_deref(), Some("shapes"));
+    let (_, message) = invalid_line(plan_of(&with("model = \"yolo\"")));
+    assert!(message.contains("yolo"), "{message}");
+    let text = minimal().replace("count = 20\n", "dir = \"~/pics\"\nmodel = \"coco\"\n");
+    let p = plan_of(&text).unwrap();
+    let SourceKind::Dir { path } = &p.sources[0].kind else { panic!() };
+    let home = std::env::var_os("HOME").expect("HOME is set in tests");
+    assert_eq!(*path, Path::new(&home).join("pics"));
 }

@@ -54,6 +54,8 @@ pub enum Fault {
 pub struct SourcePlan {
     pub name: String,
     pub rate_per_s: f64,
+    /// `--model` for the sender, when the file names one.
+    pub model: Option<String>,
     pub kind: SourceKind,
     pub start_ms: u64,
     pub linger_s: u64,

@@ -80,7 +80,8 @@ fn write_images(dir: &Path, start: u64, count: usize) -> anyhow::Result<()> {
 
 fn send_dir(dir: &Path, peers: &[String], rate: f64, min_peers: usize) -> anyhow::Result<usize> {
     let net = ["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"];
-    let source = ["--dir".to_string(), dir.to_string_lossy().into_owned()];
+    // Generated scenes of the shapes model (a folder defaults to coco).
+    let source = ["--dir".to_string(), dir.to_string_lossy().into_owned(), "--model".into(), "shapes".into()];
     Ok(send_in(&[], &net, &source, peers, rate, min_peers)?.len())
 }
 
