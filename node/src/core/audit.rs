@@ -21,6 +21,7 @@ use rand::seq::IndexedRandom;
 use tracing::{debug, info, warn};
 
 use super::{Core, wall_ms};
+use crate::models::known;
 use crate::worker::Purpose;
 
 /// Audits we asked for and still wait on; older ones count as backlog until they expire.
@@ -151,6 +152,10 @@ impl Core {
         if r.worker.0 == self.me || !r.auditors.iter().any(|a| a.0 == self.me) {
             return;
         }
+        if known(&r.model.name).is_none() {
+            self.metrics.refused_unknown_model.fetch_add(1, Ordering::Relaxed);
+            return debug!(image = %r.image_id, model = %r.model.name, "audit request names an unknown model");
+        }
         let Some(kind) = self.worker.models.holding(&r.model).map(|m| m.kind) else {
             self.metrics.audits_declined_model.fetch_add(1, Ordering::Relaxed);
             return debug!(image = %r.image_id, model = %r.model.name, "audit declined: we lack that model or weights");
@@ -252,6 +257,10 @@ impl Core {
     }
 
     pub(crate) async fn on_audit_verdict(&mut self, v: AuditVerdict) {
+        if known(&v.model.name).is_none() {
+            self.metrics.refused_unknown_model.fetch_add(1, Ordering::Relaxed);
+            return debug!(image = %v.image_id, model = %v.model.name, "audit verdict names an unknown model");
+        }
         if v.worker.0 == self.me {
             self.audits.pending.remove(&v.image_id);
         }
