@@ -83,11 +83,12 @@ impl Core {
         if self.sched.is_done(&image) {
             return;
         }
-        for gone in self.images.insert(image, entry.clone()) {
+        let model = entry.model;
+        for gone in self.images.insert(image, entry) {
             self.metrics.images_dropped.fetch_add(1, Ordering::Relaxed);
             warn!(image = %gone, "image buffer full: dropped the oldest image");
         }
-        let wait_ms = self.worker.load.wait_ms(self.worker.epoch, entry.model, self.sched.committed());
+        let wait_ms = self.worker.load.wait_ms(self.worker.epoch, model, self.sched.committed());
         let now = self.now_ms();
         for action in self.sched.on_announce(image, wait_ms, now) {
             self.act(action).await;
