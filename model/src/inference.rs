@@ -56,7 +56,7 @@ impl Detector {
                 let blob = WeightsBlob::load(&weights)?;
                 let config = blob.meta.model.clone();
                 let net = blob.apply(config.init(&device))?.valid();
-                (Engine::Shapes { net, config }, blob.hash, blob.blake3)
+                (Engine::Shapes { net, config }, blob.raw.hash, blob.raw.blake3)
             }
             ModelKind::Coco => {
                 let raw = RawWeights::load(ModelKind::Coco, &weights)?;

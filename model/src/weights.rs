@@ -51,15 +51,6 @@ enum BlobData {
     Owned(Bytes),
 }
 
-impl BlobData {
-    fn store(&self) -> BurnpackStore {
-        match self {
-            BlobData::Static(data) => BurnpackStore::from_static(data),
-            BlobData::Owned(bytes) => BurnpackStore::from_bytes(Some(bytes.clone())),
-        }
-    }
-}
-
 /// A model's weight bytes, embedded or read from a file, with their short hash.
 pub struct RawWeights {
     data: BlobData,
@@ -89,12 +80,15 @@ impl RawWeights {
             BlobData::Owned(b) => b,
         })
         .as_bytes();
-        Ok(RawWeights { data, hash: hex::encode(&blake3[..4]), blake3 })
+        Ok(RawWeights { data, hash: short_hex(&blake3), blake3 })
     }
 
     /// A burnpack store reading these bytes.
     pub fn store(&self) -> BurnpackStore {
-        self.data.store()
+        match &self.data {
+            BlobData::Static(data) => BurnpackStore::from_static(data),
+            BlobData::Owned(bytes) => BurnpackStore::from_bytes(Some(bytes.clone())),
+        }
     }
 }
 
@@ -111,19 +105,20 @@ fn read_weights_file(path: &Path) -> Result<Vec<u8>, ModelError> {
     std::fs::read(path).map_err(io_err)
 }
 
-/// Loaded weight bytes with their description.
+/// The shapes model's weight bytes with their description.
 pub struct WeightsBlob {
-    data: BlobData,
+    pub raw: RawWeights,
     pub meta: WeightsMeta,
-    /// Short BLAKE3 hex of the burnpack bytes.
-    pub hash: String,
-    /// The full BLAKE3 of the burnpack bytes.
-    pub blake3: [u8; 32],
 }
 
 /// Short BLAKE3 hex (first 4 bytes, 8 hex digits) identifying a weights file.
 pub fn short_hash(bytes: &[u8]) -> String {
-    hex::encode(&blake3::hash(bytes).as_bytes()[..4])
+    short_hex(blake3::hash(bytes).as_bytes())
+}
+
+/// The short form of a full BLAKE3 hash: its first 4 bytes in hex.
+fn short_hex(blake3: &[u8; 32]) -> String {
+    hex::encode(&blake3[..4])
 }
 
 /// The sidecar config path for a weights file: `detector.bpk` -> `detector.json`.
@@ -155,12 +150,12 @@ impl WeightsBlob {
                 }
             }
         };
-        Ok(Self { hash: raw.hash.clone(), blake3: raw.blake3, data: raw.data, meta })
+        Ok(Self { raw, meta })
     }
 
     /// Applies the weights to `net`, failing when a tensor is missing, unused or mis-shaped.
     pub fn apply(&self, mut net: DetectorNet) -> Result<DetectorNet, ModelError> {
-        let mut store = self.data.store();
+        let mut store = self.raw.store();
         let result = net.load_from(&mut store).map_err(|e| ModelError::Weights(format!("burnpack: {e}")))?;
         if !result.is_success() || !result.missing.is_empty() || !result.unused.is_empty() {
             return Err(ModelError::Weights(format!("weights do not fit the network: {result}")));

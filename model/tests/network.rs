@@ -55,7 +55,7 @@ fn saved_weights_reload_to_the_same_outputs() {
     let meta = WeightsMeta { model: cfg.clone(), training: serde_json::Value::Null };
     let hash = weights::save(&net, &meta, &path).unwrap();
     let blob = WeightsBlob::load(&WeightsSource::File(path.clone())).unwrap();
-    assert_eq!(blob.hash, hash);
+    assert_eq!(blob.raw.hash, hash);
     assert_eq!(blob.meta.model, cfg);
     // A differently seeded net loaded with the saved weights computes the same function.
     let other = blob.apply(cfg.clone().with_seed(10).init(&device)).unwrap();
