@@ -68,7 +68,7 @@ impl Detector {
         if backend == BackendKind::Wgpu {
             // A small matmul read back: fails fast without an adapter, and costs far less than
             // a forward pass of NanoDet on a software rasteriser.
-            let run = std::panic::AssertUnwindSafe(|| crate::bench::gemm_gflops(&detector.device, 8, 1));
+            let run = std::panic::AssertUnwindSafe(|| crate::gemm::gemm_gflops(&detector.device, 8, 1));
             match std::panic::catch_unwind(run) {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(ModelError::BackendUnavailable(format!("wgpu: {e}"))),

@@ -34,6 +34,7 @@ pub mod decode;
 pub mod draw;
 pub mod error;
 pub mod eval;
+pub mod gemm;
 pub mod image_io;
 pub mod inference;
 pub mod loss;

@@ -25,7 +25,7 @@ pub enum Cmd {
     /// Print the stored result for an image from a node's HTTP API.
     Query(QueryArgs),
     /// Supervise node processes on this host and restart failed ones.
-    Monitor(crate::monitor::MonitorArgs),
+    Monitor(MonitorArgs),
     /// Print the inference backends this build contains, one per line (wgpu needs the cargo
     /// feature `wgpu`: `cargo build --workspace --bins --features argus-node/wgpu`).
     Backends,
@@ -132,4 +132,36 @@ pub struct QueryArgs {
     pub majority: bool,
     /// Image id (64 hex characters).
     pub image_id: String,
+}
+
+/// `argus monitor (--config FILE | --spawn N -- NODE-ARGS...)`.
+#[derive(Args, Clone)]
+pub struct MonitorArgs {
+    /// TOML file: restart policy, the monitor's network settings and [[node]] entries (format
+    /// in node/src/monitor/config.rs). With --spawn it may hold the policy but no nodes.
+    #[arg(long, value_name = "FILE", required_unless_present = "spawn")]
+    pub config: Option<PathBuf>,
+    /// Start N nodes n0..n{N-1} sharing the NODE-ARGS after `--`; each also gets
+    /// `--data DATA_ROOT/nK --name nK`, and with `--no-mdns` among NODE-ARGS the listen
+    /// addresses of the nodes already up as `--peer`.
+    #[arg(long, value_name = "N")]
+    pub spawn: Option<usize>,
+    /// Parent folder of the spawned nodes' data directories.
+    #[arg(long, value_name = "DIR", default_value = "monitor-data")]
+    pub data_root: PathBuf,
+    /// Append each node's stderr to DIR/NAME.log. Default: DATA_ROOT with --spawn; otherwise
+    /// the config's log_dir, else the monitor's own stderr.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// HTTP API of the monitor: IP:PORT or unix:/path (default 127.0.0.1:0).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// The argus binary to run nodes with (default: this executable).
+    #[arg(long, value_name = "PATH")]
+    pub argus_bin: Option<PathBuf>,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Arguments shared by the spawned nodes (after `--`).
+    #[arg(last = true, value_name = "NODE-ARGS")]
+    pub node_args: Vec<String>,
 }

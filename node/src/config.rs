@@ -232,6 +232,31 @@ impl Default for SyncConfig {
 }
 
 impl NodeConfig {
+    /// The protocol state's configuration.
+    pub fn state(&self) -> argus_state::Config {
+        let (s, a) = (&self.sched, &self.audit);
+        argus_state::Config {
+            sched: argus_state::sched::SchedConfig {
+                bid_window_ms: s.bid_window_ms,
+                claim_grace_ms: s.claim_grace_ms,
+                result_slack_ms: s.result_slack_ms,
+                claim_confirm_ms: s.claim_confirm_ms,
+                max_open: s.max_open_images,
+                max_done: s.max_done_images,
+            },
+            ratio: argus_state::ratio::RatioConfig {
+                initial: a.ratio_initial,
+                min: a.ratio_min,
+                max: a.ratio_max,
+                step: a.increase_step,
+                backlog_high: a.backlog_high,
+                queue_high: a.queue_high_jobs,
+            },
+            suspect_after_fails: a.suspect_after_fails,
+            ..argus_state::Config::default()
+        }
+    }
+
     /// Reads a TOML file; unknown keys are errors that name the line.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let p = path.display().to_string();

@@ -1,46 +1,31 @@
 //! The argus node: a worker in a self-organising detection network, plus the sender, query
 //! client and monitor that share the `argus` binary.
 //!
-//! Layout:
-//! - `cli`: command-line flags of every subcommand.
-//! - `config`: per-component configuration with documented defaults and validation.
-//! - `identity`: the node's ed25519 key, kept in its data directory.
-//! - `node`: assembles and runs one node.
-//! - `core`: the node's event loop (auction, results, audits, inbound requests).
-//! - `sched`: wait-time bids, claims and takeover as a pure state machine.
-//! - `audit`: the adaptive audit ratio (AIMD) as a pure controller.
-//! - `worker`: the inference thread (one detector per model) behind a bounded queue.
-//! - `models`: the models a node serves, wire model names, labelled detections.
-//! - `images`: the bounded buffer of announced images.
-//! - `store`: vote-weighted registers in LMDB on a dedicated thread.
-//! - `sync`: anti-entropy by replica digests and pairwise range reconciliation.
-//! - `query`: majority reads with read repair.
-//! - `net`: libp2p behaviour, the swarm task that owns it, and its handle.
-//! - `http`: the JSON HTTP API; `client`: a small HTTP client for it.
-//! - `metrics`: counters and histograms (atomics) and their Prometheus rendering.
-//! - `fault`: fault injection (anomalous results) for tests and scenarios.
-//! - `send`: the image source; `monitor`: the process supervisor.
+//! Layout, by role:
+//! - `daemon`: the worker node. `daemon::run` assembles one; `actor` moves events between the
+//!   protocol state (`argus_state`: auction, audits, liveness, adoption) and the world;
+//!   `store` keeps vote-weighted registers in LMDB on a dedicated thread; `worker` is the
+//!   inference thread (one detector per model) behind a bounded queue; `sync` is anti-entropy's
+//!   IO; `http` is the JSON HTTP API (majority reads with read repair in `http::majority`).
+//! - `send`: the image source.
+//! - `monitor`: the process supervisor.
+//! - `net`: shared networking: the libp2p behaviour, the swarm task that owns it, its handle.
+//! - shared by all: `cli` (flags of every subcommand), `config` (per-component configuration
+//!   with documented defaults and validation), `identity` (the ed25519 key in a data
+//!   directory), `models` (served models, wire model names, labelled detections), `metrics`
+//!   (counters and histograms, Prometheus text), `clock`, and `client` (a small HTTP client).
 
-pub mod audit;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
-pub mod core;
-pub mod fault;
-pub mod http;
+pub mod daemon;
 pub mod identity;
-pub mod images;
 pub mod metrics;
 pub mod models;
 pub mod monitor;
 pub mod net;
-pub mod node;
-pub mod query;
-pub mod sched;
 pub mod send;
-pub mod store;
-pub mod sync;
-pub mod worker;
 
 use std::time::Duration;
 
@@ -95,7 +80,7 @@ pub async fn run_node(
     }
     cfg.http.admin |= args.admin;
     let fault_ppm = match &args.fault {
-        Some(f) => fault::parse(f).map_err(anyhow::Error::msg)?,
+        Some(f) => argus_state::fault::parse(f).map_err(anyhow::Error::msg)?,
         None => 0,
     };
     if fault_ppm > 0 {
@@ -104,8 +89,8 @@ pub async fn run_node(
             "FAULT INJECTION: this node will publish anomalous results"
         );
     }
-    let opts = node::NodeOptions { data: args.data, name: args.name, fault_ppm, cfg };
-    node::run(opts, shutdown).await?;
+    let opts = daemon::NodeOptions { data: args.data, name: args.name, fault_ppm, cfg };
+    daemon::run(opts, shutdown).await?;
     Ok(0)
 }
 

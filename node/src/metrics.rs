@@ -1,8 +1,12 @@
-//! Node counters, gauges and latency histograms, shared between tasks as atomics (no locks),
-//! and their rendering in the Prometheus text format. Never blocks, never allocates per update.
+//! Node counters, gauges and latency histograms, and their rendering in the Prometheus text
+//! format. The protocol state's own counters (`argus_state::Counters`) are copied in by the
+//! actor after each event; the rest are atomics shared between tasks.
 
 use std::fmt::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use argus_state::Counters;
 
 /// Upper bounds (ms) of the latency histogram buckets; the last bucket is +Inf.
 pub const LATENCY_BUCKETS_MS: [u64; 14] =
@@ -48,6 +52,8 @@ macro_rules! counters {
         #[derive(Default)]
         pub struct Metrics {
             $(#[doc = $help] pub $name: AtomicU64,)*
+            /// The protocol state's counters, as of its last event.
+            core: Mutex<Counters>,
             /// Announcement (capture) to stored result, ms.
             pub latency_stored_ms: Histogram,
             /// One forward pass per image, ms.
@@ -59,12 +65,31 @@ macro_rules! counters {
         impl Metrics {
             /// Counter values by name, for the status endpoint.
             pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
-                vec![$((stringify!($name), self.$name.load(Ordering::Relaxed)),)*]
+                let mut v: Vec<(&'static str, u64)> = self.core().each().into_iter().map(|(n, _, v)| (n, v)).collect();
+                v.extend([$((stringify!($name), self.$name.load(Ordering::Relaxed)),)*]);
+                v
+            }
+
+            /// Replaces the protocol state's counters.
+            pub fn set_core(&self, c: &Counters) {
+                let mut core = self.core.lock().unwrap_or_else(|e| e.into_inner());
+                if *core != *c {
+                    *core = c.clone();
+                }
+            }
+
+            /// The protocol state's counters.
+            pub fn core(&self) -> Counters {
+                self.core.lock().unwrap_or_else(|e| e.into_inner()).clone()
             }
 
             /// Prometheus text exposition.
             pub fn render(&self) -> String {
                 let mut out = String::new();
+                for (name, help, value) in self.core().each() {
+                    let _ = writeln!(out, "# HELP argus_{name} {help}");
+                    let _ = writeln!(out, "argus_{name} {value}");
+                }
                 $(
                     let _ = writeln!(out, "# HELP argus_{} {}", stringify!($name), $help);
                     let _ = writeln!(out, "argus_{} {}", stringify!($name), self.$name.load(Ordering::Relaxed));
@@ -79,42 +104,18 @@ macro_rules! counters {
 }
 
 counters! {
-    images_announced: "images this node announced (HTTP uploads)",
-    images_seen: "image announcements heard",
-    images_dropped: "announced images dropped because the buffer was full",
-    bids_sent: "bids published",
-    images_won: "auctions won (claims published)",
-    images_taken_over: "images taken over from a holder that missed its deadline",
-    images_processed: "images this node ran inference on",
-    results_adopted: "own results that agreed with a peer's stored result for the same image and voted for it",
-    inference_errors: "images that failed to decode or run",
-    results_received: "results heard from peers",
-    results_invalid: "results refused (bad signature, bad detections, a class the model lacks)",
-    refused_unknown_model: "messages and uploads refused because they name a model this build does not know",
-    announces_model_not_held: "announcements not bid for because this node does not run their model",
-    audits_declined_model: "audit requests declined because this node lacks the model and weights",
-    results_stored: "register merges that changed the store",
-    fetches_sent: "image fetch requests sent",
-    fetches_failed: "image fetch requests that failed",
     gossip_received: "valid gossip messages received",
     gossip_rejected: "gossip messages rejected by validation",
     gossip_bytes_sent: "gossip payload bytes published",
     net_events_dropped: "network events dropped because the node was behind",
-    audits_requested: "audits this node asked for",
-    audits_performed: "audits this node answered",
-    audits_passed: "verdicts received that passed",
-    audits_failed: "verdicts received that failed",
-    audits_failed_against: "failed verdicts about this node's own results",
+    publish_dropped: "gossip messages and network commands dropped because the swarm task's queue was full",
     queries_served: "query requests answered for peers",
     sync_bytes_sent: "bytes of registers sent for anti-entropy",
     sync_bytes_received: "bytes of registers received for anti-entropy",
     sync_ranges_compared: "range fingerprints compared",
     sync_records_repaired: "registers changed by anti-entropy or read repair",
     store_errors: "store operations that failed",
-    queue_len: "gauge: images waiting for or in inference",
-    peers: "gauge: connected peers",
     store_registers: "gauge: registers stored",
-    audit_ratio_permille: "gauge: current audit ratio in 1/1000",
 }
 
 #[cfg(test)]
@@ -126,9 +127,11 @@ mod tests {
         let m = Metrics::default();
         m.inference_ms.observe(3);
         m.inference_ms.observe(3_000);
-        m.images_processed.fetch_add(2, Ordering::Relaxed);
+        m.set_core(&Counters { images_processed: 2, ..Counters::default() });
+        m.queries_served.fetch_add(3, Ordering::Relaxed);
         let text = m.render();
         assert!(text.contains("argus_images_processed 2"), "{text}");
+        assert!(text.contains("argus_queries_served 3"), "{text}");
         assert!(text.contains("argus_inference_ms_bucket{le=\"5\"} 1"), "{text}");
         assert!(text.contains("argus_inference_ms_bucket{le=\"+Inf\"} 2"), "{text}");
         assert!(text.contains("argus_inference_ms_sum 3003"), "{text}");

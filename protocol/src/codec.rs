@@ -4,44 +4,12 @@
 //! input does not back.
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_bytes::ByteBuf;
 
-use crate::limits::{CBOR_RECURSION_LIMIT, MAX_GOSSIP_BYTES, MAX_NESTING_DEPTH, PROTOCOL_VERSION};
+pub use crate::error::CodecError;
+use crate::limits::{MAX_GOSSIP_BYTES, PROTOCOL_VERSION};
 use crate::messages::GossipMessage;
-use crate::scan::prescan;
-
-/// Why bytes could not be encoded or decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CodecError {
-    #[error("{len} bytes, limit {limit}")]
-    TooLarge { len: usize, limit: usize },
-    #[error("protocol version {got}, this node speaks {PROTOCOL_VERSION}")]
-    WrongVersion { got: u64 },
-    #[error("truncated at byte {offset}: needs {needed}, {left} left")]
-    Truncated { offset: usize, needed: u64, left: usize },
-    #[error("nested deeper than {MAX_NESTING_DEPTH}")]
-    TooDeep,
-    #[error("malformed CBOR: {0}")]
-    Malformed(String),
-    #[error("invalid message: {0}")]
-    Invalid(String),
-    #[error("encoding failed: {0}")]
-    Encode(String),
-}
-
-/// Semantic checks a decoded message must pass (bounds, consistency) beyond its shape.
-pub trait Validate {
-    /// Ok, or what is wrong, in words.
-    fn validate(&self) -> Result<(), String>;
-}
-
-/// A request or response of a request-response protocol: carries its own size limit, so
-/// `encode_wire`/`decode_wire` cannot be called with the wrong one.
-pub trait WireMessage: Serialize + DeserializeOwned + Validate {
-    /// Largest encoded size accepted.
-    const MAX_BYTES: usize;
-}
+pub use crate::wire::{Validate, WireMessage, decode, encode};
 
 /// The gossip envelope. Its shape is frozen across versions: `v` says how to read `body`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -56,38 +24,6 @@ pub struct Envelope {
 struct EnvelopeIn {
     v: u64,
     body: ByteBuf,
-}
-
-/// CBOR-encodes `value`, refusing results over `limit` bytes.
-pub fn encode<T: Serialize>(value: &T, limit: usize) -> Result<Vec<u8>, CodecError> {
-    let mut out = Vec::new();
-    ciborium::ser::into_writer(value, &mut out).map_err(|e| CodecError::Encode(e.to_string()))?;
-    if out.len() > limit {
-        return Err(CodecError::TooLarge { len: out.len(), limit });
-    }
-    Ok(out)
-}
-
-/// Decodes untrusted CBOR: size check against `limit` first, then the pre-scan (one
-/// well-formed item, definite lengths, no tags, depth <= `MAX_NESTING_DEPTH`), then serde.
-/// Does not run `Validate`; use `decode_wire` or `decode_gossip` for protocol messages.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, CodecError> {
-    if bytes.len() > limit {
-        return Err(CodecError::TooLarge { len: bytes.len(), limit });
-    }
-    prescan(bytes, MAX_NESTING_DEPTH)?;
-    ciborium::de::from_reader_with_recursion_limit(bytes, CBOR_RECURSION_LIMIT).map_err(map_de_error)
-}
-
-fn map_de_error(e: ciborium::de::Error<std::io::Error>) -> CodecError {
-    use ciborium::de::Error;
-    match e {
-        Error::RecursionLimitExceeded => CodecError::TooDeep,
-        Error::Io(e) => CodecError::Malformed(format!("read: {e}")),
-        Error::Syntax(offset) => CodecError::Malformed(format!("syntax error at byte {offset}")),
-        Error::Semantic(Some(offset), msg) => CodecError::Malformed(format!("at byte {offset}: {msg}")),
-        Error::Semantic(None, msg) => CodecError::Malformed(msg),
-    }
 }
 
 /// Validates, then encodes a request or response under its limit.

@@ -22,17 +22,19 @@
 pub mod attestation;
 pub mod codec;
 pub mod detection;
+mod error;
 pub mod hlc;
 pub mod ids;
 pub mod limits;
 pub mod messages;
 pub mod model_ref;
 pub mod register;
-mod register_wire;
+pub mod register_wire;
 pub mod result;
 pub mod rpc;
 mod scan;
 pub mod sync;
+pub mod wire;
 
 pub use attestation::{AttestError, Attestation, AttestationWire};
 pub use codec::{
@@ -44,7 +46,8 @@ pub use hlc::{Hlc, HlcError, HlcTimestamp};
 pub use ids::{IdError, ImageId, NodeId, ResultDigest, WeightsId};
 pub use messages::*;
 pub use model_ref::{ModelRef, validate_model_name};
-pub use register::{Candidate, CandidateWire, Refused, Register, RegisterError, RegisterWire};
+pub use register::{Candidate, Register, RegisterError};
+pub use register_wire::{CandidateWire, Refused, RegisterWire};
 pub use result::{result_digest, results_agree};
 pub use rpc::*;
-pub use sync::{RangeFingerprint, RegisterBatch, fingerprint_of};
+pub use sync::{RangeFingerprint, fingerprint_of};

@@ -79,7 +79,7 @@ pub const MAX_QUERY_RESPONSE_BYTES: usize = MAX_REGISTER_BYTES + 1024;
 /// `/argus/sync/2` request limit.
 pub const MAX_SYNC_REQUEST_BYTES: usize = 256;
 /// `/argus/sync/2` response limit. Responders pack registers up to `SYNC_RESPONSE_SOFT_BYTES`
-/// (see `sync::RegisterBatch`) and say `more: true`, so the hard limit is never reached.
+/// (see `rpc::RegisterBatch`) and say `more: true`, so the hard limit is never reached.
 pub const MAX_SYNC_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// Byte budget a responder fills before it stops adding registers to a sync response; one
 /// register more (at most `MAX_REGISTER_BYTES`) still fits under `MAX_SYNC_RESPONSE_BYTES`.

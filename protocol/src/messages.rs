@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::attestation::{AttestError, Attestation, AttestationWire};
-use crate::codec::Validate;
 use crate::detection::{Detection, validate_detections};
 use crate::ids::{ImageId, NodeId, ResultDigest};
 use crate::limits::*;
 use crate::model_ref::{ModelRef, validate_model_name};
 use crate::result::result_digest;
 use crate::sync::{RangeFingerprint, validate_ranges};
+use crate::wire::Validate;
 
 /// Image announcements.
 pub const TOPIC_IMAGES: &str = "argus/images/2";

@@ -40,8 +40,6 @@ use crate::limits::{MAX_ATTESTATIONS, MAX_CANDIDATES};
 use crate::model_ref::ModelRef;
 use crate::result::{result_digest, results_agree};
 
-pub use crate::register_wire::{CandidateWire, Refused, RegisterWire};
-
 /// Domain separator of `Register::state_hash`.
 pub const STATE_DOMAIN: &[u8] = b"argus/register/v1";
 

@@ -5,7 +5,7 @@
 //! that remain, so no later step can size an allocation from a length prefix the input does
 //! not back. It must never read past the input or trust a length before checking it.
 
-use crate::codec::CodecError;
+use crate::error::CodecError;
 
 /// Cursor over the input; every read is bounds-checked.
 struct Cursor<'a> {

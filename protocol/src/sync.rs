@@ -10,11 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{CodecError, encode};
 use crate::ids::ImageId;
-use crate::limits::{MAX_RANGES, MAX_REGISTER_BYTES, MAX_SYNC_FETCH_LIMIT, SYNC_RESPONSE_SOFT_BYTES};
-use crate::register::RegisterWire;
-use crate::rpc::SyncResponse;
+use crate::limits::MAX_RANGES;
 
 /// A 32-byte range fingerprint.
 pub type Fingerprint = [u8; 32];
@@ -78,53 +75,4 @@ pub fn validate_ranges(ranges: &[RangeFingerprint]) -> Result<(), String> {
         return Err("ranges overlap or are not ascending".into());
     }
     Ok(())
-}
-
-/// Packs registers into a `SyncResponse::Registers` under both the requested count and
-/// `SYNC_RESPONSE_SOFT_BYTES`, so the encoded response always fits `MAX_SYNC_RESPONSE_BYTES`.
-#[derive(Debug)]
-pub struct RegisterBatch {
-    registers: Vec<RegisterWire>,
-    encoded_bytes: usize,
-    max_count: usize,
-}
-
-impl RegisterBatch {
-    /// A batch for a request that asked for `limit` registers (capped at
-    /// `MAX_SYNC_FETCH_LIMIT`).
-    pub fn new(limit: u32) -> Self {
-        let max_count = limit.min(MAX_SYNC_FETCH_LIMIT) as usize;
-        Self { registers: Vec::new(), encoded_bytes: 0, max_count }
-    }
-
-    /// Adds `register` if it fits and returns true; returns false when the batch is full (the
-    /// caller then answers with `more: true`). The first register always fits unless it is
-    /// itself over `MAX_REGISTER_BYTES`, which is an error.
-    pub fn push(&mut self, register: RegisterWire) -> Result<bool, CodecError> {
-        if self.registers.len() >= self.max_count {
-            return Ok(false);
-        }
-        let size = encode(&register, MAX_REGISTER_BYTES)?.len();
-        if !self.registers.is_empty() && self.encoded_bytes + size > SYNC_RESPONSE_SOFT_BYTES {
-            return Ok(false);
-        }
-        self.encoded_bytes += size;
-        self.registers.push(register);
-        Ok(true)
-    }
-
-    /// Registers held.
-    pub fn len(&self) -> usize {
-        self.registers.len()
-    }
-
-    /// Whether none are held.
-    pub fn is_empty(&self) -> bool {
-        self.registers.is_empty()
-    }
-
-    /// The response; `more` says whether registers in the requested range were left out.
-    pub fn into_response(self, more: bool) -> SyncResponse {
-        SyncResponse::Registers { registers: self.registers, more }
-    }
 }

@@ -15,10 +15,12 @@ use argus_protocol::ids::{ImageId, WeightsId};
 use argus_protocol::limits::*;
 use argus_protocol::messages::*;
 use argus_protocol::model_ref::ModelRef;
-use argus_protocol::register::{Register, RegisterWire};
+use argus_protocol::register::Register;
+use argus_protocol::register_wire::RegisterWire;
 use argus_protocol::result::result_digest;
+use argus_protocol::rpc::RegisterBatch;
 use argus_protocol::rpc::{QueryResponse, SyncResponse};
-use argus_protocol::sync::{RangeFingerprint, RegisterBatch};
+use argus_protocol::sync::RangeFingerprint;
 use common::{det, image, pool, ts};
 use serde_bytes::ByteBuf;
 

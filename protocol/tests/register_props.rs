@@ -123,7 +123,7 @@ proptest! {
         match rw.candidates.iter_mut().find(|c| c.digest == p.digests[target]) {
             Some(c) if c.attestations.len() < MAX_ATTESTATIONS => c.attestations.push(wire),
             Some(_) => return Ok(()),
-            None => rw.candidates.push(argus_protocol::register::CandidateWire {
+            None => rw.candidates.push(argus_protocol::register_wire::CandidateWire {
                 digest: p.digests[target],
                 model: common::model(),
                 detections: p.sets[target].clone(),

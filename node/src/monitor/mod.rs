@@ -28,8 +28,7 @@ pub mod report;
 pub mod supervise;
 pub mod watch;
 
-use std::path::PathBuf;
-
+pub use crate::cli::MonitorArgs;
 use anyhow::Context;
 use serde_json::json;
 use thiserror::Error;
@@ -48,38 +47,6 @@ pub enum MonitorError {
     Net(String),
     #[error("monitor HTTP: {0}")]
     Http(String),
-}
-
-/// `argus monitor (--config FILE | --spawn N -- NODE-ARGS...)`.
-#[derive(clap::Args, Clone)]
-pub struct MonitorArgs {
-    /// TOML file: restart policy, the monitor's network settings and [[node]] entries (format
-    /// in node/src/monitor/config.rs). With --spawn it may hold the policy but no nodes.
-    #[arg(long, value_name = "FILE", required_unless_present = "spawn")]
-    pub config: Option<PathBuf>,
-    /// Start N nodes n0..n{N-1} sharing the NODE-ARGS after `--`; each also gets
-    /// `--data DATA_ROOT/nK --name nK`, and with `--no-mdns` among NODE-ARGS the listen
-    /// addresses of the nodes already up as `--peer`.
-    #[arg(long, value_name = "N")]
-    pub spawn: Option<usize>,
-    /// Parent folder of the spawned nodes' data directories.
-    #[arg(long, value_name = "DIR", default_value = "monitor-data")]
-    pub data_root: PathBuf,
-    /// Append each node's stderr to DIR/NAME.log. Default: DATA_ROOT with --spawn; otherwise
-    /// the config's log_dir, else the monitor's own stderr.
-    #[arg(long, value_name = "DIR")]
-    pub log_dir: Option<PathBuf>,
-    /// HTTP API of the monitor: IP:PORT or unix:/path (default 127.0.0.1:0).
-    #[arg(long, value_name = "ADDR")]
-    pub http: Option<String>,
-    /// The argus binary to run nodes with (default: this executable).
-    #[arg(long, value_name = "PATH")]
-    pub argus_bin: Option<PathBuf>,
-    #[command(flatten)]
-    pub net: crate::cli::NetArgs,
-    /// Arguments shared by the spawned nodes (after `--`).
-    #[arg(last = true, value_name = "NODE-ARGS")]
-    pub node_args: Vec<String>,
 }
 
 /// Runs the monitor until SIGINT or SIGTERM; then stops its nodes and returns.

@@ -1,12 +1,8 @@
 //! What the monitor tells the outside: one JSON line per event on stdout (for the scenario
-//! runner, which timestamps restarts with them), its counters, and the status snapshot behind
-//! the HTTP API. Never decides anything; writing to a closed stdout is not an error.
+//! runner, which timestamps restarts with them) and its counters. Never decides anything; writing to a closed stdout is not an error.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-
-use super::http::{NodeStatus, Snapshot};
-use super::supervise::Supervisor;
 
 /// Counters of the supervisor task (single owner: plain integers).
 #[derive(Debug, Default)]
@@ -28,45 +24,5 @@ pub fn emit(v: serde_json::Value) {
 
 /// Wall-clock time in Unix ms (what `at_ms` carries).
 pub fn unix_ms() -> u64 {
-    crate::core::wall_ms()
-}
-
-/// The status snapshot: the policy's view of each node plus what the shell knows.
-pub(super) fn snapshot(s: &Supervisor) -> Snapshot {
-    let now = s.now_ms();
-    let nodes = s
-        .slots
-        .iter()
-        .enumerate()
-        .map(|(i, slot)| {
-            let v = s.policy.view(i, now);
-            NodeStatus {
-                name: slot.spec.name.clone(),
-                state: v.as_ref().map_or("unknown", |v| v.state).to_string(),
-                pid: slot.child.as_ref().map(|h| h.pid),
-                peer_id: slot.peer.map(|p| p.to_string()),
-                http: slot.http.clone(),
-                incarnation: slot.incarnation,
-                restarts: v.as_ref().map_or(0, |v| v.restarts_total),
-                restarts_in_window: v.as_ref().map_or(0, |v| v.restarts_in_window),
-                last_heartbeat_age_ms: v.as_ref().and_then(|v| v.last_heartbeat_age_ms),
-                audit_fails: v.as_ref().map_or(0, |v| v.audit_fails),
-                last_reason: slot.last_reason.clone(),
-                fault_dropped: slot.fault_dropped,
-                heartbeat: slot.heartbeat.clone(),
-            }
-        })
-        .collect();
-    let c = &s.counters;
-    Snapshot {
-        peer_id: s.me.to_string(),
-        uptime_ms: now,
-        peers_connected: c.peers_connected,
-        heartbeats_total: c.heartbeats,
-        verdicts_pass_total: c.verdicts_pass,
-        verdicts_fail_total: c.verdicts_fail,
-        restarts_total: c.restarts.clone(),
-        give_ups_total: c.give_ups,
-        nodes,
-    }
+    crate::clock::wall_ms()
 }

@@ -17,6 +17,9 @@ use libp2p::{StreamProtocol, allow_block_list, gossipsub, identity::Keypair, mdn
 use super::codec::CborCodec;
 use super::topics::Topic;
 
+/// Room for gossipsub's own framing around an envelope (see `max_transmit_size`).
+pub const GOSSIPSUB_FRAMING_BYTES: usize = 4 * 1024;
+
 pub type FetchBehaviour = request_response::Behaviour<CborCodec<FetchRequest, FetchResponse>>;
 pub type QueryBehaviour = request_response::Behaviour<CborCodec<QueryRequest, QueryResponse>>;
 pub type SyncBehaviour = request_response::Behaviour<CborCodec<SyncRequest, SyncResponse>>;
@@ -46,7 +49,10 @@ fn gossipsub_config() -> Result<gossipsub::Config, String> {
         .flood_publish(true)
         .validation_mode(gossipsub::ValidationMode::Strict)
         .validate_messages()
-        .max_transmit_size(limits::MAX_GOSSIP_BYTES)
+        // The envelope may be MAX_GOSSIP_BYTES; gossipsub adds its own framing (topic, sequence
+        // number, key, signature: a few hundred bytes), so a legal envelope of the maximum size
+        // must still pass.
+        .max_transmit_size(limits::MAX_GOSSIP_BYTES + GOSSIPSUB_FRAMING_BYTES)
         .duplicate_cache_time(Duration::from_secs(120))
         .build()
         .map_err(|e| e.to_string())
@@ -106,20 +112,8 @@ pub fn build(key: &Keypair, mdns_on: bool, request_timeout: Duration) -> Result<
         ping: ping::Behaviour::new(
             ping::Config::new().with_interval(Duration::from_secs(2)).with_timeout(Duration::from_secs(5)),
         ),
-        fetch: request_response::Behaviour::with_codec(
-            CborCodec::new(limits::MAX_FETCH_REQUEST_BYTES, limits::MAX_FETCH_RESPONSE_BYTES),
-            rr(PROTOCOL_FETCH),
-            cfg.clone(),
-        ),
-        query: request_response::Behaviour::with_codec(
-            CborCodec::new(limits::MAX_QUERY_REQUEST_BYTES, limits::MAX_QUERY_RESPONSE_BYTES),
-            rr(PROTOCOL_QUERY),
-            cfg.clone(),
-        ),
-        sync: request_response::Behaviour::with_codec(
-            CborCodec::new(limits::MAX_SYNC_REQUEST_BYTES, limits::MAX_SYNC_RESPONSE_BYTES),
-            rr(PROTOCOL_SYNC),
-            cfg,
-        ),
+        fetch: request_response::Behaviour::with_codec(CborCodec::new(), rr(PROTOCOL_FETCH), cfg.clone()),
+        query: request_response::Behaviour::with_codec(CborCodec::new(), rr(PROTOCOL_QUERY), cfg.clone()),
+        sync: request_response::Behaviour::with_codec(CborCodec::new(), rr(PROTOCOL_SYNC), cfg),
     })
 }

@@ -126,6 +126,23 @@ pub fn author(msg: &GossipMessage) -> PeerId {
     }
 }
 
+/// Structural validation of one gossip message: it decodes within limits and version, travels
+/// on its own topic, and names as its author the peer that signed it.
+pub(crate) fn validate(
+    message: &libp2p::gossipsub::Message,
+) -> Result<(PeerId, GossipMessage), &'static str> {
+    let source = message.source.ok_or("unsigned message")?;
+    let topic = Topic::from_hash(&message.topic).ok_or("unknown topic")?;
+    let msg = argus_protocol::codec::decode_gossip(&message.data).map_err(|_| "undecodable message")?;
+    if Topic::of(&msg) != topic {
+        return Err("message on the wrong topic");
+    }
+    if author(&msg) != source {
+        return Err("author field does not match the signer");
+    }
+    Ok((source, msg))
+}
+
 /// Cloneable handle to the swarm task.
 #[derive(Clone)]
 pub struct NetHandle {
@@ -136,6 +153,20 @@ pub struct NetHandle {
 impl NetHandle {
     pub async fn send(&self, cmd: NetCommand) -> Result<(), NetError> {
         self.tx.send(cmd).await.map_err(|_| NetError::ChannelClosed)
+    }
+
+    /// Queues a command without waiting; `Overloaded` when the swarm task's queue is full.
+    pub fn try_send(&self, cmd: NetCommand) -> Result<(), NetError> {
+        self.tx.try_send(cmd).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => NetError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => NetError::ChannelClosed,
+        })
+    }
+
+    /// Encodes and queues a gossip message without waiting.
+    pub fn try_publish(&self, msg: &GossipMessage) -> Result<(), NetError> {
+        let data = argus_protocol::codec::encode_gossip(msg).map_err(|e| NetError::Request(e.to_string()))?;
+        self.try_send(NetCommand::Publish { topic: Topic::of(msg), data })
     }
 
     /// Encodes and publishes a gossip message on its topic.

@@ -11,8 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use argus_protocol::codec::decode_gossip;
-use argus_protocol::messages::GossipMessage;
 use futures::StreamExt;
 use libp2p::gossipsub::{self, MessageAcceptance};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
@@ -22,7 +20,6 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
-use super::topics::Topic;
 use super::{InboundRequest, NetCommand, NetError, NetEvent, Outbound, Response};
 use crate::metrics::Metrics;
 
@@ -338,7 +335,7 @@ impl SwarmTask {
         let gossipsub::Event::Message { propagation_source, message_id, message } = event else {
             return;
         };
-        let verdict = validate(&message);
+        let verdict = super::validate(&message);
         let acceptance = match &verdict {
             Ok(_) => MessageAcceptance::Accept,
             Err(reason) => {
@@ -394,19 +391,4 @@ impl SwarmTask {
             Event::ResponseSent { .. } => {}
         }
     }
-}
-
-/// Structural validation of one gossip message: it decodes within limits and version, travels
-/// on its own topic, and names as its author the peer that signed it.
-fn validate(message: &gossipsub::Message) -> Result<(PeerId, GossipMessage), &'static str> {
-    let source = message.source.ok_or("unsigned message")?;
-    let topic = Topic::from_hash(&message.topic).ok_or("unknown topic")?;
-    let msg = decode_gossip(&message.data).map_err(|_| "undecodable message")?;
-    if Topic::of(&msg) != topic {
-        return Err("message on the wrong topic");
-    }
-    if super::author(&msg) != source {
-        return Err("author field does not match the signer");
-    }
-    Ok((source, msg))
 }

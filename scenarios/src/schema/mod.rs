@@ -312,7 +312,7 @@ impl Scenario {
         let text = std::fs::read_to_string(path)
             .map_err(|source| SchemaError::Read { path: path.to_path_buf(), source })?;
         let scenario = Scenario::parse(&text, path)?;
-        validate::plan(scenario, &text, path, seed)
+        plan(scenario, &text, path, seed)
     }
 
     /// Names of all nodes, initial ones first, then spares.
@@ -339,6 +339,19 @@ impl Scenario {
 pub fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
     text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Validates `scenario` and resolves it into a [`Plan`]; `seed` overrides the file's seed.
+pub fn plan(mut scenario: Scenario, text: &str, path: &Path, seed: Option<u64>) -> Result<Plan, SchemaError> {
+    let cx = validate::Ctx { text, path };
+    let seed = seed.unwrap_or(scenario.seed);
+    scenario.seed = seed;
+    validate::check_top(&scenario, &cx)?;
+    validate::check_nodes(&scenario, &cx)?;
+    let sources = sources::plan_sources(&scenario, &cx, seed)?;
+    let faults = timeline::simulate(&scenario, &cx, seed)?;
+    validate::check_checks(&scenario, &faults, &cx)?;
+    Ok(Plan { scenario, seed, path: path.to_path_buf(), faults, sources })
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ count = 20
 fn plan_of(text: &str) -> Result<Plan, SchemaError> {
     let path = Path::new("t.toml");
     let s = Scenario::parse(text, path)?;
-    validate::plan(s, text, path, None)
+    super::plan(s, text, path, None)
 }
 
 fn invalid_line(r: Result<Plan, SchemaError>) -> (usize, String) {
@@ -48,7 +48,7 @@ fn seed_override_replaces_file_seed() {
     let text = minimal();
     let path = Path::new("t.toml");
     let s = Scenario::parse(&text, path).unwrap();
-    let p = validate::plan(s, &text, path, Some(99)).unwrap();
+    let p = super::plan(s, &text, path, Some(99)).unwrap();
     assert_eq!(p.seed, 99);
     assert_eq!(p.scenario.seed, 99);
 }
@@ -120,7 +120,7 @@ fn random_target_is_seeded() {
     let path = Path::new("t.toml");
     let pick = |seed| {
         let s = Scenario::parse(&text, path).unwrap();
-        match validate::plan(s, &text, path, Some(seed)).unwrap().faults[0].fault.clone() {
+        match super::plan(s, &text, path, Some(seed)).unwrap().faults[0].fault.clone() {
             Fault::Kill { node } => node,
             other => panic!("{other:?}"),
         }

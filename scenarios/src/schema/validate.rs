@@ -1,5 +1,6 @@
-//! Relations between the fields of a scenario, and its resolution into a [`Plan`]: typed
-//! faults with absolute times, `random` targets drawn with the seed, source seeds derived.
+//! Relations between the fields of a scenario, and the types of its resolution into a [`Plan`]
+//! (typed faults with absolute times, `random` targets drawn with the seed, source seeds
+//! derived; `schema::plan` puts it together).
 //!
 //! The timeline is simulated step by step (which nodes run, which are paused or dead, whether
 //! a partition is active) so that impossible timelines fail before anything starts.
@@ -91,24 +92,11 @@ impl Ctx<'_> {
     }
 }
 
-/// Validates `scenario` and resolves it into a [`Plan`]; `seed` overrides the file's seed.
-pub fn plan(mut scenario: Scenario, text: &str, path: &Path, seed: Option<u64>) -> Result<Plan, SchemaError> {
-    let cx = Ctx { text, path };
-    let seed = seed.unwrap_or(scenario.seed);
-    scenario.seed = seed;
-    check_top(&scenario, &cx)?;
-    check_nodes(&scenario, &cx)?;
-    let sources = super::sources::plan_sources(&scenario, &cx, seed)?;
-    let faults = super::timeline::simulate(&scenario, &cx, seed)?;
-    check_checks(&scenario, &faults, &cx)?;
-    Ok(Plan { scenario, seed, path: path.to_path_buf(), faults, sources })
-}
-
 pub(super) fn finite_pos(x: f64) -> bool {
     x.is_finite() && x > 0.0
 }
 
-fn check_top(s: &Scenario, cx: &Ctx) -> Result<(), SchemaError> {
+pub(super) fn check_top(s: &Scenario, cx: &Ctx) -> Result<(), SchemaError> {
     let ok_name = !s.name.is_empty()
         && s.name.len() <= 64
         && s.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -148,7 +136,7 @@ fn check_top(s: &Scenario, cx: &Ctx) -> Result<(), SchemaError> {
     Ok(())
 }
 
-fn check_nodes(s: &Scenario, cx: &Ctx) -> Result<(), SchemaError> {
+pub(super) fn check_nodes(s: &Scenario, cx: &Ctx) -> Result<(), SchemaError> {
     let n = &s.nodes;
     let line = cx.line("[nodes]", 0);
     if n.count == 0 || n.count + n.spare > MAX_NODES {
@@ -180,7 +168,7 @@ fn check_nodes(s: &Scenario, cx: &Ctx) -> Result<(), SchemaError> {
     Ok(())
 }
 
-fn check_checks(s: &Scenario, faults: &[TimedFault], cx: &Ctx) -> Result<(), SchemaError> {
+pub(super) fn check_checks(s: &Scenario, faults: &[TimedFault], cx: &Ctx) -> Result<(), SchemaError> {
     let c = &s.checks;
     let line = cx.line("[checks]", 0);
     let ratios = [

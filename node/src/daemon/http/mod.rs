@@ -1,0 +1,220 @@
+//! The node's HTTP API (JSON), served on TCP or a Unix socket; see docs/NODE-INTERFACE.md.
+//! Handlers only translate: reads go to the store handle, uploads and live-node lists to the
+//! actor, majority reads to `majority`. Request bodies are capped (413 above the cap) and every
+//! bad input is a 4xx with a message, never a panic.
+
+use std::sync::atomic::Ordering;
+
+use argus_protocol::ids::ImageId;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use libp2p::PeerId;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use crate::daemon::actor::Command;
+use crate::net::NetCommand;
+pub use state::{HttpState, NodeInfo, register_json};
+
+mod majority;
+mod state;
+
+/// Most items in one page of `GET /v1/detections`.
+pub const MAX_PAGE: usize = 1_000;
+
+type Reply = Result<Response, (StatusCode, String)>;
+
+fn err(code: StatusCode, msg: impl Into<String>) -> (StatusCode, String) {
+    (code, msg.into())
+}
+
+fn unavailable(e: impl std::fmt::Display) -> (StatusCode, String) {
+    err(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+}
+
+pub fn router(state: HttpState, max_body_bytes: usize, admin: bool) -> Router {
+    let mut r = Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/detections", get(list))
+        .route("/v1/detections/{image_id}", get(detections))
+        .route("/v1/registers/digest", get(digest))
+        .route("/v1/images", post(upload))
+        .route("/metrics", get(metrics));
+    if admin {
+        r = r
+            .route("/v1/admin/block", post(block))
+            .route("/v1/admin/unblock", post(unblock))
+            .route("/v1/admin/fault", post(set_fault));
+    }
+    r.layer(DefaultBodyLimit::max(max_body_bytes)).with_state(state)
+}
+
+async fn live_nodes(s: &HttpState) -> Result<Vec<PeerId>, (StatusCode, String)> {
+    let (reply, rx) = oneshot::channel();
+    s.core.send(Command::LiveNodes { reply }).await.map_err(unavailable)?;
+    tokio::time::timeout(std::time::Duration::from_secs(5), rx)
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)
+}
+
+async fn status(State(s): State<HttpState>) -> Reply {
+    let peers = s.net.peers().await.map_err(unavailable)?;
+    let live = live_nodes(&s).await?;
+    let summary = s.store.summary().await.map_err(unavailable)?;
+    let core = s.metrics.core();
+    let counters: serde_json::Map<String, Value> =
+        s.metrics.snapshot().into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    Ok(Json(json!({
+        "peer_id": s.info.peer_id.to_string(),
+        "name": s.info.name,
+        "backend": s.info.backend,
+        "weights": s.info.models.summary(),
+        "models": s.info.models.to_json(),
+        "peers": peers.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "live_nodes": live.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "queue_len": core.queue_len,
+        "audit_ratio": core.audit_ratio_permille as f64 / 1000.0,
+        "fault_anomalous": s.fault_ppm.load(Ordering::Relaxed) as f64 / 1e6,
+        "uptime_ms": s.info.started.elapsed().as_millis() as u64,
+        "store": { "registers": summary.registers },
+        "counters": counters,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct DetQuery {
+    consistency: Option<String>,
+}
+
+async fn detections(State(s): State<HttpState>, Path(id): Path<String>, Query(q): Query<DetQuery>) -> Reply {
+    let image: ImageId =
+        id.parse().map_err(|e| err(StatusCode::BAD_REQUEST, format!("bad image id: {e}")))?;
+    match q.consistency.as_deref() {
+        None | Some("local") => {
+            let reg = s.store.get(image).await.map_err(unavailable)?;
+            match reg.as_ref().and_then(register_json) {
+                Some(v) => Ok(Json(v).into_response()),
+                None => Err(err(StatusCode::NOT_FOUND, format!("no result for {image}"))),
+            }
+        }
+        Some("majority") => {
+            let live = live_nodes(&s).await?;
+            let v = majority::majority(&s, image, live).await?;
+            Ok(Json(v).into_response())
+        }
+        Some(other) => {
+            Err(err(StatusCode::BAD_REQUEST, format!("consistency must be local or majority, not {other:?}")))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    since: Option<String>,
+    limit: Option<usize>,
+}
+
+fn parse_cursor(c: &str) -> Result<(u64, ImageId), String> {
+    let (ms, id) = c.split_once('-').ok_or("cursor is MS-IMAGEID")?;
+    Ok((ms.parse().map_err(|_| "bad cursor time")?, id.parse().map_err(|_| "bad cursor id")?))
+}
+
+async fn list(State(s): State<HttpState>, Query(q): Query<ListQuery>) -> Reply {
+    let after = match q.since.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(parse_cursor(c).map_err(|e| err(StatusCode::BAD_REQUEST, e))?),
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let page = s.store.list(after, limit).await.map_err(unavailable)?;
+    let items: Vec<Value> = page.registers.iter().filter_map(register_json).collect();
+    let next = page.next.map(|(ms, id)| format!("{ms}-{id}"));
+    Ok(Json(json!({ "items": items, "next": next })).into_response())
+}
+
+async fn digest(State(s): State<HttpState>) -> Reply {
+    let sum = s.store.summary().await.map_err(unavailable)?;
+    Ok(Json(json!({ "registers": sum.registers, "fingerprint": hex::encode(sum.fingerprint) }))
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadQuery {
+    /// The model the image needs; photographs are the common upload, so `coco` by default.
+    model: Option<String>,
+}
+
+async fn upload(State(s): State<HttpState>, Query(q): Query<UploadQuery>, body: Bytes) -> Reply {
+    if body.is_empty() {
+        return Err(err(StatusCode::BAD_REQUEST, "empty body: send PNG or JPEG bytes"));
+    }
+    let model = q.model.unwrap_or_else(|| argus_model::ModelKind::Coco.to_string());
+    let (reply, rx) = oneshot::channel();
+    s.core.send(Command::Announce { bytes: body.to_vec(), model, reply }).await.map_err(unavailable)?;
+    let r = tokio::time::timeout(std::time::Duration::from_secs(10), rx)
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)?;
+    match r {
+        Ok(id) => Ok((StatusCode::ACCEPTED, Json(json!({ "image_id": id.to_string() }))).into_response()),
+        Err(e) if e.starts_with("unknown model") => {
+            Err(err(StatusCode::BAD_REQUEST, format!("{e}: expected shapes or coco")))
+        }
+        Err(e) => Err(err(StatusCode::BAD_REQUEST, e)),
+    }
+}
+
+async fn metrics(State(s): State<HttpState>) -> Response {
+    ([("content-type", "text/plain; version=0.0.4")], s.metrics.render()).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeersBody {
+    #[serde(default)]
+    peers: Vec<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+fn parse_peers(b: &PeersBody) -> Result<Vec<PeerId>, (StatusCode, String)> {
+    b.peers
+        .iter()
+        .map(|p| p.parse().map_err(|_| err(StatusCode::BAD_REQUEST, format!("bad peer id {p:?}"))))
+        .collect()
+}
+
+async fn block(State(s): State<HttpState>, Json(b): Json<PeersBody>) -> Reply {
+    let peers = parse_peers(&b)?;
+    s.net.send(NetCommand::Block { peers }).await.map_err(unavailable)?;
+    Ok(Json(json!({ "ok": true })).into_response())
+}
+
+async fn unblock(State(s): State<HttpState>, Json(b): Json<PeersBody>) -> Reply {
+    let peers = parse_peers(&b)?;
+    let cmd = if b.all { NetCommand::UnblockAll } else { NetCommand::Unblock { peers } };
+    s.net.send(cmd).await.map_err(unavailable)?;
+    Ok(Json(json!({ "ok": true })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultBody {
+    anomalous: f64,
+}
+
+async fn set_fault(State(s): State<HttpState>, Json(b): Json<FaultBody>) -> Reply {
+    if !(0.0..=1.0).contains(&b.anomalous) {
+        return Err(err(StatusCode::BAD_REQUEST, "anomalous must be within 0..=1"));
+    }
+    s.fault_ppm.store((b.anomalous * 1e6).round() as u32, Ordering::Relaxed);
+    tracing::warn!(rate = b.anomalous, "FAULT INJECTION: anomalous results rate set over the admin API");
+    Ok(Json(json!({ "ok": true })).into_response())
+}

@@ -1,0 +1,87 @@
+//! Where `argus send` gets its images: a folder of files or synthetic scenes, produced lazily.
+
+use std::collections::VecDeque;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use argus_model::ModelKind;
+use argus_model::scene::{SceneConfig, encode_png, generate};
+use argus_protocol::limits::MAX_IMAGE_BYTES;
+
+use crate::cli::SendArgs;
+
+/// The images to send, produced lazily.
+pub(super) enum Source {
+    Synthetic { seed: u64, next: u64, end: u64, cfg: SceneConfig },
+    Files(VecDeque<std::path::PathBuf>),
+}
+
+impl Source {
+    pub(super) fn next(&mut self) -> Option<anyhow::Result<Vec<u8>>> {
+        match self {
+            Source::Synthetic { seed, next, end, cfg } => {
+                if *next >= *end {
+                    return None;
+                }
+                let scene = generate(*seed, *next, cfg);
+                *next += 1;
+                Some(Ok(encode_png(&scene.image)))
+            }
+            Source::Files(files) => {
+                let path = files.pop_front()?;
+                Some(read_image_file(&path))
+            }
+        }
+    }
+}
+
+fn read_image_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let len = std::fs::metadata(path)?.len();
+    if len > MAX_IMAGE_BYTES {
+        bail!("{} is {len} bytes; the limit is {MAX_IMAGE_BYTES}", path.display());
+    }
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// The model the images need: `--model`, else `coco` for a folder (photographs) and `shapes`
+/// for synthetic scenes.
+pub(super) fn source_model(args: &SendArgs) -> anyhow::Result<String> {
+    let model = match &args.model {
+        Some(m) => m.clone(),
+        None if args.synthetic => ModelKind::Shapes.to_string(),
+        None => ModelKind::Coco.to_string(),
+    };
+    if crate::models::known(&model).is_none() {
+        bail!("unknown model {model:?}: expected shapes or coco");
+    }
+    Ok(model)
+}
+
+pub(super) fn source(args: &SendArgs) -> anyhow::Result<Source> {
+    if let Some(dir) = &args.dir {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
+            })
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            bail!("no .png/.jpg/.jpeg files in {}", dir.display());
+        }
+        return Ok(Source::Files(files.into()));
+    }
+    if args.synthetic {
+        let count = args.count.context("--synthetic needs --count")?;
+        return Ok(Source::Synthetic {
+            seed: args.seed,
+            next: args.start_index,
+            end: args.start_index + count,
+            cfg: SceneConfig::default(),
+        });
+    }
+    bail!("say what to send: --dir DIR or --synthetic --count N")
+}

@@ -1,0 +1,240 @@
+//! The invariants every simulated run must keep, checked at its end (after a quiet period
+//! following the last heal), and the bounds checked after every event:
+//! - no image the sender announced is lost: every running node stores a register for it,
+//!   unless no node could ever detect it (an undecodable image is stored nowhere);
+//! - the replicas are identical after the last heal;
+//! - work done twice stays within the bound `MAX_EXTRA_WORK`;
+//! - once an audit has failed an anomalous worker, no value vouched for only by it is a stored
+//!   winner (a worker whose results were never audited cannot be told from an honest one);
+//! - no panic, and every queue stays within its bound.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use argus_protocol::ids::{ImageId, NodeId};
+use argus_protocol::messages::DetectionResult;
+use argus_state::{Job, State};
+
+use crate::node::SimNode;
+use crate::plan::Plan;
+
+/// Duplicate work. Both sides of a partition work on the images they both hear of, a crashed
+/// or paused holder is taken over, and a lost bid can make two nodes claim: those duplicates
+/// are the price of never losing an image. The bounds:
+/// - no image is run more than `MAX_RUNS_PER_NODE` times per node in the cluster;
+/// - among quiet images (no fault from 1 s before the announcement to 10 s after it), the
+///   extra runs are at most `QUIET_EXTRA_SHARE` of them, plus `QUIET_EXTRA_SLACK` (message loss
+///   and duplication alone cause a few).
+pub const MAX_RUNS_PER_NODE: u32 = 2;
+pub const QUIET_EXTRA_SHARE: f64 = 0.1;
+pub const QUIET_EXTRA_SLACK: u64 = 2;
+
+/// What the run observed along the way.
+#[derive(Debug, Default)]
+pub struct Observed {
+    pub announcements: u64,
+    pub faults: u64,
+    pub sync_pulled: u64,
+    /// (image, worker) of every result published.
+    pub results: Vec<(ImageId, NodeId)>,
+    /// Workers some auditor published a FAIL verdict against.
+    pub failed_audit: std::collections::BTreeSet<NodeId>,
+    /// The first bound broken, if any.
+    pub bound_broken: Option<String>,
+    /// A hash of every effect in order (time, node, kind, image): equal for equal runs.
+    pub trace: u64,
+}
+
+impl Observed {
+    pub fn trace_hash(&mut self, now: u64, node: usize, out: &argus_state::Out) {
+        use argus_state::Out;
+        let (kind, image) = match out {
+            Out::Publish(m) => (1u64, gossip_image(m)),
+            Out::Fetch { image, .. } => (2, Some(*image)),
+            Out::Infer(j) => (3, Some(j.image)),
+            Out::Read { image, .. } => (4, Some(*image)),
+            Out::Write { register, .. } => (5, Some(*register.image_id())),
+            Out::Answer { .. } => (6, None),
+            Out::Disconnect(_) => (7, None),
+            Out::Reconcile { .. } => (8, None),
+            Out::FindSingleVotes { .. } => (9, None),
+            Out::SaveAuditRecord(_) => (10, None),
+            Out::SaveClock(_) => (11, None),
+            Out::Observe(..) => (12, None),
+        };
+        let mut h = self.trace ^ now.wrapping_mul(0x100_0000_01b3) ^ ((node as u64) << 56) ^ kind;
+        if let Some(id) = image {
+            h ^= u64::from_le_bytes(id.as_bytes()[..8].try_into().unwrap_or([0; 8]));
+        }
+        self.trace = h.rotate_left(13).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    pub fn published(&mut self, r: &DetectionResult) {
+        self.results.push((r.image_id, r.worker));
+    }
+
+    /// Checks a state's queues after an event.
+    pub fn bounds(&mut self, s: &State, worker: &VecDeque<Job>, worker_cap: usize) {
+        if self.bound_broken.is_some() {
+            return;
+        }
+        let cfg = crate::node::config();
+        if s.open_images() > cfg.sched.max_open {
+            self.bound_broken = Some(format!("{} open auctions > {}", s.open_images(), cfg.sched.max_open));
+        } else if s.buffered_images() > cfg.sched.max_open {
+            self.bound_broken =
+                Some(format!("{} buffered images > {}", s.buffered_images(), cfg.sched.max_open));
+        } else if worker.len() > worker_cap {
+            self.bound_broken = Some(format!("worker queue {} > {}", worker.len(), worker_cap));
+        }
+    }
+}
+
+/// A run's outcome.
+#[derive(Debug)]
+pub struct Report {
+    pub seed: u64,
+    pub shape: String,
+    pub kinds: Vec<&'static str>,
+    pub failures: Vec<String>,
+    pub images: usize,
+    pub work_runs: u64,
+    pub faults: u64,
+    pub sync_pulled: u64,
+    /// See `Observed::trace`.
+    pub trace: u64,
+}
+
+/// The image a gossip message is about, if any.
+fn gossip_image(m: &argus_protocol::messages::GossipMessage) -> Option<ImageId> {
+    use argus_protocol::messages::GossipMessage as G;
+    match m {
+        G::Announce(a) => Some(a.image_id),
+        G::Bid(b) => Some(b.image_id),
+        G::Claim(c) => Some(c.image_id),
+        G::Result(r) => Some(r.image_id),
+        G::AuditRequest(r) => Some(r.image_id),
+        G::AuditVerdict(v) => Some(v.image_id),
+        G::Digest(_) | G::Heartbeat(_) => None,
+    }
+}
+
+impl Report {
+    pub fn panicked(seed: u64, msg: String) -> Self {
+        Report {
+            seed,
+            shape: Plan::from_seed(seed).describe(),
+            kinds: Plan::from_seed(seed).kinds(),
+            failures: vec![format!("panic: {msg}")],
+            images: 0,
+            work_runs: 0,
+            faults: 0,
+            sync_pulled: 0,
+            trace: 0,
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+pub fn check(plan: &Plan, nodes: &[SimNode], obs: &Observed, images: Vec<ImageId>) -> Report {
+    let mut failures = Vec::new();
+    if let Some(b) = &obs.bound_broken {
+        failures.push(format!("bound broken: {b}"));
+    }
+    let running: Vec<&SimNode> = nodes.iter().filter(|n| n.alive()).collect();
+    if running.len() != nodes.len() {
+        failures.push(format!(
+            "{} of {} nodes are not running at the end",
+            nodes.len() - running.len(),
+            nodes.len()
+        ));
+    }
+    // No loss, and identical replicas.
+    let detectable: Vec<&ImageId> = images.iter().filter(|id| nodes[0].detect(id).is_ok()).collect();
+    for id in &detectable {
+        let holders = running.iter().filter(|n| n.store.committed.contains_key(id)).count();
+        if holders == 0 {
+            failures.push(format!("image {id} lost: no node stores it"));
+        } else if holders < running.len() {
+            failures.push(format!("image {id} stored on {holders} of {} nodes", running.len()));
+        }
+    }
+    if let Some(first) = running.first() {
+        for n in &running[1..] {
+            let differ = first
+                .store
+                .committed
+                .iter()
+                .filter(|(id, r)| n.store.committed.get(id).is_some_and(|o| o.state_hash() != r.state_hash()))
+                .count();
+            if differ > 0 {
+                failures.push(format!("replicas differ on {differ} registers after the last heal"));
+                break;
+            }
+        }
+    }
+    // Duplicate work.
+    let mut runs: BTreeMap<ImageId, u32> = BTreeMap::new();
+    for n in nodes {
+        for (id, c) in &n.work_runs {
+            *runs.entry(*id).or_default() += c;
+        }
+    }
+    let work_runs: u64 = runs.values().map(|&c| u64::from(c)).sum();
+    let hard = MAX_RUNS_PER_NODE * plan.nodes as u32;
+    if let Some((id, n)) = runs.iter().find(|(_, n)| **n > hard) {
+        failures.push(format!("image {id} run {n} times on {} nodes (bound {hard})", plan.nodes));
+    }
+    // An undecodable image fails on every node that wins it in turn (no node publishes a
+    // failure), so it is run once per node: it is not counted among the quiet ones.
+    let quiet: Vec<&ImageId> = images
+        .iter()
+        .enumerate()
+        .filter(|(k, id)| plan.quiet(plan.images[*k]) && nodes[0].detect(id).is_ok())
+        .map(|(_, id)| id)
+        .collect();
+    let quiet_extra: u64 =
+        quiet.iter().map(|id| u64::from(runs.get(id).copied().unwrap_or(0).saturating_sub(1))).sum();
+    let allowed = (quiet.len() as f64 * QUIET_EXTRA_SHARE) as u64 + QUIET_EXTRA_SLACK;
+    if quiet_extra > allowed {
+        failures
+            .push(format!("{quiet_extra} extra runs among {} quiet images (bound {allowed})", quiet.len()));
+    }
+    // Anomalous values.
+    if let Some(bad) = plan.anomalous {
+        let bad_id = NodeId(nodes[bad].key.public().to_peer_id());
+        if let Some(n) = running.first().filter(|_| obs.failed_audit.contains(&bad_id)) {
+            let survivors: Vec<String> = n
+                .store
+                .committed
+                .values()
+                .filter(|r| r.winner().is_some_and(|(_, c)| c.attestations().all(|a| *a.node() == bad_id)))
+                .map(|r| r.image_id().to_string()[..8].to_string())
+                .collect();
+            let survivors = survivors.join(" ");
+            if !survivors.is_empty() {
+                let suspected_by = running
+                    .iter()
+                    .filter(|m| m.state.as_ref().is_some_and(|s| s.is_suspect(&bad_id.0)))
+                    .count();
+                failures.push(format!(
+                    "winners vouched for only by the anomalous worker: {survivors} (suspected by {suspected_by} of {} nodes at the end)",
+                    running.len()
+                ));
+            }
+        }
+    }
+    Report {
+        seed: plan.seed,
+        shape: plan.describe(),
+        kinds: plan.kinds(),
+        failures,
+        images: images.len(),
+        work_runs,
+        faults: obs.faults,
+        sync_pulled: obs.sync_pulled,
+        trace: obs.trace,
+    }
+}

@@ -1,0 +1,60 @@
+//! The state's counters: plain numbers, owned by the state, read by whoever renders metrics.
+
+macro_rules! counters {
+    ($($name:ident: $help:literal),* $(,)?) => {
+        /// Everything the protocol state counts.
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct Counters {
+            $(#[doc = $help] pub $name: u64,)*
+        }
+
+        impl Counters {
+            /// `(name, help, value)` for every counter, in declaration order.
+            pub fn each(&self) -> Vec<(&'static str, &'static str, u64)> {
+                vec![$((stringify!($name), $help, self.$name),)*]
+            }
+        }
+    };
+}
+
+counters! {
+    images_announced: "images this node announced (HTTP uploads)",
+    images_seen: "image announcements heard",
+    images_dropped: "announced images dropped because the buffer was full",
+    bids_sent: "bids published",
+    images_won: "auctions won (claims published)",
+    images_taken_over: "images taken over from a holder that missed its deadline",
+    images_processed: "images this node ran inference on",
+    results_adopted: "own results that agreed with a peer's stored result for the same image and voted for it",
+    inference_errors: "images that failed to decode or run",
+    inference_refused: "jobs the inference queue could not take",
+    results_received: "results heard from peers",
+    results_republished: "own results published again because a peer claimed a takeover of a finished image",
+    results_invalid: "results refused (bad signature, bad detections, a class the model lacks)",
+    refused_unknown_model: "messages and uploads refused because they name a model this build does not know",
+    announces_model_not_held: "announcements not bid for because this node does not run their model",
+    audits_declined_model: "audit requests declined because this node lacks the model and weights",
+    results_stored: "register merges that changed the store",
+    fetches_sent: "image fetch requests sent",
+    fetches_failed: "image fetch requests that failed",
+    audits_requested: "audits this node asked for",
+    audits_performed: "audits this node answered",
+    audits_abandoned: "audits given up (image unavailable, undecodable, or the worker's result not stored)",
+    audits_passed: "verdicts received that passed",
+    audits_failed: "verdicts received that failed",
+    audits_failed_against: "failed verdicts about this node's own results",
+    queue_len: "gauge: images waiting for or in inference",
+    peers: "gauge: connected peers",
+    audit_ratio_permille: "gauge: current audit ratio in 1/1000",
+}
+
+/// The latency histograms the state observes into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hist {
+    /// One forward pass per image.
+    Inference,
+    /// Capture to stored result.
+    LatencyStored,
+    /// Capture to stored result, minus inference.
+    SchedulingOverhead,
+}

@@ -1,0 +1,327 @@
+//! The `State`: everything one node knows about the protocol, and its event dispatch. The
+//! handlers live beside it: `work` (announcements, auctions, results) and `audit`. Every
+//! handler pushes its effects onto `out`, which `handle` hands back.
+
+use std::collections::{HashMap, HashSet};
+
+use argus_protocol::hlc::{DEFAULT_MAX_DRIFT_MS, Hlc, HlcTimestamp};
+use argus_protocol::ids::NodeId;
+use argus_protocol::messages::{GossipMessage, Heartbeat};
+use argus_protocol::model_ref::ModelRef;
+use libp2p_identity::{Keypair, PeerId};
+
+use crate::counters::Counters;
+use crate::events::{In, Now, Out};
+use crate::images::ImageBuffer;
+use crate::ledger::{Audits, Suspicion};
+use crate::load::Load;
+use crate::ratio::{AuditRatio, RatioConfig};
+use crate::rng::Rng;
+use crate::sched::{SchedConfig, Scheduler};
+
+/// The protocol's timing and bounds.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub sched: SchedConfig,
+    pub ratio: RatioConfig,
+    /// FAIL verdicts after which a worker is suspect and all its results are audited.
+    pub suspect_after_fails: u32,
+    /// A node not heard from (heartbeat) for this long is not asked for audits or queries.
+    pub node_live_ms: u64,
+    /// A connected node silent this long has its connection closed (a partition cuts links
+    /// without resetting TCP; closing lets redialling find it again).
+    pub silent_connection_ms: u64,
+    /// Finished images stay buffered this long so auditors and late fetchers find them.
+    pub image_retain_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            sched: SchedConfig {
+                bid_window_ms: 120,
+                claim_grace_ms: 300,
+                result_slack_ms: 3_000,
+                claim_confirm_ms: 60,
+                max_open: 4_096,
+                max_done: 65_536,
+            },
+            ratio: RatioConfig::default(),
+            suspect_after_fails: 1,
+            node_live_ms: 5_000,
+            silent_connection_ms: 4_000,
+            image_retain_ms: 120_000,
+        }
+    }
+}
+
+/// Who this node is.
+pub struct Identity {
+    pub key: Keypair,
+    pub name: String,
+    /// The inference backend, as heartbeats report it.
+    pub backend: String,
+    /// Where this node's HTTP API listens, as heartbeats report it.
+    pub http_addr: Option<String>,
+}
+
+/// What the store kept of the node's previous run.
+#[derive(Debug, Clone, Default)]
+pub struct Durable {
+    /// The clock's high-water mark.
+    pub clock_ms: u64,
+    pub audit_record: crate::ledger::AuditRecord,
+}
+
+/// A model name this build knows, with its number of classes.
+#[derive(Debug, Clone)]
+pub struct KnownModel {
+    pub name: String,
+    pub classes: usize,
+}
+
+pub(crate) struct NodeSeen {
+    pub last_ms: u64,
+    /// Its uptime in its last heartbeat: a smaller one means it restarted.
+    pub uptime_ms: u64,
+    /// The models (and weights) its last heartbeat advertised.
+    pub models: Vec<ModelRef>,
+}
+
+pub struct State {
+    pub(crate) me: PeerId,
+    pub(crate) id: Identity,
+    pub(crate) cfg: Config,
+    /// Every model name this build knows; only these are accepted from the wire.
+    pub(crate) known: Vec<KnownModel>,
+    /// The models this node runs, with their weights.
+    pub(crate) served: Vec<ModelRef>,
+    pub(crate) sched: Scheduler<argus_protocol::ids::ImageId, PeerId>,
+    pub(crate) images: ImageBuffer,
+    pub(crate) hlc: Hlc,
+    pub(crate) load: Load,
+    pub(crate) ratio: AuditRatio,
+    pub(crate) audits: Audits,
+    pub(crate) suspicion: Suspicion,
+    pub(crate) rng: Rng,
+    pub(crate) peers: HashSet<PeerId>,
+    pub(crate) nodes: HashMap<PeerId, NodeSeen>,
+    pub(crate) heartbeat_seq: u64,
+    pub(crate) fault_ppm: u32,
+    pub(crate) counters: Counters,
+    pub(crate) now: Now,
+    pub(crate) out: Vec<Out>,
+    /// False until the first heartbeat, which re-checks what the audit record doubts.
+    pub(crate) started: bool,
+}
+
+impl State {
+    /// A node's state. `durable`: what the store kept of the last run; `seed` seeds the audit
+    /// choices.
+    pub fn new(
+        id: Identity,
+        cfg: Config,
+        known: Vec<KnownModel>,
+        served: Vec<ModelRef>,
+        durable: Durable,
+        seed: u64,
+    ) -> Self {
+        let me = id.key.public().to_peer_id();
+        let clock_ms = durable.clock_ms;
+        let mut state = Self {
+            me,
+            sched: Scheduler::new(me, cfg.sched.clone()),
+            images: ImageBuffer::new(cfg.sched.max_open, cfg.image_retain_ms),
+            hlc: Hlc::resume(HlcTimestamp(clock_ms), DEFAULT_MAX_DRIFT_MS),
+            load: Load::new(&served),
+            ratio: AuditRatio::new(&cfg.ratio),
+            audits: Audits::default(),
+            suspicion: Default::default(),
+            rng: Rng::new(seed),
+            peers: HashSet::new(),
+            nodes: HashMap::new(),
+            heartbeat_seq: 0,
+            fault_ppm: 0,
+            counters: Counters::default(),
+            now: Now { ms: 0, wall_ms: 0 },
+            out: Vec::new(),
+            started: false,
+            id,
+            cfg,
+            known,
+            served,
+        };
+        state.restore_audit_record(durable.audit_record);
+        state
+    }
+
+    pub fn me(&self) -> PeerId {
+        self.me
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The clock's high-water mark (saved on shutdown).
+    pub fn clock(&self) -> u64 {
+        self.hlc.last().0
+    }
+
+    /// Images in the auction (open or being processed here).
+    pub fn open_images(&self) -> usize {
+        self.sched.open_len()
+    }
+
+    /// Images buffered (bytes or metadata).
+    pub fn buffered_images(&self) -> usize {
+        self.images.len()
+    }
+
+    /// Handles one event at `now`; returns what the caller must do, in order.
+    pub fn handle(&mut self, ev: In, now: Now) -> Vec<Out> {
+        self.now = now;
+        match ev {
+            In::Gossip { author, msg } => self.on_gossip(author, msg),
+            In::PeerUp(p) => {
+                self.peers.insert(p);
+                self.counters.peers = self.peers.len() as u64;
+            }
+            In::PeerDown(p) => {
+                self.peers.remove(&p);
+                self.counters.peers = self.peers.len() as u64;
+            }
+            In::Tick => self.on_tick(),
+            In::Heartbeat => self.on_heartbeat(),
+            In::Fetched { image, bytes } => self.on_fetched(image, bytes),
+            In::Inferred { job, outcome, inference_ms } => self.on_inferred(job, outcome, inference_ms),
+            In::InferRefused { job } => self.on_infer_refused(job),
+            In::Read { image, register, then } => self.on_read(image, register, then),
+            In::Written { image, changed, then } => self.on_written(image, changed, then),
+            In::SingleVotes { worker, results } => self.on_single_votes(worker, results),
+            In::Merged { register } => self.on_merged(&register),
+            In::FetchAsked { id, image } => {
+                let bytes = self.images.get(&image).and_then(|e| e.bytes.clone());
+                self.out.push(Out::Answer { id, bytes });
+            }
+            In::SetFault(ppm) => self.fault_ppm = ppm,
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    fn on_gossip(&mut self, author: PeerId, msg: GossipMessage) {
+        match msg {
+            GossipMessage::Announce(a) => self.on_announce(a),
+            GossipMessage::Bid(b) => self.sched.on_bid(&b.image_id, author, b.wait_ms),
+            GossipMessage::Claim(c) => {
+                if c.takeover && author != self.me && self.sched.is_done(&c.image_id) {
+                    // A takeover of an image we know finished: the claimer missed its result.
+                    // If the result is ours, publish it again (only its worker may).
+                    self.out.push(Out::Read { image: c.image_id, then: crate::events::ReadFor::Republish });
+                }
+                self.sched.on_claim(&c.image_id, author, c.wait_ms, self.now.ms)
+            }
+            GossipMessage::Result(r) => self.on_result(r),
+            GossipMessage::Heartbeat(h) => {
+                let seen = NodeSeen { last_ms: self.now.ms, uptime_ms: h.uptime_ms, models: h.models };
+                let live_ms = self.cfg.node_live_ms;
+                let prev = self.nodes.insert(h.node.0, seen);
+                if prev.as_ref().is_some_and(|p| h.uptime_ms < p.uptime_ms) {
+                    self.forgive_restarted(&h.node.0);
+                }
+                if prev.is_none_or(|p| self.now.ms.saturating_sub(p.last_ms) >= live_ms) {
+                    self.node_back();
+                }
+            }
+            GossipMessage::AuditRequest(r) => self.on_audit_request(r),
+            GossipMessage::AuditVerdict(v) => self.on_audit_verdict(v),
+            GossipMessage::Digest(d) => {
+                if author != self.me {
+                    self.out.push(Out::Reconcile { peer: author, digest: d });
+                }
+            }
+        }
+    }
+
+    pub(crate) fn node_id(&self) -> NodeId {
+        NodeId(self.me)
+    }
+
+    pub(crate) fn publish(&mut self, msg: GossipMessage) {
+        self.out.push(Out::Publish(msg));
+    }
+
+    /// The number of classes of a model name this build knows.
+    pub(crate) fn classes(&self, name: &str) -> Option<usize> {
+        self.known.iter().find(|k| k.name == name).map(|k| k.classes)
+    }
+
+    /// The model (with our weights) we serve under this name.
+    pub(crate) fn served(&self, name: &str) -> Option<&ModelRef> {
+        self.served.iter().find(|m| m.name == name)
+    }
+
+    /// Live peers: connected and heard from within `node_live_ms`, sorted.
+    pub fn live_nodes(&self, now_ms: u64) -> Vec<PeerId> {
+        let mut v: Vec<_> = self
+            .nodes
+            .iter()
+            .filter(|(p, s)| {
+                self.peers.contains(p) && now_ms.saturating_sub(s.last_ms) < self.cfg.node_live_ms
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Live peers that run exactly this model and weights (candidate auditors).
+    pub(crate) fn live_holders(&self, model: &ModelRef) -> Vec<PeerId> {
+        let mut v = self.live_nodes(self.now.ms);
+        v.retain(|p| self.nodes.get(p).is_some_and(|s| s.models.contains(model)));
+        v
+    }
+
+    fn on_heartbeat(&mut self) {
+        if !self.started {
+            self.started = true;
+            self.recheck_recorded();
+        }
+        self.heartbeat_seq += 1;
+        let hb = Heartbeat {
+            node: self.node_id(),
+            seq: self.heartbeat_seq,
+            uptime_ms: self.now.ms,
+            queue_len: self.load.jobs().min(u64::from(u32::MAX)) as u32,
+            avg_inference_ms: self.load.avg_ms_overall(),
+            backend: self.id.backend.clone(),
+            models: self.served.clone(),
+            audit_ratio: self.ratio.value() as f32,
+            images_processed: self.counters.images_processed,
+            audits_failed_against: self.counters.audits_failed_against,
+            http_addr: self.id.http_addr.clone(),
+        };
+        self.publish(GossipMessage::Heartbeat(hb));
+        self.drop_silent_connections();
+        self.out.push(Out::SaveClock(self.hlc.last().0));
+        self.images.expire(self.now.ms);
+        self.audit_housekeeping();
+    }
+
+    fn drop_silent_connections(&mut self) {
+        let now = self.now.ms;
+        let limit = self.cfg.silent_connection_ms;
+        let mut silent: Vec<PeerId> = self
+            .nodes
+            .iter()
+            .filter(|(p, s)| self.peers.contains(p) && now.saturating_sub(s.last_ms) > limit)
+            .map(|(p, _)| *p)
+            .collect();
+        silent.sort();
+        for peer in silent {
+            // Forget it until it is heard again, so the connection is closed once.
+            self.nodes.remove(&peer);
+            self.out.push(Out::Disconnect(peer));
+        }
+    }
+}
