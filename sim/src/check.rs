@@ -20,7 +20,8 @@ use crate::plan::Plan;
 /// Duplicate work. Both sides of a partition work on the images they both hear of, a crashed
 /// or paused holder is taken over, and a lost bid can make two nodes claim: those duplicates
 /// are the price of never losing an image. The bounds:
-/// - no image is run more than `MAX_RUNS_PER_NODE` times per node in the cluster;
+/// - no image is run more than `MAX_RUNS_PER_NODE` times per node in the cluster, plus once
+///   per crash (a restarted node has forgotten what it finished and what it was running);
 /// - among quiet images (no fault from 1 s before the announcement to 10 s after it), the
 ///   extra runs are at most `QUIET_EXTRA_SHARE` of them, plus `QUIET_EXTRA_SLACK` (message loss
 ///   and duplication alone cause a few).
@@ -183,9 +184,13 @@ pub fn check(plan: &Plan, nodes: &[SimNode], obs: &Observed, images: Vec<ImageId
         }
     }
     let work_runs: u64 = runs.values().map(|&c| u64::from(c)).sum();
-    let hard = MAX_RUNS_PER_NODE * plan.nodes as u32;
+    let crashes = plan.faults.iter().filter(|f| matches!(f, crate::plan::Fault::Crash { .. })).count() as u32;
+    let hard = MAX_RUNS_PER_NODE * plan.nodes as u32 + crashes;
     if let Some((id, n)) = runs.iter().find(|(_, n)| **n > hard) {
-        failures.push(format!("image {id} run {n} times on {} nodes (bound {hard})", plan.nodes));
+        failures.push(format!(
+            "image {id} run {n} times on {} nodes with {crashes} crashes (bound {hard})",
+            plan.nodes
+        ));
     }
     // An undecodable image fails on every node that wins it in turn (no node publishes a
     // failure), so it is run once per node: it is not counted among the quiet ones.

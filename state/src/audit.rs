@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 use crate::events::{AfterWrite, Job, Out, Purpose, ReadFor};
 use crate::ledger::{
     MAX_ATTEMPTS, MAX_FETCH_SOURCES, MAX_PENDING, MAX_RECENT, MAX_RETRIES_QUEUED, MAX_WAITING,
-    PENDING_EXPIRE_MS, RETRY_FIRST_MS,
+    PENDING_EXPIRE_MS, RETRY_FIRST_MS, UNMATCHED_WAIT_MS, Unmatched,
 };
 use crate::state::State;
 
@@ -163,6 +163,15 @@ impl State {
         self.audits.retry.push_back((due, attempt, image, worker, digest, model));
     }
 
+    /// A register for `image` was stored here: an audit waiting for it compares now.
+    pub(crate) fn stored_for_audit(&mut self, image: &ImageId) {
+        if let Some(u) = self.audits.unmatched.remove(image) {
+            let then =
+                ReadFor::Audit { worker: u.worker, digest: u.digest, model: u.model, detections: u.mine };
+            self.out.push(Out::Read { image: *image, then });
+        }
+    }
+
     /// Starts the retries that are due (once per heartbeat).
     fn retry_due_audits(&mut self) {
         let now = self.now.ms;
@@ -194,8 +203,14 @@ impl State {
     ) {
         let theirs = stored.as_ref().and_then(|reg| reg.candidate(&digest));
         let Some(theirs) = theirs.map(|c| (c.model().clone(), c.detections().to_vec())) else {
-            self.audit_abandoned(&image);
-            return warn!(%image, %worker, "audit: the worker's result is not in our store yet; skipped");
+            if self.audits.unmatched.len() >= MAX_WAITING || self.audits.unmatched.contains_key(&image) {
+                self.audit_abandoned(&image);
+                return warn!(%image, %worker, "audit: the worker's result is not stored here; skipped");
+            }
+            // Its write (or anti-entropy) is on the way: compare when it lands.
+            let since_ms = self.now.ms;
+            self.audits.unmatched.insert(image, Unmatched { since_ms, worker, digest, model, mine });
+            return debug!(%image, %worker, "audit: waiting for the worker's result to be stored");
         };
         self.audits.running = self.audits.running.saturating_sub(1);
         let (their_model, theirs) = theirs;
@@ -308,6 +323,17 @@ impl State {
         let now = self.now.ms;
         self.audits.pending.retain(|_, asked| now.saturating_sub(*asked) < PENDING_EXPIRE_MS);
         self.retry_due_audits();
+        let stale: Vec<ImageId> = self
+            .audits
+            .unmatched
+            .iter()
+            .filter(|(_, u)| now.saturating_sub(u.since_ms) >= UNMATCHED_WAIT_MS)
+            .map(|(i, _)| *i)
+            .collect();
+        for image in stale {
+            self.audits.unmatched.remove(&image);
+            self.audit_abandoned(&image);
+        }
         let v = self.ratio.update(self.audits.backlog(), self.load.jobs());
         self.counters.audit_ratio_permille = (v * 1000.0).round() as u64;
     }

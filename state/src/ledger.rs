@@ -12,6 +12,18 @@ use libp2p_identity::PeerId;
 pub use crate::events::AuditRecord;
 use crate::events::Purpose;
 
+/// An audit waiting for the worker's result to be stored (see `Audits::unmatched`).
+pub(crate) struct Unmatched {
+    pub(crate) since_ms: u64,
+    pub(crate) worker: PeerId,
+    pub(crate) digest: ResultDigest,
+    pub(crate) model: ModelRef,
+    pub(crate) mine: Vec<argus_protocol::detection::Detection>,
+}
+
+/// How long an audit waits for the worker's result to reach this node's store.
+pub const UNMATCHED_WAIT_MS: u64 = 30_000;
+
 /// Audits we asked for and still wait on; older ones count as backlog until they expire.
 pub const MAX_PENDING: usize = 1_024;
 pub(crate) const PENDING_EXPIRE_MS: u64 = 30_000;
@@ -45,6 +57,9 @@ pub(crate) struct Audits {
     /// Audits whose image could not be fetched, to try again: (due ms, attempt, image,
     /// worker, digest, model). The image may be out of reach only for now (a partition).
     pub(crate) retry: VecDeque<(u64, u32, ImageId, PeerId, ResultDigest, ModelRef)>,
+    /// Audits whose recomputation is done but whose worker's result is not stored here yet
+    /// (its write, or anti-entropy, is still on the way): compared again when it is.
+    pub(crate) unmatched: HashMap<ImageId, Unmatched>,
     /// Attempt number of audits restarted from `retry` and not finished (at most
     /// `MAX_RETRIES_QUEUED` entries: one per retry started).
     pub(crate) attempts: HashMap<(ImageId, ResultDigest), u32>,

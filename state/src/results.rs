@@ -75,6 +75,7 @@ impl State {
         let Some(changed) = changed else {
             return warn!(%image, "a register write failed: nothing published for it");
         };
+        self.stored_for_audit(&image);
         if changed {
             self.counters.results_stored += 1;
             let latency = self.now.wall_ms.saturating_sub(then.captured_at_ms);

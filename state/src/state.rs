@@ -224,12 +224,13 @@ impl State {
             GossipMessage::Result(r) => self.on_result(r),
             GossipMessage::Heartbeat(h) => {
                 let seen = NodeSeen { last_ms: self.now.ms, uptime_ms: h.uptime_ms, models: h.models };
-                let live_ms = self.cfg.node_live_ms;
+                // Heartbeats come every second: a gap of 2.5 s means some messages were lost.
+                let gap_ms = self.cfg.node_live_ms / 2;
                 let prev = self.nodes.insert(h.node.0, seen);
                 if prev.as_ref().is_some_and(|p| h.uptime_ms < p.uptime_ms) {
                     self.forgive_restarted(&h.node.0);
                 }
-                if prev.is_none_or(|p| self.now.ms.saturating_sub(p.last_ms) >= live_ms) {
+                if prev.is_none_or(|p| self.now.ms.saturating_sub(p.last_ms) >= gap_ms) {
                     self.node_back();
                 }
             }

@@ -89,7 +89,8 @@ impl State {
         }
     }
 
-    /// A node is heard again after being out of reach: tell it what our audits found.
+    /// A node is heard again after a gap in its heartbeats (a partition, a restart, lost
+    /// messages): tell it what our audits found.
     pub(crate) fn node_back(&mut self) {
         let mut own: Vec<AuditVerdict> =
             self.suspicion.own.iter().filter(|(w, _)| self.is_suspect(w)).map(|(_, v)| v.clone()).collect();
@@ -111,6 +112,7 @@ impl State {
     /// A register that anti-entropy or a read repair changed: when its winner is vouched for
     /// only by a worker we doubt, audit it as if its result had just arrived.
     pub(crate) fn on_merged(&mut self, reg: &Register) {
+        self.stored_for_audit(reg.image_id());
         let Some((digest, c)) = reg.winner() else { return };
         let mut attesters = c.attestations();
         let (Some(att), None) = (attesters.next(), attesters.next()) else { return };
