@@ -25,7 +25,6 @@ pub enum ApiError {
 #[serde(default)]
 pub struct StoreStatus {
     pub registers: u64,
-    pub map_used_bytes: u64,
 }
 
 /// `GET /v1/status`.
@@ -42,7 +41,6 @@ pub struct Status {
     pub uptime_ms: u64,
     pub store: StoreStatus,
     pub counters: Value,
-    pub blocked: Vec<String>,
 }
 
 impl Status {

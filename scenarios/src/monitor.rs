@@ -6,9 +6,9 @@
 //! heartbeat_timeout_ms = 3000   # restart a node whose heartbeats stop this long
 //! audit_fail_threshold = 3      # ... or whose failed audits reach this count
 //! restart_budget = 5            # restarts per node before the monitor gives up on it
-//! backoff_ms = 500              # first restart delay, doubled per restart of that node
+//! restart_backoff_ms = 500      # first restart delay, doubled per restart of that node
 //!
-//! [[nodes]]
+//! [[node]]
 //! name = "n0"                   # also passed to the node as --name
 //! exec_prefix = ["ip", "netns", "exec", "argus-sc-123-n0", "sh", "-c", "...", "/out/nodes/n0"]
 //! args = ["--data", "/out/nodes/n0/data", "--http", "unix:/out/nodes/n0/http.sock", ...]
@@ -40,8 +40,8 @@ struct MonitorFile<'a> {
     heartbeat_timeout_ms: u64,
     audit_fail_threshold: u32,
     restart_budget: u32,
-    backoff_ms: u64,
-    nodes: &'a [MonitorNode],
+    restart_backoff_ms: u64,
+    node: &'a [MonitorNode],
 }
 
 /// The wrapper prefix for a node whose folder is `dir`, after the lab's own prefix.
@@ -57,8 +57,8 @@ pub fn render(m: &Monitor, nodes: &[MonitorNode]) -> Result<String, toml::ser::E
         heartbeat_timeout_ms: m.heartbeat_timeout_ms,
         audit_fail_threshold: m.audit_fail_threshold,
         restart_budget: m.restart_budget,
-        backoff_ms: m.backoff_ms,
-        nodes,
+        restart_backoff_ms: m.backoff_ms,
+        node: nodes,
     })
 }
 
@@ -84,8 +84,8 @@ mod tests {
         let text = render(&m, std::slice::from_ref(&node)).unwrap();
         let v: toml::Table = toml::from_str(&text).unwrap();
         assert_eq!(v["heartbeat_timeout_ms"].as_integer(), Some(3000));
-        assert_eq!(v["nodes"][0]["name"].as_str(), Some("n0"));
-        assert_eq!(v["nodes"][0]["args"][1].as_str(), Some("n0"));
+        assert_eq!(v["node"][0]["name"].as_str(), Some("n0"));
+        assert_eq!(v["node"][0]["args"][1].as_str(), Some("n0"));
         // Run the prefix as the monitor would, with a shell standing in for the node.
         let mut argv = node.exec_prefix.clone();
         argv.extend(["sh".into(), "-c".into(), "echo to-stderr >&2; echo $$".into()]);

@@ -28,9 +28,8 @@
 //! env = { RUST_LOG = "info" }                          # optional
 //! ```
 //!
-//! Each node runs as `exec_prefix ++ [argus_bin, "node"] ++ args`. `[[nodes]]` and
-//! `backoff_ms` are accepted as aliases of `[[node]]` and `restart_backoff_ms` (the scenario
-//! runner writes them).
+//! Each node runs as `exec_prefix ++ [argus_bin, "node"] ++ args`. The scenario runner writes
+//! this same format (`scenarios/src/monitor.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,7 +50,6 @@ pub struct MonitorConfig {
     pub audit_fail_threshold: u32,
     pub audit_fail_min_auditors: u32,
     pub audit_window_ms: u64,
-    #[serde(alias = "backoff_ms")]
     pub restart_backoff_ms: u64,
     pub restart_backoff_max_ms: u64,
     pub restart_budget: u32,
@@ -64,7 +62,6 @@ pub struct MonitorConfig {
     pub mdns: bool,
     pub http: String,
     pub log_dir: Option<PathBuf>,
-    #[serde(alias = "nodes")]
     pub node: Vec<NodeSpec>,
 }
 
@@ -255,10 +252,12 @@ mod tests {
     }
 
     #[test]
-    fn file_with_defaults_and_the_runner_aliases_parses() {
-        let text = "heartbeat_timeout_ms = 3000\nbackoff_ms = 500\naudit_fail_threshold = 3\nrestart_budget = 5\n\
-                    [[nodes]]\nname = \"n0\"\nexec_prefix = [\"sh\", \"-c\"]\nargs = [\"--data\", \"/tmp/x\"]\n\
-                    [nodes.env]\nRUST_LOG = \"debug\"\n";
+    fn file_with_defaults_parses_and_the_old_aliases_are_refused() {
+        let text = "heartbeat_timeout_ms = 3000\nrestart_backoff_ms = 500\naudit_fail_threshold = 3\nrestart_budget = 5\n\
+                    [[node]]\nname = \"n0\"\nexec_prefix = [\"sh\", \"-c\"]\nargs = [\"--data\", \"/tmp/x\"]\n\
+                    [node.env]\nRUST_LOG = \"debug\"\n";
+        assert!(toml::from_str::<MonitorConfig>("backoff_ms = 500").is_err());
+        assert!(toml::from_str::<MonitorConfig>("[[nodes]]\nname = \"n0\"").is_err());
         let c: MonitorConfig = toml::from_str(text).unwrap();
         c.validate().unwrap();
         assert_eq!((c.heartbeat_timeout_ms, c.restart_backoff_ms, c.startup_grace_ms), (3_000, 500, 15_000));
