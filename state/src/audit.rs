@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 use crate::events::{AfterWrite, Job, Out, Purpose, ReadFor};
 use crate::ledger::{
     MAX_ATTEMPTS, MAX_FETCH_SOURCES, MAX_PENDING, MAX_RECENT, MAX_RETRIES_QUEUED, MAX_WAITING,
-    PENDING_EXPIRE_MS, RETRY_FIRST_MS, UNMATCHED_WAIT_MS, Unmatched,
+    PENDING_EXPIRE_MS, RETRY_FIRST_MS, UNMATCHED_WAIT_MS, Unmatched, WaitingAudit,
 };
 use crate::state::State;
 
@@ -86,7 +86,7 @@ impl State {
         let mut candidates: Vec<_> = self.live_holders(model).into_iter().filter(|p| *p != worker).collect();
         candidates.push(self.me);
         if rendezvous(&image, &candidates).contains(&self.me) {
-            self.start_audit(image, worker, digest, model.clone());
+            self.start_audit(image, worker, digest, model.clone(), 0);
         }
     }
 
@@ -102,10 +102,18 @@ impl State {
             self.counters.audits_declined_model += 1;
             return debug!(image = %r.image_id, model = %r.model.name, "audit declined: we lack that model or weights");
         }
-        self.start_audit(r.image_id, r.worker.0, r.digest, r.model);
+        self.start_audit(r.image_id, r.worker.0, r.digest, r.model, 0);
     }
 
-    fn start_audit(&mut self, image: ImageId, worker: PeerId, digest: ResultDigest, model: ModelRef) {
+    /// `attempt`: how often this audit was tried again already (0 the first time).
+    fn start_audit(
+        &mut self,
+        image: ImageId,
+        worker: PeerId,
+        digest: ResultDigest,
+        model: ModelRef,
+        attempt: u32,
+    ) {
         if !self.audits.started_set.insert((image, digest)) {
             return;
         }
@@ -146,16 +154,16 @@ impl State {
                 from.extend(others);
                 from.truncate(MAX_FETCH_SOURCES);
                 let first = from.remove(0);
-                self.audits.waiting.insert(image, (model, purpose, from));
+                self.audits.waiting.insert(image, WaitingAudit { model, purpose, rest: from, attempt });
                 self.fetch(image, first);
             }
         }
     }
 
     /// An audit whose image no peer could give us: try again later, backing off.
-    pub(crate) fn retry_audit_later(&mut self, image: ImageId, model: ModelRef, purpose: Purpose) {
-        let Purpose::Audit { worker, digest } = purpose else { return };
-        let attempt = self.audits.retry_attempt(&image, &digest) + 1;
+    pub(crate) fn retry_audit_later(&mut self, image: ImageId, w: WaitingAudit) {
+        let Purpose::Audit { worker, digest } = w.purpose else { return };
+        let (model, attempt) = (w.model, w.attempt + 1);
         if attempt > MAX_ATTEMPTS || self.audits.retry.len() >= MAX_RETRIES_QUEUED {
             return warn!(%image, attempt, "audit given up: the image stayed out of reach");
         }
@@ -180,8 +188,7 @@ impl State {
         self.audits.retry = later.into();
         for (_, attempt, image, worker, digest, model) in due {
             self.audits.started_set.remove(&(image, digest));
-            self.audits.attempts.insert((image, digest), attempt);
-            self.start_audit(image, worker, digest, model);
+            self.start_audit(image, worker, digest, model, attempt);
         }
     }
 

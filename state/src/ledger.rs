@@ -43,9 +43,8 @@ pub const MAX_RECENT: usize = 4_096;
 pub(crate) struct Audits {
     /// image -> time asked (ours, as worker).
     pub(crate) pending: HashMap<ImageId, u64>,
-    /// Audits waiting for image bytes to arrive: the model to run, and the peers still to ask
-    /// should this fetch fail.
-    pub(crate) waiting: HashMap<ImageId, (ModelRef, Purpose, Vec<PeerId>)>,
+    /// Audits waiting for image bytes to arrive.
+    pub(crate) waiting: HashMap<ImageId, WaitingAudit>,
     /// Audit jobs accepted and not finished (queued, running, or reading the store).
     pub(crate) running: usize,
     /// Recent results: (image, worker, digest, model).
@@ -60,31 +59,19 @@ pub(crate) struct Audits {
     /// Audits whose recomputation is done but whose worker's result is not stored here yet
     /// (its write, or anti-entropy, is still on the way): compared again when it is.
     pub(crate) unmatched: HashMap<ImageId, Unmatched>,
-    /// Attempt number of audits restarted from `retry` and not finished (at most
-    /// `MAX_RETRIES_QUEUED` entries: one per retry started).
-    pub(crate) attempts: HashMap<(ImageId, ResultDigest), u32>,
+}
+
+/// An audit waiting for its image's bytes.
+pub(crate) struct WaitingAudit {
+    pub(crate) model: ModelRef,
+    pub(crate) purpose: Purpose,
+    /// The peers still to ask should this fetch fail.
+    pub(crate) rest: Vec<PeerId>,
+    /// How often this audit was tried again already (see `retry`).
+    pub(crate) attempt: u32,
 }
 
 impl Audits {
-    pub(crate) fn waiting_for_bytes(&mut self, image: &ImageId) -> Option<(ModelRef, Purpose, Vec<PeerId>)> {
-        self.waiting.remove(image)
-    }
-
-    pub(crate) fn wait_again(
-        &mut self,
-        image: ImageId,
-        model: ModelRef,
-        purpose: Purpose,
-        rest: Vec<PeerId>,
-    ) {
-        self.waiting.insert(image, (model, purpose, rest));
-    }
-
-    /// How often this audit was tried again already.
-    pub(crate) fn retry_attempt(&mut self, image: &ImageId, digest: &ResultDigest) -> u32 {
-        self.attempts.remove(&(*image, *digest)).unwrap_or(0)
-    }
-
     pub(crate) fn backlog(&self) -> usize {
         self.pending.len() + self.running + self.waiting.len()
     }
@@ -132,10 +119,7 @@ impl Suspicion {
     }
 
     pub(crate) fn keep_own(&mut self, v: &AuditVerdict) {
-        let key = (v.image_id, v.auditor.0);
-        if self.tallied_set.insert(key) {
-            self.tallied.push_back(key);
-        }
+        self.first_time(v);
         if self.own.len() < MAX_TALLIED_WORKERS || self.own.contains_key(&v.worker.0) {
             self.own.insert(v.worker.0, v.clone());
         }

@@ -177,18 +177,18 @@ impl State {
     }
 
     pub(crate) fn on_fetched(&mut self, image: ImageId, bytes: Option<Bytes>) {
-        let waiting_audit = self.audits.waiting_for_bytes(&image);
+        let waiting_audit = self.audits.waiting.remove(&image);
         let Some(bytes) = bytes.filter(|b| ImageId::of_bytes(b) == image) else {
             self.counters.fetches_failed += 1;
             return match waiting_audit {
-                Some((model, purpose, mut rest)) if !rest.is_empty() => {
-                    let next = rest.remove(0);
-                    self.audits.wait_again(image, model, purpose, rest);
+                Some(mut w) if !w.rest.is_empty() => {
+                    let next = w.rest.remove(0);
+                    self.audits.waiting.insert(image, w);
                     self.fetch(image, next);
                 }
-                Some((model, purpose, _)) => {
+                Some(w) => {
                     self.audit_abandoned(&image);
-                    self.retry_audit_later(image, model, purpose);
+                    self.retry_audit_later(image, w);
                 }
                 None => self.sched.on_local_failure(&image, self.now.ms),
             };
@@ -197,9 +197,9 @@ impl State {
         let entry = self.images.get(&image).cloned();
         match (waiting_audit, entry) {
             // An audit needs no buffered announcement: the result may have come by anti-entropy.
-            (Some((model, purpose, _)), entry) => {
+            (Some(w), entry) => {
                 let captured_at_ms = entry.map_or(0, |e| e.captured_at_ms);
-                self.submit(Job { image, model, captured_at_ms, bytes, purpose });
+                self.submit(Job { image, model: w.model, captured_at_ms, bytes, purpose: w.purpose });
             }
             (None, Some(e)) => self.submit(Job {
                 image,

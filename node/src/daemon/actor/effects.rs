@@ -77,20 +77,11 @@ impl Actor {
         }
     }
 
+    /// Queues a follow-up behind any deferred ones and starts what the free slots allow.
     fn follow_up(&mut self, f: FollowUp) {
-        if self.deferred.is_empty()
-            && let Ok(permit) = self.follow_ups.clone().try_acquire_owned()
-        {
-            let ctx = self.context();
-            tokio::spawn(async move {
-                ctx.run(f).await;
-                drop(permit);
-            });
-            return;
-        }
         if self.deferred.len() < MAX_DEFERRED {
             self.deferred.push_back(f);
-            return;
+            return self.run_deferred();
         }
         // Over every bound: answer at once, as a failure, so nothing waits forever.
         warn!("follow-up queue full: failing a store call or fetch");
