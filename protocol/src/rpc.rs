@@ -61,8 +61,16 @@ pub struct QueryResponse {
 pub enum SyncRequest {
     /// Fingerprints of the range split into `parts` (see `sync::split_range`).
     Fingerprints { start_ms: u64, end_ms: u64, parts: u16 },
-    /// Up to `limit` registers of the range, oldest capture time first.
-    Fetch { start_ms: u64, end_ms: u64, limit: u32 },
+    /// Up to `limit` registers of the range in (capture time, image id) order. With `after`,
+    /// the page starts strictly after the register (`start_ms`, `after`): a continuation
+    /// page, so that any number of registers captured in the same millisecond page through.
+    Fetch {
+        start_ms: u64,
+        end_ms: u64,
+        limit: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<ImageId>,
+    },
 }
 
 /// Anti-entropy responses.
@@ -71,8 +79,8 @@ pub enum SyncRequest {
 pub enum SyncResponse {
     /// Exactly `parts` fingerprints, in order.
     Fingerprints(Vec<RangeFingerprint>),
-    /// Registers; `more` when the range holds more than were sent (ask again from the last
-    /// one's capture time).
+    /// Registers; `more` when the range holds more than were sent (ask again with the last
+    /// one's capture time as `start_ms` and its image id as `after`).
     Registers { registers: Vec<RegisterWire>, more: bool },
 }
 
@@ -128,7 +136,7 @@ impl Validate for SyncRequest {
             SyncRequest::Fingerprints { start_ms, end_ms, parts } => {
                 (start_ms, end_ms, (1..=MAX_RANGES).contains(&usize::from(parts)))
             }
-            SyncRequest::Fetch { start_ms, end_ms, limit } => {
+            SyncRequest::Fetch { start_ms, end_ms, limit, .. } => {
                 (start_ms, end_ms, (1..=MAX_SYNC_FETCH_LIMIT).contains(&limit))
             }
         };

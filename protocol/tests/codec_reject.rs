@@ -251,7 +251,7 @@ fn sync_requests_out_of_bounds_are_invalid() {
         SyncRequest::Fingerprints { start_ms: 10, end_ms: 5, parts: 4 },
         SyncRequest::Fingerprints { start_ms: 0, end_ms: 5, parts: 0 },
         SyncRequest::Fingerprints { start_ms: 0, end_ms: 5, parts: MAX_RANGES as u16 + 1 },
-        SyncRequest::Fetch { start_ms: 0, end_ms: 5, limit: MAX_SYNC_FETCH_LIMIT + 1 },
+        SyncRequest::Fetch { start_ms: 0, end_ms: 5, limit: MAX_SYNC_FETCH_LIMIT + 1, after: None },
     ] {
         let bytes = encode(&req, MAX_SYNC_REQUEST_BYTES).unwrap();
         assert!(matches!(decode_wire::<SyncRequest>(&bytes), Err(CodecError::Invalid(_))), "{req:?}");

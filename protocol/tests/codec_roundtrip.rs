@@ -61,7 +61,8 @@ fn every_request_and_response_round_trips() {
     let reg = p.register(&[(0, 0, 0), (1, 0, 1), (2, 5, 2)]);
     round_trip(QueryResponse { register: Some(reg.to_wire()) });
     round_trip(SyncRequest::Fingerprints { start_ms: 0, end_ms: 86_400_000, parts: 16 });
-    round_trip(SyncRequest::Fetch { start_ms: 5, end_ms: 10, limit: 100 });
+    round_trip(SyncRequest::Fetch { start_ms: 5, end_ms: 10, limit: 100, after: None });
+    round_trip(SyncRequest::Fetch { start_ms: 5, end_ms: 10, limit: 100, after: Some(ImageId([9; 32])) });
     round_trip(SyncResponse::Fingerprints(ranges()));
     round_trip(SyncResponse::Registers { registers: vec![reg.to_wire(), reg.to_wire()], more: true });
     let fetched = FetchResponse { bytes: Some(ByteBuf::from(PNG_ISH.to_vec())) };

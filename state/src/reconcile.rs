@@ -6,6 +6,7 @@
 //! not with the store. [`Plan`] decides the steps; the caller does the IO (the node over the
 //! network and LMDB, the simulator over its own).
 
+use argus_protocol::ids::ImageId;
 use argus_protocol::sync::RangeFingerprint;
 
 /// Width of one digest window of capture time.
@@ -99,14 +100,14 @@ impl Plan {
     }
 }
 
-/// Where the next page of a pull starts, after a page whose last register was captured at
-/// `last_ms` (`None`: the range is done). Always makes progress.
-pub fn next_page(start_ms: u64, end_ms: u64, last_ms: u64, more: bool) -> Option<u64> {
-    if !more {
-        return None;
-    }
-    let next = if last_ms > start_ms { last_ms } else { start_ms + 1 };
-    (next < end_ms).then_some(next)
+/// Where the next page of a pull starts: strictly after the last register of the page just
+/// received (`last`: its capture time and image id), while the range has `more` and the cursor
+/// is still inside it; `None` when the range is done. Every page moves the cursor forward in
+/// (capture time, image id) order, so a pull ends, and no register is skipped however many
+/// share one millisecond.
+pub fn next_page(end_ms: u64, last: Option<(u64, ImageId)>, more: bool) -> Option<(u64, ImageId)> {
+    let last = last.filter(|_| more)?;
+    (last.0 < end_ms).then_some(last)
 }
 
 #[cfg(test)]
@@ -149,9 +150,10 @@ mod tests {
         assert!(matches!(q.next_step(), Some(Step::Split { .. })));
         q.split_answered(&[fp(0, 500, 9, 1)], &[]);
         assert_eq!(q.next_step(), None, "parts that do not line up end it");
-        assert_eq!(next_page(0, 100, 40, true), Some(40));
-        assert_eq!(next_page(40, 100, 40, true), Some(41));
-        assert_eq!(next_page(0, 100, 99, false), None);
-        assert_eq!(next_page(99, 100, 99, true), None);
+        let id = ImageId([3; 32]);
+        assert_eq!(next_page(100, Some((40, id)), true), Some((40, id)), "the cursor is the last register");
+        assert_eq!(next_page(100, Some((99, id)), false), None, "nothing more");
+        assert_eq!(next_page(100, None, true), None, "an empty page ends the pull");
+        assert_eq!(next_page(100, Some((100, id)), true), None, "past the range");
     }
 }

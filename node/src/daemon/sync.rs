@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use argus_protocol::codec::encode;
-use argus_protocol::ids::NodeId;
+use argus_protocol::ids::{ImageId, NodeId};
 use argus_protocol::limits::{MAX_REGISTER_BYTES, MAX_SYNC_FETCH_LIMIT};
 use argus_protocol::messages::{GossipMessage, ReplicaDigest};
 use argus_protocol::register::Register;
@@ -98,6 +98,7 @@ pub trait Remote {
         start_ms: u64,
         end_ms: u64,
         limit: u32,
+        after: Option<ImageId>,
     ) -> impl std::future::Future<Output = Option<(Vec<RegisterWire>, bool)>> + Send;
 }
 
@@ -115,8 +116,14 @@ impl Remote for NetRemote<'_> {
         }
     }
 
-    async fn fetch(&self, start_ms: u64, end_ms: u64, limit: u32) -> Option<(Vec<RegisterWire>, bool)> {
-        let req = SyncRequest::Fetch { start_ms, end_ms, limit };
+    async fn fetch(
+        &self,
+        start_ms: u64,
+        end_ms: u64,
+        limit: u32,
+        after: Option<ImageId>,
+    ) -> Option<(Vec<RegisterWire>, bool)> {
+        let req = SyncRequest::Fetch { start_ms, end_ms, limit, after };
         match self.net.request(self.peer, Outbound::Sync(req)).await {
             Ok(Response::Sync(SyncResponse::Registers { registers, more })) => Some((registers, more)),
             _ => None,
@@ -171,14 +178,15 @@ async fn pull<R: Remote>(
     end_ms: u64,
     merged: Option<&mpsc::Sender<argus_state::In>>,
 ) {
+    let mut after = None;
     loop {
-        let Some((registers, more)) = remote.fetch(start_ms, end_ms, MAX_SYNC_FETCH_LIMIT).await else {
+        let Some((registers, more)) = remote.fetch(start_ms, end_ms, MAX_SYNC_FETCH_LIMIT, after).await
+        else {
             return;
         };
-        let mut last = start_ms;
+        let last = registers.last().map(|w| (w.captured_at_ms, w.image_id));
         for w in &registers {
             metrics.sync_bytes_received.fetch_add(wire_size(w) as u64, Ordering::Relaxed);
-            last = last.max(w.captured_at_ms);
             let Ok((reg, _refused)) = Register::from_wire(w) else { continue };
             if let Ok(m) = store.merge(reg).await
                 && m.changed
@@ -189,8 +197,8 @@ async fn pull<R: Remote>(
                 }
             }
         }
-        match next_page(start_ms, end_ms, last, more && !registers.is_empty()) {
-            Some(next) => start_ms = next,
+        match next_page(end_ms, last, more) {
+            Some((ms, id)) => (start_ms, after) = (ms, Some(id)),
             None => return,
         }
         debug!(start_ms, "anti-entropy: pulling the next page");
@@ -205,8 +213,9 @@ pub async fn answer(store: &StoreHandle, r: SyncRequest) -> SyncResponse {
         SyncRequest::Fingerprints { start_ms, end_ms, parts } => {
             SyncResponse::Fingerprints(store.fingerprints(start_ms, end_ms, parts).await.unwrap_or_default())
         }
-        SyncRequest::Fetch { start_ms, end_ms, limit } => {
-            let Ok((registers, more)) = store.fetch_range(start_ms, end_ms, limit as usize).await else {
+        SyncRequest::Fetch { start_ms, end_ms, limit, after } => {
+            let Ok((registers, more)) = store.fetch_range(start_ms, end_ms, after, limit as usize).await
+            else {
                 return SyncResponse::Registers { registers: Vec::new(), more: false };
             };
             let mut batch = RegisterBatch::new(limit);

@@ -30,8 +30,14 @@ impl Remote for StoreRemote {
     }
     /// Answers as a node does (`answer`), then crosses the wire's limit: the response must
     /// encode within `MAX_SYNC_RESPONSE_BYTES` and decode with its validation.
-    async fn fetch(&self, start_ms: u64, end_ms: u64, limit: u32) -> Option<(Vec<RegisterWire>, bool)> {
-        let resp = answer(&self.0, SyncRequest::Fetch { start_ms, end_ms, limit }).await;
+    async fn fetch(
+        &self,
+        start_ms: u64,
+        end_ms: u64,
+        limit: u32,
+        after: Option<ImageId>,
+    ) -> Option<(Vec<RegisterWire>, bool)> {
+        let resp = answer(&self.0, SyncRequest::Fetch { start_ms, end_ms, limit, after }).await;
         let bytes = argus_protocol::codec::encode_wire(&resp).ok()?;
         match argus_protocol::codec::decode_wire::<SyncResponse>(&bytes).ok()? {
             SyncResponse::Registers { registers, more } => Some((registers, more)),
@@ -205,6 +211,28 @@ fn large_registers_converge_in_pages_that_fit_the_wire() {
         reconcile(&a, &StoreRemote(b.clone()), &m, theirs, None).await;
         assert_eq!(a.summary().await.unwrap(), b.summary().await.unwrap(), "converged");
         assert_eq!(a.summary().await.unwrap().registers, 200);
+    });
+    let _ = std::fs::remove_dir_all(da);
+    let _ = std::fs::remove_dir_all(db);
+}
+
+#[test]
+fn registers_sharing_one_millisecond_page_through_past_the_fetch_limit() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let key = Keypair::generate_ed25519();
+    let ((a, da), (b, db)) = (open("same-ms-a", 0), open("same-ms-b", 0));
+    let m = Metrics::default();
+    rt.block_on(async {
+        // More than two pages' worth, every one captured in the same millisecond: a cursor of
+        // capture time alone cannot get past the first page.
+        let n = 2 * argus_protocol::limits::MAX_SYNC_FETCH_LIMIT + 88;
+        for i in 0..n {
+            b.merge(register(&key, i, 3_000_000, 1)).await.unwrap();
+        }
+        let theirs = local(&b, &digest_ranges(5_000_000)).await.unwrap();
+        reconcile(&a, &StoreRemote(b.clone()), &m, theirs, None).await;
+        assert_eq!(a.summary().await.unwrap().registers, u64::from(n));
+        assert_eq!(a.summary().await.unwrap(), b.summary().await.unwrap(), "converged");
     });
     let _ = std::fs::remove_dir_all(da);
     let _ = std::fs::remove_dir_all(db);

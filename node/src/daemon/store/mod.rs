@@ -103,6 +103,7 @@ pub enum Request {
     FetchRange {
         start_ms: u64,
         end_ms: u64,
+        after: Option<ImageId>,
         limit: usize,
         reply: oneshot::Sender<Result<(Vec<RegisterWire>, bool), StoreError>>,
     },
@@ -167,13 +168,16 @@ impl StoreHandle {
     ) -> Result<Vec<RangeFingerprint>, StoreError> {
         self.call(|reply| Request::Fingerprints { start_ms, end_ms, parts, reply }).await
     }
+    /// Up to `limit` registers of `[start_ms, end_ms)` in (capture time, image id) order,
+    /// strictly after (`start_ms`, `after`) when `after` is given; `true` when more remain.
     pub async fn fetch_range(
         &self,
         start_ms: u64,
         end_ms: u64,
+        after: Option<ImageId>,
         limit: usize,
     ) -> Result<(Vec<RegisterWire>, bool), StoreError> {
-        self.call(|reply| Request::FetchRange { start_ms, end_ms, limit, reply }).await
+        self.call(|reply| Request::FetchRange { start_ms, end_ms, after, limit, reply }).await
     }
     pub async fn summary(&self) -> Result<ranges::Summary, StoreError> {
         self.call(|reply| Request::Summary { reply }).await
@@ -279,8 +283,8 @@ fn serve_read(env: &Env<WithoutTls>, dbs: &Dbs, r: Request) {
         Request::Fingerprints { start_ms, end_ms, parts, reply } => {
             let _ = reply.send(ranges::fingerprints(dbs, &rtxn, start_ms, end_ms, parts));
         }
-        Request::FetchRange { start_ms, end_ms, limit, reply } => {
-            let _ = reply.send(ranges::fetch_range(dbs, &rtxn, start_ms, end_ms, limit));
+        Request::FetchRange { start_ms, end_ms, after, limit, reply } => {
+            let _ = reply.send(ranges::fetch_range(dbs, &rtxn, start_ms, end_ms, after, limit));
         }
         Request::Summary { reply } => {
             let _ = reply.send(ranges::summary(dbs, &rtxn));

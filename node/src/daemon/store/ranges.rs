@@ -87,17 +87,24 @@ pub fn fingerprints(
     Ok(out)
 }
 
-/// Up to `limit` registers of `[start_ms, end_ms)`, oldest first; `true` when more remain.
+/// Up to `limit` registers of `[start_ms, end_ms)` in (capture time, image id) order, strictly
+/// after the key (`start_ms`, `after`) when `after` is given; `true` when more remain.
 pub fn fetch_range(
     dbs: &Dbs,
     txn: &RoTxn<WithoutTls>,
     start_ms: u64,
     end_ms: u64,
+    after: Option<ImageId>,
     limit: usize,
 ) -> Result<(Vec<RegisterWire>, bool), StoreError> {
     let (lo, hi) = bounds(start_ms, end_ms);
+    let cursor = after.map(|id| time_key(start_ms, &id));
+    let from = match &cursor {
+        Some(k) => Bound::Excluded(&k[..]),
+        None => Bound::Included(&lo[..]),
+    };
     let mut out = Vec::new();
-    for item in dbs.by_time.range(txn, &(Bound::Included(&lo[..]), Bound::Excluded(&hi[..])))? {
+    for item in dbs.by_time.range(txn, &(from, Bound::Excluded(&hi[..])))? {
         if out.len() >= limit {
             return Ok((out, true));
         }

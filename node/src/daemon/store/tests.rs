@@ -116,9 +116,14 @@ fn paging_and_fingerprints_agree_across_stores() {
             }
         }
         assert_eq!(seen, 30);
-        let (regs, more) = h1.fetch_range(1_000, 1_010, 4).await.unwrap();
+        let (regs, more) = h1.fetch_range(1_000, 1_010, None, 4).await.unwrap();
         assert_eq!(regs.len(), 4);
         assert!(more);
+        // A continuation page starts strictly after the last register of the previous one.
+        let last = regs.last().unwrap();
+        let (next, _) = h1.fetch_range(last.captured_at_ms, 1_010, Some(last.image_id), 4).await.unwrap();
+        assert!(next.iter().all(|w| regs.iter().all(|r| r.image_id != w.image_id)), "no register twice");
+        assert!(!next.is_empty());
     });
     let _ = std::fs::remove_dir_all(&d1);
     let _ = std::fs::remove_dir_all(&d2);
