@@ -13,10 +13,11 @@
 //! - shared by all: `cli` (flags of every subcommand), `config` (per-component configuration
 //!   with documented defaults and validation), `identity` (the ed25519 key in a data
 //!   directory), `models` (served models, wire model names, labelled detections), `metrics`
-//!   (counters and histograms, Prometheus text), `clock`, and `client` (a small HTTP client).
+//!   (counters and histograms, Prometheus text) and `clock`. What crosses a process boundary
+//!   (HTTP bodies, stdout lines, the monitor's config file, the HTTP client) is typed once in
+//!   `argus_interface`, shared with the scenario runner and the tests.
 
 pub mod cli;
-pub mod client;
 pub mod clock;
 pub mod config;
 pub mod daemon;
@@ -103,7 +104,8 @@ pub async fn query_cli(args: cli::QueryArgs) -> anyhow::Result<Code> {
     } else {
         format!("/v1/detections/{id}")
     };
-    let r = client::get(&args.http, &path, Duration::from_secs(15))
+    let endpoint = argus_interface::http::Endpoint::parse(&args.http);
+    let r = argus_interface::http::get(&endpoint, &path, Duration::from_secs(15))
         .await
         .with_context(|| format!("asking {}", args.http))?;
     let text = String::from_utf8_lossy(&r.body);

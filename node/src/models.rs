@@ -3,11 +3,11 @@
 //! file). Also the labelled form of detections that people read (HTTP, CLI, JSON lines).
 //! Pure lookups: never loads weights and never touches the network.
 
+use argus_interface::api::{self, ModelInfo};
 use argus_model::{Detector, ModelKind};
 use argus_protocol::detection::Detection;
 use argus_protocol::ids::WeightsId;
 use argus_protocol::model_ref::ModelRef;
-use serde_json::{Value, json};
 
 /// One model this node runs.
 #[derive(Debug, Clone)]
@@ -55,21 +55,17 @@ impl Served {
         self.0.iter().map(|m| m.model_ref.clone()).collect()
     }
 
-    /// `[{"name", "weights", "weights_id", "classes"}]` for the ready line and `/v1/status`.
-    pub fn to_json(&self) -> Value {
-        Value::Array(
-            self.0
-                .iter()
-                .map(|m| {
-                    json!({
-                        "name": m.kind.as_str(),
-                        "weights": m.short_hash,
-                        "weights_id": m.model_ref.weights.to_string(),
-                        "classes": m.kind.labels().len(),
-                    })
-                })
-                .collect(),
-        )
+    /// The models as the ready line and `/v1/status` list them.
+    pub fn infos(&self) -> Vec<ModelInfo> {
+        self.0
+            .iter()
+            .map(|m| ModelInfo {
+                name: m.kind.as_str().to_string(),
+                weights: m.short_hash.clone(),
+                weights_id: m.model_ref.weights.to_string(),
+                classes: m.kind.labels().len(),
+            })
+            .collect()
     }
 
     /// `shapes:6e383c93 coco:1a2b3c4d`, the one-string form (`weights` in the ready line).
@@ -85,15 +81,20 @@ pub fn known(name: &str) -> Option<ModelKind> {
 
 /// Detections with their class names under the model named `model` (`"?"` for a class the
 /// model does not have, or for every class of a model this build does not know).
-pub fn labelled_json(model: &str, dets: &[Detection]) -> Value {
-    Value::Array(
-        dets.iter()
-            .map(|d| {
-                let label = known(model).and_then(|m| m.label(d.class)).unwrap_or("?");
-                json!({"class": d.class, "label": label, "score": d.score, "bbox": d.bbox})
-            })
-            .collect(),
-    )
+pub fn labelled(model: &str, dets: &[Detection]) -> Vec<api::Detection> {
+    dets.iter()
+        .map(|d| api::Detection {
+            class: d.class,
+            label: known(model).and_then(|m| m.label(d.class)).unwrap_or("?").to_string(),
+            score: d.score,
+            bbox: api::BBox {
+                x_min: d.bbox.x_min,
+                y_min: d.bbox.y_min,
+                x_max: d.bbox.x_max,
+                y_max: d.bbox.y_max,
+            },
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -108,10 +109,10 @@ mod tests {
             score: 0.5,
             bbox: BBox { x_min: 0.0, y_min: 0.0, x_max: 1.0, y_max: 1.0 },
         };
-        assert_eq!(labelled_json("coco", &[d])[0]["label"], "dog");
-        assert_eq!(labelled_json("shapes", &[d])[0]["label"], "?");
-        assert_eq!(labelled_json("yolo", &[d])[0]["label"], "?");
-        assert_eq!(labelled_json("coco", &[d])[0]["class"], 16);
+        assert_eq!(labelled("coco", &[d])[0].label, "dog");
+        assert_eq!(labelled("shapes", &[d])[0].label, "?");
+        assert_eq!(labelled("yolo", &[d])[0].label, "?");
+        assert_eq!((labelled("coco", &[d])[0].class, labelled("coco", &[d])[0].bbox.x_max), (16, 1.0));
         assert_eq!(known("coco"), Some(ModelKind::Coco));
         assert_eq!(known("Coco"), None);
     }

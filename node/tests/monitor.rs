@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use argus_interface::http;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_argus");
@@ -105,9 +106,10 @@ fn is(v: &Value, event: &str, node: &str) -> bool {
     v["event"] == event && v["node"] == node
 }
 
-fn status(http: &str) -> Value {
+fn status(addr: &str) -> Value {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let r = rt.block_on(argus_node::client::get(http, "/v1/status", Duration::from_secs(5))).unwrap();
+    let r =
+        rt.block_on(http::get(&http::Endpoint::parse(addr), "/v1/status", Duration::from_secs(5))).unwrap();
     assert_eq!(r.status, 200);
     r.json().unwrap()
 }
@@ -129,14 +131,14 @@ fn monitor_restarts_killed_and_frozen_nodes_and_stops_them_on_sigterm() {
     std::fs::create_dir_all(&dir).unwrap();
     let mut m = start_monitor(&dir);
     let ready = m.wait_for(Duration::from_secs(30), "monitor ready line", |v| v["event"] == "ready");
-    let http = ready["http"].as_str().unwrap().to_string();
+    let addr = ready["http"].as_str().unwrap().to_string();
     let n0 = m.wait_for(Duration::from_secs(120), "n0 started", |v| is(v, "started", "n0"));
     let n1 = m.wait_for(Duration::from_secs(120), "n1 started", |v| is(v, "started", "n1"));
 
     // The monitor hears both nodes' heartbeats.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let st = status(&http);
+        let st = status(&addr);
         let heard =
             st["nodes"].as_array().unwrap().iter().all(|n| {
                 n["state"] == "up" && n["last_heartbeat_age_ms"].as_u64().is_some_and(|a| a < 3_000)
@@ -177,13 +179,13 @@ fn monitor_restarts_killed_and_frozen_nodes_and_stops_them_on_sigterm() {
     assert_eq!(again0["peer_id"], n0["peer_id"]);
     assert!(!alive(n0_pid), "the frozen incarnation was killed");
 
-    let st = status(&http);
+    let st = status(&addr);
     let restarts: Vec<u64> =
         st["nodes"].as_array().unwrap().iter().map(|n| n["restarts"].as_u64().unwrap()).collect();
     assert_eq!(restarts, vec![1, 1], "{st:#}");
     let metrics = {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(argus_node::client::get(&http, "/metrics", Duration::from_secs(5))).unwrap()
+        rt.block_on(http::get(&http::Endpoint::parse(&addr), "/metrics", Duration::from_secs(5))).unwrap()
     };
     let text = String::from_utf8(metrics.body).unwrap();
     assert!(text.contains("argus_monitor_restarts_total{reason=\"exited\"} 1"), "{text}");

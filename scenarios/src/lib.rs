@@ -1,6 +1,8 @@
 //! argus-scenario: replays scenario files (`scenarios/*.toml`) against real `argus`
 //! processes in a lab network, injects faults on a timeline, observes the nodes through their
 //! HTTP API, and judges the run with checks. See `scenarios/README.md` for the file format.
+//! What it reads from and writes to nodes and the monitor (HTTP bodies, stdout lines, the
+//! monitor's config, the HTTP client) is typed in `argus_interface`, shared with the node.
 //!
 //! Layout:
 //! - `schema`: the scenario file format, its validation and resolution into a `Plan`.
@@ -13,15 +15,12 @@
 //! - `faults`: the timeline executor.
 //! - `collect`: observer tasks (stdout lines, status poller, completion prober, queries).
 //! - `procs`: child processes: spawn, stdout lines, signals, graceful stop.
-//! - `http`: a small HTTP/1.1 client over Unix sockets or TCP.
-//! - `api`: typed calls to a node's HTTP API (docs/NODE-INTERFACE.md).
 //! - `observe`: the data a run collects, and pure derivations from it.
 //! - `bands`: time bands of partitions, outages, pauses, restarts, anomalies.
 //! - `figures`: every figure of a run computed from the observations.
 //! - `checks`: thresholds applied to the figures; missing data fails.
 //! - `chart`: the per-second series and the `timeline.svg` chart.
 //! - `report`: `report.json` and the summary table.
-pub mod api;
 pub mod bands;
 pub mod chart;
 pub mod checks;
@@ -29,7 +28,6 @@ pub mod collect;
 pub mod faults;
 pub mod figures;
 pub mod fleet;
-pub mod http;
 pub mod lab;
 pub mod monitor;
 pub mod observe;

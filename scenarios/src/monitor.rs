@@ -1,18 +1,8 @@
 //! The config file the runner hands to `argus monitor --config FILE` in monitored scenarios.
 //!
-//! Format (TOML), agreed with the node crate:
-//!
-//! ```toml
-//! heartbeat_timeout_ms = 3000   # restart a node whose heartbeats stop this long
-//! audit_fail_threshold = 3      # ... or whose failed audits reach this count
-//! restart_budget = 5            # restarts per node before the monitor gives up on it
-//! restart_backoff_ms = 500      # first restart delay, doubled per restart of that node
-//!
-//! [[node]]
-//! name = "n0"                   # also passed to the node as --name
-//! exec_prefix = ["ip", "netns", "exec", "argus-sc-123-n0", "sh", "-c", "...", "/out/nodes/n0"]
-//! args = ["--data", "/out/nodes/n0/data", "--http", "unix:/out/nodes/n0/http.sock", ...]
-//! ```
+//! The file is `argus_interface::monitor::MonitorConfig`, the type the monitor reads; the
+//! runner sets the scenario's `[monitor]` values and the node list, and leaves every other key
+//! at the monitor's default.
 //!
 //! The monitor runs each node as `exec_prefix ++ [its own executable, "node"] ++ args`. The
 //! prefix places the node in its namespace and wraps it in `sh -c` so that the node's pid
@@ -21,28 +11,15 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use argus_interface::monitor::{MonitorConfig, NodeSpec};
 
 use crate::schema::Monitor;
 
 /// `sh -c` script: `$0` is the node's folder; the node replaces the shell (same pid).
 pub const WRAPPER_SCRIPT: &str = r#"echo $$ > "$0/pid"; exec "$@" 2>>"$0/stderr.log""#;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct MonitorNode {
-    pub name: String,
-    pub exec_prefix: Vec<String>,
-    pub args: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct MonitorFile<'a> {
-    heartbeat_timeout_ms: u64,
-    audit_fail_threshold: u32,
-    restart_budget: u32,
-    restart_backoff_ms: u64,
-    node: &'a [MonitorNode],
-}
+/// One supervised node: its name, namespace prefix and arguments after `argus node`.
+pub type MonitorNode = NodeSpec;
 
 /// The wrapper prefix for a node whose folder is `dir`, after the lab's own prefix.
 pub fn wrapped_prefix(lab_prefix: &[String], dir: &Path) -> Vec<String> {
@@ -51,15 +28,23 @@ pub fn wrapped_prefix(lab_prefix: &[String], dir: &Path) -> Vec<String> {
     p
 }
 
-/// Renders the monitor config.
-pub fn render(m: &Monitor, nodes: &[MonitorNode]) -> Result<String, toml::ser::Error> {
-    toml::to_string(&MonitorFile {
+/// The monitor config for `nodes` under the scenario's `[monitor]` values.
+pub fn config(m: &Monitor, nodes: &[MonitorNode]) -> MonitorConfig {
+    MonitorConfig {
         heartbeat_timeout_ms: m.heartbeat_timeout_ms,
         audit_fail_threshold: m.audit_fail_threshold,
         restart_budget: m.restart_budget,
         restart_backoff_ms: m.backoff_ms,
-        node: nodes,
-    })
+        node: nodes.to_vec(),
+        ..MonitorConfig::default()
+    }
+}
+
+/// Renders the monitor config, refusing one the monitor would refuse.
+pub fn render(m: &Monitor, nodes: &[MonitorNode]) -> Result<String, String> {
+    let c = config(m, nodes);
+    c.validate()?;
+    c.to_toml()
 }
 
 #[cfg(test)]
@@ -80,12 +65,13 @@ mod tests {
             name: "n0".into(),
             exec_prefix: wrapped_prefix(&[], &dir),
             args: vec!["--name".into(), "n0".into()],
+            ..Default::default()
         };
         let text = render(&m, std::slice::from_ref(&node)).unwrap();
-        let v: toml::Table = toml::from_str(&text).unwrap();
-        assert_eq!(v["heartbeat_timeout_ms"].as_integer(), Some(3000));
-        assert_eq!(v["node"][0]["name"].as_str(), Some("n0"));
-        assert_eq!(v["node"][0]["args"][1].as_str(), Some("n0"));
+        let back = MonitorConfig::from_toml(&text).unwrap();
+        assert_eq!(back, config(&m, std::slice::from_ref(&node)));
+        assert_eq!((back.heartbeat_timeout_ms, back.restart_backoff_ms), (3000, 500));
+        assert_eq!(back.node[0].args[1], "n0");
         // Run the prefix as the monitor would, with a shell standing in for the node.
         let mut argv = node.exec_prefix.clone();
         argv.extend(["sh".into(), "-c".into(), "echo to-stderr >&2; echo $$".into()]);

@@ -8,6 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use argus_interface::client::NodeClient;
+use argus_interface::http;
+use argus_interface::lines::{self, NodeLine, NodeReady, SendLine};
 use serde_json::Value;
 
 /// The `argus` binary built by this `cargo test` run (next to the test executable's deps dir).
@@ -93,12 +96,13 @@ impl NodeProc {
         }
         let mut child = cmd.spawn().context("spawning argus node")?;
         let ready = read_ready(&mut child, Duration::from_secs(120))?;
-        let s = |k: &str| ready[k].as_str().map(str::to_string).unwrap_or_default();
-        let listen = ready["listen"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-            .unwrap_or_default();
-        Ok(NodeProc { peer_id: s("peer_id"), http: s("http"), listen, child, data: data.to_path_buf() })
+        Ok(NodeProc {
+            peer_id: ready.peer_id,
+            http: ready.http,
+            listen: ready.listen,
+            child,
+            data: data.to_path_buf(),
+        })
     }
 
     /// A dialable address of this node with its PeerId.
@@ -114,6 +118,11 @@ impl NodeProc {
     pub fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
         http_get(&self.http, path)
     }
+
+    /// Typed calls to this node's HTTP API (10 s per call).
+    pub fn client(&self) -> NodeClient {
+        NodeClient::new(http::Endpoint::parse(&self.http), Duration::from_secs(10))
+    }
 }
 
 impl Drop for NodeProc {
@@ -122,8 +131,8 @@ impl Drop for NodeProc {
     }
 }
 
-/// Reads the first stdout line of `child` as the ready JSON, within `timeout`.
-pub fn read_ready(child: &mut Child, timeout: Duration) -> anyhow::Result<Value> {
+/// Reads the first stdout line of `child` as the node's ready line, within `timeout`.
+pub fn read_ready(child: &mut Child, timeout: Duration) -> anyhow::Result<NodeReady> {
     let stdout = child.stdout.take().context("no stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -132,18 +141,21 @@ pub fn read_ready(child: &mut Child, timeout: Duration) -> anyhow::Result<Value>
         let _ = tx.send(line);
     });
     let line = rx.recv_timeout(timeout).context("node did not print its ready line in time")?;
-    let v: Value =
-        serde_json::from_str(line.trim()).with_context(|| format!("ready line is not JSON: {line:?}"))?;
-    if v["event"] != "ready" {
-        bail!("unexpected first line {line:?}");
+    match lines::parse::<NodeLine>(&line) {
+        Some(NodeLine::Ready(r)) => Ok(r),
+        None => bail!("the first line is not a ready line: {line:?}"),
     }
-    Ok(v)
 }
 
-/// One HTTP GET through the node crate's client, on a private runtime.
-pub fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, Value)> {
+/// Runs one future to completion on a private single-threaded runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let r = rt.block_on(argus_node::client::get(addr, path, Duration::from_secs(10)))?;
+    Ok(rt.block_on(f))
+}
+
+/// One HTTP GET with the interface's client, on a private runtime.
+pub fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, Value)> {
+    let r = block_on(http::get(&http::Endpoint::parse(addr), path, Duration::from_secs(10)))??;
     Ok((r.status, r.json().unwrap_or(Value::Null)))
 }
 
@@ -208,12 +220,18 @@ pub fn send_in(
     args.extend(source.iter().cloned());
     args.extend(["--rate".into(), rate.to_string(), "--min-peers".into(), min_peers.to_string()]);
     let lines = send_lines(prefix, &args, peers)?;
-    Ok(lines.iter().filter_map(|v| v["image_id"].as_str().map(str::to_string)).collect())
+    Ok(lines
+        .into_iter()
+        .filter_map(|l| match l {
+            SendLine::Announced(a) => Some(a.image_id),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Runs `argus send ARGS --peer P...` behind a command prefix to completion and returns every
-/// JSON line it printed (ready, one per image, done).
-pub fn send_lines(prefix: &[String], args: &[String], peers: &[String]) -> anyhow::Result<Vec<Value>> {
+/// line it printed (ready, one per image, done).
+pub fn send_lines(prefix: &[String], args: &[String], peers: &[String]) -> anyhow::Result<Vec<SendLine>> {
     let mut cmd = argus_cmd(prefix);
     cmd.arg("send").args(args).stderr(Stdio::null());
     for p in peers {
@@ -223,7 +241,7 @@ pub fn send_lines(prefix: &[String], args: &[String], peers: &[String]) -> anyho
     if !out.status.success() {
         bail!("argus send failed: {}", out.status);
     }
-    Ok(String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+    Ok(String::from_utf8_lossy(&out.stdout).lines().filter_map(lines::parse).collect())
 }
 
 /// Sum of a counter over the nodes' `/v1/status`.

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use argus_interface::http;
+use argus_interface::lines::SendLine;
 use argus_model::scene::{SceneConfig, generate};
 use argus_model::{BackendKind, Detector, ModelKind, WeightsSource};
 use argus_protocol::result::results_agree;
@@ -126,12 +128,23 @@ fn announcements_the_network_loses_are_sent_again_until_stored() {
     .to_vec();
     let peers: Vec<String> = nodes.iter().map(|n| n.addr()).collect();
     let lines = send_lines(&[], &args, &peers).expect("argus send runs");
-    let ids: Vec<String> = lines.iter().filter_map(|v| v["image_id"].as_str().map(str::to_string)).collect();
+    let ids: Vec<String> = lines
+        .iter()
+        .filter_map(|l| match l {
+            SendLine::Announced(a) => Some(a.image_id.clone()),
+            _ => None,
+        })
+        .collect();
     assert_eq!(ids.len(), 6);
-    let done = lines.iter().find(|v| v["event"] == "done").expect("a done line");
-    assert_eq!(done["confirmed"], 6, "{done}");
-    assert_eq!(done["unconfirmed"], 0, "{done}");
-    assert!(done["reannounced"].as_u64().unwrap() >= 6, "every image needed a second announcement: {done}");
+    let done = lines
+        .iter()
+        .find_map(|l| match l {
+            SendLine::Done(d) => Some(d),
+            _ => None,
+        })
+        .expect("a done line");
+    assert_eq!((done.confirmed, done.unconfirmed), (6, 0), "{done:?}");
+    assert!(done.reannounced >= 6, "every image needed a second announcement: {done:?}");
     let ok = wait_until(Duration::from_secs(30), || {
         nodes.iter().all(|n| ids.iter().all(|id| stored_detections(n, id).is_some()))
     });
@@ -164,11 +177,11 @@ fn bad_uploads_get_clear_http_errors() {
     let node = NodeProc::start(&dir.0.join("n"), &[], &["--backend", "flex"]).expect("node starts");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let post = |body: &[u8]| {
-        rt.block_on(argus_node::client::request(
-            &node.http,
+        rt.block_on(http::request(
+            &http::Endpoint::parse(&node.http),
             "POST",
             "/v1/images",
-            Some(("application/octet-stream", body)),
+            Some(http::Body { content_type: "application/octet-stream", bytes: body }),
             Duration::from_secs(10),
         ))
         .unwrap()

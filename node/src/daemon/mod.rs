@@ -10,6 +10,7 @@ use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use argus_interface::lines::{self, NodeLine, NodeReady};
 use argus_model::{BackendKind, Detector, ModelKind, WeightsSource};
 use tokio::sync::mpsc;
 use tracing::info;
@@ -101,13 +102,15 @@ pub async fn run(
     let listen = wait_listening(&net).await?;
     let backend = worker.backend.to_string();
     let models = worker.models.clone();
-    println!(
-        "{}",
-        serde_json::json!({
-            "event": "ready", "peer_id": me.to_string(), "name": name, "listen": listen,
-            "http": http_addr, "backend": backend, "weights": models.summary(), "models": models.to_json(),
-        })
-    );
+    lines::print(&NodeLine::Ready(NodeReady {
+        peer_id: me.to_string(),
+        name: name.clone(),
+        listen: listen.clone(),
+        http: http_addr.clone(),
+        backend: backend.clone(),
+        weights: models.summary(),
+        models: models.infos(),
+    }));
     let fault_ppm = Arc::new(AtomicU32::new(opts.fault_ppm));
     let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
     let (sync_tx, sync_rx) = mpsc::channel(DIGEST_QUEUE);

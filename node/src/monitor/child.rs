@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use argus_interface::lines::{self, NodeLine};
 use libp2p::{Multiaddr, PeerId};
-use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
@@ -226,32 +226,36 @@ async fn skip_line<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> bool {
     }
 }
 
-/// `{"event":"ready","peer_id":..,"listen":[..],"http":..}` -> `Ready`; anything else `None`.
+/// The node's ready line (`argus_interface::lines::NodeLine`) -> `Ready`; anything else, or
+/// a ready line with a malformed PeerId, `None`. Listen addresses that do not parse are skipped.
 pub fn parse_ready(line: &str) -> Option<Ready> {
-    let v: Value = serde_json::from_str(line).ok()?;
-    if v.get("event")?.as_str()? != "ready" {
-        return None;
-    }
-    let peer_id = v.get("peer_id")?.as_str()?.parse().ok()?;
-    let listen = v
-        .get("listen")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str()?.parse().ok()).collect())
-        .unwrap_or_default();
-    let http = v.get("http").and_then(Value::as_str).map(str::to_string);
-    Some(Ready { peer_id, listen, http })
+    let NodeLine::Ready(r) = lines::parse::<NodeLine>(line)?;
+    let peer_id = r.peer_id.parse().ok()?;
+    let listen = r.listen.iter().filter_map(|x| x.parse().ok()).collect();
+    Some(Ready { peer_id, listen, http: Some(r.http) })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A node's ready line, as `argus node` prints it.
+    fn ready_line(p: PeerId) -> String {
+        lines::to_line(&NodeLine::Ready(argus_interface::lines::NodeReady {
+            peer_id: p.to_string(),
+            name: "n0".into(),
+            listen: vec!["/ip4/127.0.0.1/tcp/4001".into(), "junk".into()],
+            http: "127.0.0.1:1".into(),
+            backend: "flex".into(),
+            weights: String::new(),
+            models: Vec::new(),
+        }))
+    }
+
     #[test]
     fn ready_line_is_parsed_and_other_lines_are_not() {
         let p = PeerId::random();
-        let line = format!(
-            r#"{{"event":"ready","peer_id":"{p}","listen":["/ip4/127.0.0.1/tcp/4001","junk"],"http":"127.0.0.1:1"}}"#
-        );
+        let line = ready_line(p);
         let r = parse_ready(&line).unwrap();
         assert_eq!(r.peer_id, p);
         assert_eq!(r.listen, vec!["/ip4/127.0.0.1/tcp/4001".parse::<Multiaddr>().unwrap()]);
@@ -284,7 +288,7 @@ mod tests {
     async fn a_spawned_child_reports_ready_and_exit_and_can_be_killed() {
         let (tx, mut rx) = mpsc::channel(8);
         let p = PeerId::random();
-        let script = format!(r#"echo '{{"event":"ready","peer_id":"{p}"}}'; exec sleep 30"#);
+        let script = format!("echo '{}'; exec sleep 30", ready_line(p));
         let spec = NodeSpec {
             name: "t".into(),
             exec_prefix: vec!["sh".into(), "-c".into(), script, "sh".into()],

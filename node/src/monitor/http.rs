@@ -9,48 +9,10 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use serde::Serialize;
 use tokio::sync::watch;
 
 use super::MonitorError;
-use super::watch::HeartbeatSummary;
-
-/// One supervised node, as `/v1/status` shows it.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct NodeStatus {
-    pub name: String,
-    /// down, starting, up or gave_up.
-    pub state: String,
-    pub pid: Option<u32>,
-    pub peer_id: Option<String>,
-    pub http: Option<String>,
-    /// Processes started for this node so far.
-    pub incarnation: u64,
-    pub restarts: u64,
-    pub restarts_in_window: u32,
-    pub last_heartbeat_age_ms: Option<u64>,
-    /// FAIL verdicts against it inside the audit window.
-    pub audit_fails: u32,
-    pub last_reason: Option<String>,
-    /// Whether a restart removed its `--fault` argument.
-    pub fault_dropped: bool,
-    pub heartbeat: Option<HeartbeatSummary>,
-}
-
-/// Everything the API shows, replaced as a whole by the supervisor.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Snapshot {
-    pub peer_id: String,
-    pub uptime_ms: u64,
-    pub peers_connected: u64,
-    pub heartbeats_total: u64,
-    pub verdicts_pass_total: u64,
-    pub verdicts_fail_total: u64,
-    /// Restarts by reason kind: missed_heartbeats, failed_audits, exited, not_ready.
-    pub restarts_total: std::collections::BTreeMap<String, u64>,
-    pub give_ups_total: u64,
-    pub nodes: Vec<NodeStatus>,
-}
+pub use argus_interface::api::{MonitorNodeStatus as NodeStatus, MonitorStatus as Snapshot};
 
 /// A bound listener, TCP or Unix.
 pub enum Listener {

@@ -12,13 +12,8 @@
 //! - `watch`: joining the network and turning gossip into observations.
 //! - `http`, `report`: the HTTP API, JSON event lines and the status snapshot.
 //!
-//! JSON lines on stdout (`at_ms`: Unix ms):
-//! - `{"event":"ready","role":"monitor","peer_id":..,"http":..,"nodes":N,"at_ms":..}` once.
-//! - `{"event":"started","node":..,"peer_id":..,"pid":..,"http":..,"incarnation":..,"at_ms":..}`
-//!   when a node's ready line arrives.
-//! - `{"event":"restart","node":..,"peer_id":..,"reason":"..","kind":..,"backoff_ms":..,
-//!   "fault_dropped":..,"at_ms":..}` when the monitor stops a node to restart it.
-//! - `{"event":"give_up","node":..,"peer_id":..,"reason":"..","kind":..,"at_ms":..}`.
+//! JSON lines on stdout: `argus_interface::lines::MonitorLine` (ready, started, restart,
+//! give_up), documented in docs/NODE-INTERFACE.md.
 
 pub mod child;
 pub mod config;
@@ -30,7 +25,7 @@ pub mod watch;
 
 pub use crate::cli::MonitorArgs;
 use anyhow::Context;
-use serde_json::json;
+use argus_interface::lines::{self, MonitorLine};
 use thiserror::Error;
 use tokio::sync::{mpsc, watch as tokio_watch};
 use tracing::Instrument;
@@ -60,7 +55,7 @@ pub async fn run_until(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let cfg = build_config(&args)?;
-    cfg.validate()?;
+    config::validate(&cfg)?;
     let bin = match &cfg.argus_bin {
         Some(b) => b.clone(),
         None => std::env::current_exe().context("cannot find the running executable; set argus_bin")?,
@@ -73,10 +68,12 @@ pub async fn run_until(
     let (status_tx, status_rx) = tokio_watch::channel(http::Snapshot::default());
     let (listener, http_addr) = http::bind(&cfg.http).await?;
     let server = tokio::spawn(http::serve(listener, status_rx));
-    report::emit(json!({
-        "event": "ready", "role": "monitor", "peer_id": me.to_string(), "http": http_addr,
-        "nodes": cfg.node.len(), "at_ms": report::unix_ms(),
-    }));
+    lines::print(&MonitorLine::Ready {
+        peer_id: me.to_string(),
+        http: http_addr.clone(),
+        nodes: cfg.node.len() as u64,
+        at_ms: report::unix_ms(),
+    });
     tracing::info!(%me, http = %http_addr, nodes = cfg.node.len(), bin = %bin.display(), "monitor started");
     let (child_tx, child_rx) = mpsc::channel(supervise::CHILD_EVENTS);
     let sup = supervise::Supervisor::new(cfg, bin, hand_out_peers, net, me, child_tx, status_tx);
@@ -89,7 +86,7 @@ pub async fn run_until(
 /// The config file (or defaults), with `--spawn` nodes and flags applied on top.
 pub fn build_config(args: &MonitorArgs) -> anyhow::Result<MonitorConfig> {
     let mut cfg = match &args.config {
-        Some(p) => MonitorConfig::load(p)?,
+        Some(p) => config::load(p)?,
         None => MonitorConfig::default(),
     };
     match args.spawn {

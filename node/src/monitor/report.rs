@@ -1,8 +1,7 @@
-//! What the monitor tells the outside: one JSON line per event on stdout (for the scenario
-//! runner, which timestamps restarts with them) and its counters. Never decides anything; writing to a closed stdout is not an error.
+//! The supervisor's counters and the wall clock of its event lines (the lines themselves are
+//! `argus_interface::lines::MonitorLine`). Never decides anything.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 /// Counters of the supervisor task (single owner: plain integers).
 #[derive(Debug, Default)]
@@ -13,13 +12,6 @@ pub struct Counters {
     pub restarts: BTreeMap<String, u64>,
     pub give_ups: u64,
     pub peers_connected: u64,
-}
-
-/// Prints one JSON event line on stdout and flushes it.
-pub fn emit(v: serde_json::Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{v}");
-    let _ = out.flush();
 }
 
 /// Wall-clock time in Unix ms (what `at_ms` carries).

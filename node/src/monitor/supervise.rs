@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use argus_interface::lines::{self, MonitorLine, Restart};
 use libp2p::{Multiaddr, PeerId};
-use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
@@ -17,8 +17,8 @@ use super::MonitorError;
 use super::child::{self, ChildEvent, ChildHandle, Launch, Ready, Sig};
 use super::config::{self, MonitorConfig, NodeSpec};
 use super::http::{NodeStatus, Snapshot};
-use super::policy::{Decision, MonitorPolicy, NodeIx, Reason};
-use super::report::{Counters, emit, unix_ms};
+use super::policy::{Decision, MonitorPolicy, NodeIx, PolicyConfig, Reason};
+use super::report::{Counters, unix_ms};
 use super::watch::{self as netwatch, HeartbeatSummary, Observation};
 use crate::net::{NetEvent, NetHandle};
 
@@ -74,7 +74,8 @@ impl Supervisor {
         child_tx: mpsc::Sender<ChildEvent>,
         status: watch::Sender<Snapshot>,
     ) -> Self {
-        let policy = MonitorPolicy::new(cfg.policy(), cfg.node.len()).with_sequential_start(hand_out_peers);
+        let policy = MonitorPolicy::new(PolicyConfig::from(&cfg), cfg.node.len())
+            .with_sequential_start(hand_out_peers);
         let slots = cfg.node.iter().map(|spec| Slot { spec: spec.clone(), ..Default::default() }).collect();
         Self {
             cfg,
@@ -188,9 +189,14 @@ impl Supervisor {
         *self.counters.restarts.entry(reason.kind().to_string()).or_default() += 1;
         let peer = slot.peer.map(|p| p.to_string());
         warn!(node = %slot.spec.name, peer = ?peer, %reason, backoff_ms, fault_dropped = dropped, "restarting node");
-        emit(json!({
-            "event": "restart", "node": slot.spec.name, "peer_id": peer, "reason": reason.to_string(),
-            "kind": reason.kind(), "backoff_ms": backoff_ms, "fault_dropped": dropped, "at_ms": unix_ms(),
+        lines::print(&MonitorLine::Restart(Restart {
+            node: slot.spec.name.clone(),
+            peer_id: peer,
+            reason: reason.to_string(),
+            kind: reason.kind().to_string(),
+            backoff_ms,
+            fault_dropped: dropped,
+            at_ms: unix_ms(),
         }));
     }
 
@@ -201,10 +207,13 @@ impl Supervisor {
         self.counters.give_ups += 1;
         let peer = slot.peer.map(|p| p.to_string());
         warn!(node = %slot.spec.name, peer = ?peer, %reason, budget = self.cfg.restart_budget, "restart budget spent: giving up on node");
-        emit(json!({
-            "event": "give_up", "node": slot.spec.name, "peer_id": peer, "reason": reason.to_string(),
-            "kind": reason.kind(), "at_ms": unix_ms(),
-        }));
+        lines::print(&MonitorLine::GiveUp {
+            node: slot.spec.name.clone(),
+            peer_id: peer,
+            reason: reason.to_string(),
+            kind: reason.kind().to_string(),
+            at_ms: unix_ms(),
+        });
     }
 
     /// SIGKILL for the current incarnation; its exit report is then ignored.
@@ -251,10 +260,14 @@ impl Supervisor {
         self.policy.on_ready(node, now);
         let pid = slot.child.as_ref().map(|h| h.pid);
         info!(node = %slot.spec.name, peer = %ready.peer_id, ?pid, http = ?ready.http, "node ready");
-        emit(json!({
-            "event": "started", "node": slot.spec.name, "peer_id": ready.peer_id.to_string(), "pid": pid,
-            "http": ready.http, "incarnation": slot.incarnation, "at_ms": unix_ms(),
-        }));
+        lines::print(&MonitorLine::Started {
+            node: slot.spec.name.clone(),
+            peer_id: ready.peer_id.to_string(),
+            pid,
+            http: ready.http.clone(),
+            incarnation: slot.incarnation,
+            at_ms: unix_ms(),
+        });
         let net = self.net.clone();
         tokio::spawn(async move { netwatch::dial(&net, ready.peer_id, &ready.listen).await });
     }

@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
+pub use argus_interface::api::HeartbeatSummary;
 use argus_protocol::ids::ImageId;
 use argus_protocol::messages::GossipMessage;
 use argus_protocol::rpc::{FetchResponse, QueryResponse, SyncResponse};
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tracing::debug;
 
@@ -20,17 +20,6 @@ use super::config::MonitorConfig;
 use crate::config::NetConfig;
 use crate::metrics::Metrics;
 use crate::net::{InboundRequest, NetCommand, NetEvent, NetHandle, Response};
-
-/// What a node last said about itself, for `/v1/status`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct HeartbeatSummary {
-    pub seq: u64,
-    pub uptime_ms: u64,
-    pub queue_len: u32,
-    pub audit_ratio: f32,
-    pub images_processed: u64,
-    pub audits_failed_against: u64,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observation {

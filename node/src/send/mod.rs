@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use argus_interface::lines::{self, Announced, SendDone, SendLine};
 use argus_protocol::ids::{ImageId, NodeId};
 use argus_protocol::limits::MAX_INLINE_IMAGE_BYTES;
 use argus_protocol::messages::{GossipMessage, ImageAnnouncement};
@@ -206,7 +207,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         cfg.listen = args.net.listen.clone();
     }
     let (net, mut events) = crate::net::start(&key, &cfg, Arc::new(Metrics::default()))?;
-    println!("{}", serde_json::json!({ "event": "ready", "peer_id": me.to_string() }));
+    lines::print(&SendLine::Ready { peer_id: me.to_string() });
     let mut sent = Sent { model, ..Sent::default() };
     let mut nodes = HashSet::new();
     let deadline = Instant::now() + WAIT_PEERS;
@@ -255,10 +256,13 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
                 if !lose_first {
                     net.publish(&GossipMessage::Announce(ann)).await?;
                 }
-                println!(
-                    "{}",
-                    serde_json::json!({ "image_id": id.to_string(), "seq": seq, "model": sent.model, "captured_at_ms": captured_at_ms, "size_bytes": bytes.len() })
-                );
+                lines::print(&SendLine::Announced(Announced {
+                    image_id: id.to_string(),
+                    seq,
+                    model: sent.model.clone(),
+                    captured_at_ms,
+                    size_bytes: bytes.len() as u64,
+                }));
                 sent.add(id, seq, captured_at_ms, bytes);
                 seq += 1;
             }
@@ -266,13 +270,12 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         }
     }
     let unconfirmed = sent.unconfirmed();
-    println!(
-        "{}",
-        serde_json::json!({
-            "event": "done", "announced": sent.announced, "confirmed": sent.confirmed,
-            "unconfirmed": unconfirmed, "reannounced": sent.reannounced,
-        })
-    );
+    lines::print(&SendLine::Done(SendDone {
+        announced: sent.announced,
+        confirmed: sent.confirmed,
+        unconfirmed,
+        reannounced: sent.reannounced,
+    }));
     if unconfirmed > 0 {
         warn!(
             unconfirmed,

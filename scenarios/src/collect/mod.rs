@@ -7,10 +7,9 @@ mod poll;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value;
+use argus_interface::lines::{self, MonitorLine, SendLine};
 use tokio::sync::{broadcast, mpsc, watch};
 
-use crate::api::count_of;
 use crate::fleet::{Clock, FleetView};
 use crate::observe::{Announcement, FinalNode, MonitorEvent, Winner};
 use crate::procs::LineEvent;
@@ -32,40 +31,37 @@ pub enum Parsed {
 
 /// Interprets a line from a sender (`who` is a source name) or the monitor.
 pub fn parse_line(ev: &LineEvent, clock: &Clock, sources: &BTreeSet<String>) -> Parsed {
-    let Ok(v) = serde_json::from_str::<Value>(&ev.line) else {
-        return Parsed::Other;
-    };
-    let text = |k: &str| v[k].as_str().map(str::to_string);
     if sources.contains(&ev.who) {
-        if let (Some(image_id), Some(captured)) = (text("image_id"), v["captured_at_ms"].as_u64()) {
-            let valid = image_id.len() == 64 && image_id.bytes().all(|b| b.is_ascii_hexdigit());
-            if !valid {
-                return Parsed::Other;
+        return match lines::parse::<SendLine>(&ev.line) {
+            Some(SendLine::Announced(a)) => {
+                let valid = a.image_id.len() == 64 && a.image_id.bytes().all(|b| b.is_ascii_hexdigit());
+                if !valid {
+                    return Parsed::Other;
+                }
+                Parsed::Announcement(Announcement {
+                    image_id: a.image_id,
+                    source: ev.who.clone(),
+                    seq: a.seq,
+                    captured_at_unix_ms: a.captured_at_ms,
+                    t_ms: a.captured_at_ms.saturating_sub(clock.t0_unix_ms),
+                })
             }
-            return Parsed::Announcement(Announcement {
-                image_id,
-                source: ev.who.clone(),
-                seq: v["seq"].as_u64().unwrap_or(0),
-                captured_at_unix_ms: captured,
-                t_ms: captured.saturating_sub(clock.t0_unix_ms),
-            });
-        }
-        if let (Some("ready"), Some(peer_id)) = (v["event"].as_str(), text("peer_id")) {
-            return Parsed::SourceReady { source: ev.who.clone(), peer_id };
-        }
+            Some(SendLine::Ready { peer_id }) => Parsed::SourceReady { source: ev.who.clone(), peer_id },
+            Some(SendLine::Done(_)) | None => Parsed::Other,
+        };
     }
     if ev.who == "monitor"
-        && let Some(event) = text("event")
+        && let Some(line) = lines::parse::<MonitorLine>(&ev.line)
     {
-        // The monitor stamps its events (`at_ms`, unix ms); else the time the line was read.
-        let t_ms =
-            v["at_ms"].as_u64().map_or_else(|| clock.at_ms(ev.at), |u| u.saturating_sub(clock.t0_unix_ms));
-        return Parsed::Monitor(MonitorEvent {
-            t_ms,
-            event,
-            node: text("node").unwrap_or_default(),
-            reason: text("reason").unwrap_or_default(),
-        });
+        let (event, node, reason, at_ms) = match line {
+            MonitorLine::Ready { at_ms, .. } => ("ready", String::new(), String::new(), at_ms),
+            MonitorLine::Started { node, at_ms, .. } => ("started", node, String::new(), at_ms),
+            MonitorLine::Restart(r) => ("restart", r.node, r.reason, r.at_ms),
+            MonitorLine::GiveUp { node, reason, at_ms, .. } => ("give_up", node, reason, at_ms),
+        };
+        // The monitor stamps its events with wall time (unix ms).
+        let t_ms = at_ms.saturating_sub(clock.t0_unix_ms);
+        return Parsed::Monitor(MonitorEvent { t_ms, event: event.to_string(), node, reason });
     }
     Parsed::Other
 }
@@ -128,18 +124,11 @@ pub async fn final_stores(view: &FleetView) -> Vec<FinalNode> {
             match n.client.all_detections().await {
                 Ok(items) => {
                     f.responded = true;
-                    f.candidates = items
-                        .iter()
-                        .map(|d| (d.image_id.clone(), count_of(&d.candidates).unwrap_or(1)))
-                        .collect();
+                    f.candidates = items.iter().map(|d| (d.image_id.clone(), d.candidates)).collect();
                     f.winners = items
                         .into_iter()
                         .map(|d| {
-                            let w = Winner {
-                                worker: d.worker.as_str().map(str::to_string),
-                                votes: count_of(&d.votes).unwrap_or(0),
-                                first_ts_ms: d.stored_at_ms,
-                            };
+                            let w = Winner { worker: d.worker, votes: d.votes, first_ts_ms: d.first_ts_ms };
                             (d.image_id, w)
                         })
                         .collect();
@@ -167,13 +156,14 @@ mod tests {
         let clock = Clock { t0: Instant::now(), t0_unix_ms: 1_000 };
         let sources = BTreeSet::from(["cam".to_string()]);
         let id = "ab".repeat(32);
-        let line = format!(r#"{{"image_id":"{id}","seq":3,"captured_at_ms":3500,"size_bytes":10}}"#);
+        let line = format!(
+            r#"{{"event":"announced","image_id":"{id}","seq":3,"model":"coco","captured_at_ms":3500,"size_bytes":10}}"#
+        );
         let Parsed::Announcement(a) = parse_line(&ev("cam", &line), &clock, &sources) else { panic!() };
         assert_eq!((a.seq, a.t_ms, a.source.as_str()), (3, 2_500, "cam"));
         let ready = parse_line(&ev("cam", r#"{"event":"ready","peer_id":"12D3K"}"#), &clock, &sources);
         assert_eq!(ready, Parsed::SourceReady { source: "cam".into(), peer_id: "12D3K".into() });
-        let restart =
-            r#"{"event":"restart","node":"n1","peer_id":"x","reason":"heartbeat timeout","at_ms":9000}"#;
+        let restart = r#"{"event":"restart","node":"n1","peer_id":"x","reason":"heartbeat timeout","kind":"missed_heartbeats","backoff_ms":500,"fault_dropped":false,"at_ms":9000}"#;
         let Parsed::Monitor(m) = parse_line(&ev("monitor", restart), &clock, &sources) else { panic!() };
         assert_eq!((m.node.as_str(), m.reason.as_str()), ("n1", "heartbeat timeout"));
         assert_eq!(m.t_ms, 8_000, "the monitor's own timestamp, relative to the load start");
@@ -184,10 +174,18 @@ mod tests {
         let clock = Clock { t0: Instant::now(), t0_unix_ms: 0 };
         let sources = BTreeSet::from(["cam".to_string()]);
         let id = "ab".repeat(32);
-        let line = format!(r#"{{"image_id":"{id}","captured_at_ms":1}}"#);
+        let line = format!(
+            r#"{{"event":"announced","image_id":"{id}","seq":0,"model":"coco","captured_at_ms":1,"size_bytes":1}}"#
+        );
         assert_eq!(parse_line(&ev("n0", &line), &clock, &sources), Parsed::Other, "only senders announce");
         assert_eq!(parse_line(&ev("cam", "not json"), &clock, &sources), Parsed::Other);
-        let short = r#"{"image_id":"abc","captured_at_ms":1}"#;
+        let untagged = format!(r#"{{"image_id":"{id}","captured_at_ms":1}}"#);
+        assert_eq!(
+            parse_line(&ev("cam", &untagged), &clock, &sources),
+            Parsed::Other,
+            "lines name their event"
+        );
+        let short = r#"{"event":"announced","image_id":"abc","seq":0,"model":"coco","captured_at_ms":1,"size_bytes":1}"#;
         assert_eq!(parse_line(&ev("cam", short), &clock, &sources), Parsed::Other, "ids are 64 hex digits");
     }
 }

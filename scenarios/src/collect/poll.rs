@@ -40,8 +40,8 @@ async fn sample(n: NodeView, round: u64, t_ms: u64) -> StatusSample {
             s.registers = st.store.registers;
             s.peers = st.peers.len();
             s.uptime_ms = st.uptime_ms;
-            s.processed = st.counter("images_processed");
-            s.audits = st.counter("audits_performed");
+            s.processed = st.counter("images_processed").map(|v| v as f64);
+            s.audits = st.counter("audits_performed").map(|v| v as f64);
         }
         Err(e) => s.error = Some(e.to_string()),
     }
@@ -152,7 +152,7 @@ pub async fn probe_completions(
             match node.client.detection(&a.image_id, false).await {
                 Ok(Some(d)) => {
                     let t =
-                        d.stored_at_ms.map_or_else(|| clock.now_ms(), |u| u.saturating_sub(clock.t0_unix_ms));
+                        d.first_ts_ms.map_or_else(|| clock.now_ms(), |u| u.saturating_sub(clock.t0_unix_ms));
                     done.insert(a.image_id, t);
                 }
                 _ => still.push_back(a),

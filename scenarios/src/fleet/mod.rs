@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::api::NodeClient;
-use crate::http::Endpoint;
 use crate::lab::{Lab, LabError, PeerBook};
 use crate::procs::{self, LineEvent, Proc, ProcError, Spec};
 use crate::schema::Plan;
+use argus_interface::client::NodeClient;
+use argus_interface::http::Endpoint;
+use argus_interface::lines::{self, NodeLine};
 
 mod lifecycle;
 mod monitored;
@@ -273,11 +274,7 @@ impl Fleet {
             Some(p) => procs::first_line(p, timeout).await,
             None => None,
         };
-        let ready: Option<serde_json::Value> = line.as_deref().and_then(|l| serde_json::from_str(l).ok());
-        let peer = ready
-            .as_ref()
-            .filter(|v| v["event"] == "ready")
-            .and_then(|v| v["peer_id"].as_str().map(str::to_string));
+        let peer = line.as_deref().and_then(lines::parse::<NodeLine>).map(|NodeLine::Ready(r)| r.peer_id);
         let Some(peer) = peer else {
             slot.state = SlotState::Dead;
             // The stdout pipe closes when the node exits: then say how it ended, not "timeout".

@@ -21,6 +21,7 @@ impl Fleet {
                     name: self.slots[i].name.clone(),
                     exec_prefix: monitor::wrapped_prefix(&place.exec_prefix, &self.slots[i].dir),
                     args: self.node_args(i),
+                    ..Default::default()
                 }
             })
             .collect();

@@ -117,7 +117,7 @@ mod tests {
     /// A stand-in node API on a Unix socket that records each request's path and body.
     fn recording_node(
         tag: &str,
-    ) -> (crate::api::NodeClient, tokio::sync::mpsc::UnboundedReceiver<(String, String)>) {
+    ) -> (argus_interface::client::NodeClient, tokio::sync::mpsc::UnboundedReceiver<(String, String)>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let dir = std::env::temp_dir().join(format!("argus-sc-loop-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -147,8 +147,10 @@ mod tests {
                 s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await.unwrap();
             }
         });
-        let client =
-            crate::api::NodeClient::new(crate::http::Endpoint::Unix(path), std::time::Duration::from_secs(5));
+        let client = argus_interface::client::NodeClient::new(
+            argus_interface::http::Endpoint::Unix(path),
+            std::time::Duration::from_secs(5),
+        );
         (client, rx)
     }
 
@@ -182,7 +184,10 @@ mod tests {
             while let Ok(m) = rx.try_recv() {
                 last = Some(m);
             }
-            assert_eq!(last, Some(("/v1/admin/unblock".to_string(), r#"{"all":true}"#.to_string())));
+            assert_eq!(
+                last,
+                Some(("/v1/admin/unblock".to_string(), r#"{"peers":[],"all":true}"#.to_string()))
+            );
         }
         lab.reapply(&book).await.unwrap();
         for rx in rxs.values_mut() {

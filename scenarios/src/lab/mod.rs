@@ -14,7 +14,7 @@ pub mod netns;
 
 use std::collections::BTreeMap;
 
-use crate::api::{ApiError, NodeClient};
+use argus_interface::client::{ApiError, NodeClient};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {

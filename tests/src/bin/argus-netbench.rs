@@ -18,9 +18,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use argus_interface::http;
 use argus_model::scene::{self, SceneConfig};
-use argus_tests::{NodeProc, TempDir, http_get, send_in, wait_until};
-use serde_json::Value;
+use argus_tests::{NodeProc, TempDir, block_on, send_in, wait_until};
 
 struct Opts {
     nodes: usize,
@@ -87,27 +87,11 @@ fn send_dir(dir: &Path, peers: &[String], rate: f64, min_peers: usize) -> anyhow
 
 /// Every stored result on a node: (image id, captured_at_ms, first_ts_ms, worker).
 fn stored(node: &NodeProc) -> anyhow::Result<Vec<(String, u64, u64, String)>> {
-    let mut out = Vec::new();
-    let mut since = String::new();
-    loop {
-        let path = format!("/v1/detections?limit=1000{since}");
-        let (code, v) = http_get(&node.http, &path)?;
-        if code != 200 {
-            bail!("GET {path}: {code}");
-        }
-        for d in v["items"].as_array().into_iter().flatten() {
-            out.push((
-                d["image_id"].as_str().unwrap_or_default().to_string(),
-                d["captured_at_ms"].as_u64().unwrap_or(0),
-                d["first_ts_ms"].as_u64().unwrap_or(0),
-                d["worker"].as_str().unwrap_or_default().to_string(),
-            ));
-        }
-        match &v["next"] {
-            Value::Null => return Ok(out),
-            next => since = format!("&since={}", next.as_str().map_or(next.to_string(), str::to_string)),
-        }
-    }
+    let items = block_on(node.client().all_detections())??;
+    Ok(items
+        .into_iter()
+        .map(|d| (d.image_id, d.captured_at_ms, d.first_ts_ms.unwrap_or(0), d.worker.unwrap_or_default()))
+        .collect())
 }
 
 /// Mean of a Prometheus histogram (`_sum / _count`) from a node's `/metrics`.
@@ -123,13 +107,8 @@ fn histogram_mean(node: &NodeProc, name: &str) -> Option<f64> {
 }
 
 fn http_text(addr: &str, path: &str) -> anyhow::Result<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
-    let mut body = String::new();
-    s.read_to_string(&mut body)?;
-    Ok(body.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    let r = block_on(http::get(&http::Endpoint::parse(addr), path, Duration::from_secs(10)))??;
+    Ok(String::from_utf8_lossy(&r.body).into_owned())
 }
 
 const NO_AUDIT: &str = "[audit]\nratio_initial = 0.0\nratio_min = 0.0\nratio_max = 0.0\n";

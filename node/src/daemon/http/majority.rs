@@ -6,15 +6,15 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use argus_interface::api::StoredResult;
 use argus_protocol::ids::ImageId;
 use argus_protocol::register::Register;
 use argus_protocol::rpc::QueryRequest;
 use axum::http::StatusCode;
 use futures::future::join_all;
 use libp2p::PeerId;
-use serde_json::{Value, json};
 
-use super::state::{HttpState, register_json};
+use super::state::{HttpState, stored_result};
 use crate::net::{Outbound, Response};
 
 async fn ask(s: &HttpState, peer: PeerId, image: ImageId) -> Option<Option<Register>> {
@@ -32,7 +32,7 @@ pub async fn majority(
     s: &HttpState,
     image: ImageId,
     live: Vec<PeerId>,
-) -> Result<Value, (StatusCode, String)> {
+) -> Result<StoredResult, (StatusCode, String)> {
     let unavailable = |e: crate::daemon::store::StoreError| (StatusCode::SERVICE_UNAVAILABLE, e.to_string());
     let own = s.store.get(image).await.map_err(unavailable)?;
     let answers = join_all(live.iter().map(|p| ask(s, *p, image))).await;
@@ -53,16 +53,20 @@ pub async fn majority(
     {
         s.metrics.sync_records_repaired.fetch_add(1, Ordering::Relaxed);
     }
-    let mut v = register_json(&merged).unwrap_or_else(|| json!({}));
+    // `merged` holds the union; its own winner can differ from the majority's, which is the
+    // one answered.
+    let Some(mut v) = stored_result(&merged) else {
+        return Err((StatusCode::NOT_FOUND, format!("no result for {image}")));
+    };
     if let Some(cand) = merged.candidate(&digest) {
-        v["digest"] = json!(digest.to_string());
-        v["votes"] = json!(cand.votes());
-        v["model"] = json!(cand.model().name);
-        v["weights_id"] = json!(cand.model().weights.to_string());
-        v["detections"] = crate::models::labelled_json(&cand.model().name, cand.detections());
+        v.digest = digest.to_string();
+        v.votes = cand.votes() as u64;
+        v.model = cand.model().name.clone();
+        v.weights_id = cand.model().weights.to_string();
+        v.detections = crate::models::labelled(&cand.model().name, cand.detections());
     }
-    v["corroborating"] = json!(corroborating);
-    v["asked"] = json!(asked);
-    v["answered"] = json!(answered);
+    v.corroborating = Some(corroborating as u64);
+    v.asked = Some(asked as u64);
+    v.answered = Some(answered as u64);
     Ok(v)
 }

@@ -5,6 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
+use argus_interface::api::{self, Ack, FaultBody, Page, PeersBody, Status, StoreStatus, Uploaded};
 use argus_protocol::ids::ImageId;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -14,18 +15,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use libp2p::PeerId;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::daemon::actor::Command;
 use crate::net::NetCommand;
-pub use state::{HttpState, NodeInfo, register_json};
+pub use state::{HttpState, NodeInfo, stored_result};
 
 mod majority;
 mod state;
-
-/// Most items in one page of `GET /v1/detections`.
-pub const MAX_PAGE: usize = 1_000;
 
 type Reply = Result<Response, (StatusCode, String)>;
 
@@ -68,23 +65,21 @@ async fn status(State(s): State<HttpState>) -> Reply {
     let live = live_nodes(&s).await?;
     let summary = s.store.summary().await.map_err(unavailable)?;
     let core = s.metrics.core();
-    let counters: serde_json::Map<String, Value> =
-        s.metrics.snapshot().into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-    Ok(Json(json!({
-        "peer_id": s.info.peer_id.to_string(),
-        "name": s.info.name,
-        "backend": s.info.backend,
-        "weights": s.info.models.summary(),
-        "models": s.info.models.to_json(),
-        "peers": peers.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-        "live_nodes": live.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-        "queue_len": core.queue_len,
-        "audit_ratio": core.audit_ratio_permille as f64 / 1000.0,
-        "fault_anomalous": s.fault_ppm.load(Ordering::Relaxed) as f64 / 1e6,
-        "uptime_ms": s.info.started.elapsed().as_millis() as u64,
-        "store": { "registers": summary.registers },
-        "counters": counters,
-    }))
+    Ok(Json(Status {
+        peer_id: s.info.peer_id.to_string(),
+        name: s.info.name.clone(),
+        backend: s.info.backend.clone(),
+        weights: s.info.models.summary(),
+        models: s.info.models.infos(),
+        peers: peers.iter().map(|p| p.to_string()).collect(),
+        live_nodes: live.iter().map(|p| p.to_string()).collect(),
+        queue_len: core.queue_len as u64,
+        audit_ratio: core.audit_ratio_permille as f64 / 1000.0,
+        fault_anomalous: s.fault_ppm.load(Ordering::Relaxed) as f64 / 1e6,
+        uptime_ms: s.info.started.elapsed().as_millis() as u64,
+        store: StoreStatus { registers: summary.registers },
+        counters: s.metrics.snapshot().into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+    })
     .into_response())
 }
 
@@ -99,7 +94,7 @@ async fn detections(State(s): State<HttpState>, Path(id): Path<String>, Query(q)
     match q.consistency.as_deref() {
         None | Some("local") => {
             let reg = s.store.get(image).await.map_err(unavailable)?;
-            match reg.as_ref().and_then(register_json) {
+            match reg.as_ref().and_then(stored_result) {
                 Some(v) => Ok(Json(v).into_response()),
                 None => Err(err(StatusCode::NOT_FOUND, format!("no result for {image}"))),
             }
@@ -131,16 +126,16 @@ async fn list(State(s): State<HttpState>, Query(q): Query<ListQuery>) -> Reply {
         None | Some("") => None,
         Some(c) => Some(parse_cursor(c).map_err(|e| err(StatusCode::BAD_REQUEST, e))?),
     };
-    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let limit = q.limit.unwrap_or(api::DEFAULT_PAGE).clamp(1, api::MAX_PAGE);
     let page = s.store.list(after, limit).await.map_err(unavailable)?;
-    let items: Vec<Value> = page.registers.iter().filter_map(register_json).collect();
+    let items = page.registers.iter().filter_map(stored_result).collect();
     let next = page.next.map(|(ms, id)| format!("{ms}-{id}"));
-    Ok(Json(json!({ "items": items, "next": next })).into_response())
+    Ok(Json(Page { items, next }).into_response())
 }
 
 async fn digest(State(s): State<HttpState>) -> Reply {
     let sum = s.store.summary().await.map_err(unavailable)?;
-    Ok(Json(json!({ "registers": sum.registers, "fingerprint": hex::encode(sum.fingerprint) }))
+    Ok(Json(api::Digest { registers: sum.registers, fingerprint: hex::encode(sum.fingerprint) })
         .into_response())
 }
 
@@ -163,7 +158,7 @@ async fn upload(State(s): State<HttpState>, Query(q): Query<UploadQuery>, body: 
         .map_err(unavailable)?
         .map_err(unavailable)?;
     match r {
-        Ok(id) => Ok((StatusCode::ACCEPTED, Json(json!({ "image_id": id.to_string() }))).into_response()),
+        Ok(id) => Ok((StatusCode::ACCEPTED, Json(Uploaded { image_id: id.to_string() })).into_response()),
         Err(e) if e.starts_with("unknown model") => {
             Err(err(StatusCode::BAD_REQUEST, format!("{e}: expected shapes or coco")))
         }
@@ -173,15 +168,6 @@ async fn upload(State(s): State<HttpState>, Query(q): Query<UploadQuery>, body: 
 
 async fn metrics(State(s): State<HttpState>) -> Response {
     ([("content-type", "text/plain; version=0.0.4")], s.metrics.render()).into_response()
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PeersBody {
-    #[serde(default)]
-    peers: Vec<String>,
-    #[serde(default)]
-    all: bool,
 }
 
 fn parse_peers(b: &PeersBody) -> Result<Vec<PeerId>, (StatusCode, String)> {
@@ -194,20 +180,14 @@ fn parse_peers(b: &PeersBody) -> Result<Vec<PeerId>, (StatusCode, String)> {
 async fn block(State(s): State<HttpState>, Json(b): Json<PeersBody>) -> Reply {
     let peers = parse_peers(&b)?;
     s.net.send(NetCommand::Block { peers }).await.map_err(unavailable)?;
-    Ok(Json(json!({ "ok": true })).into_response())
+    Ok(Json(Ack { ok: true }).into_response())
 }
 
 async fn unblock(State(s): State<HttpState>, Json(b): Json<PeersBody>) -> Reply {
     let peers = parse_peers(&b)?;
     let cmd = if b.all { NetCommand::UnblockAll } else { NetCommand::Unblock { peers } };
     s.net.send(cmd).await.map_err(unavailable)?;
-    Ok(Json(json!({ "ok": true })).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FaultBody {
-    anomalous: f64,
+    Ok(Json(Ack { ok: true }).into_response())
 }
 
 async fn set_fault(State(s): State<HttpState>, Json(b): Json<FaultBody>) -> Reply {
@@ -216,5 +196,5 @@ async fn set_fault(State(s): State<HttpState>, Json(b): Json<FaultBody>) -> Repl
     }
     s.fault_ppm.store((b.anomalous * 1e6).round() as u32, Ordering::Relaxed);
     tracing::warn!(rate = b.anomalous, "FAULT INJECTION: anomalous results rate set over the admin API");
-    Ok(Json(json!({ "ok": true })).into_response())
+    Ok(Json(Ack { ok: true }).into_response())
 }

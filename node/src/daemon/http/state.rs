@@ -1,11 +1,11 @@
-//! What every HTTP handler shares, and the JSON view of a register.
+//! What every HTTP handler shares, and the HTTP view of a register.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 
+use argus_interface::api::StoredResult;
 use argus_protocol::register::Register;
 use libp2p::PeerId;
-use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::daemon::actor::Command;
@@ -32,21 +32,24 @@ pub struct HttpState {
     pub query_timeout_ms: u64,
 }
 
-/// JSON view of a register: its winner with votes, or `None` when it has no candidate.
-pub fn register_json(reg: &Register) -> Option<Value> {
+/// The HTTP view of a register: its winner with votes, or `None` when it has no candidate.
+pub fn stored_result(reg: &Register) -> Option<StoredResult> {
     let (digest, cand) = reg.winner()?;
     let worker = cand.attestations().min_by_key(|a| a.ts()).map(|a| a.node().to_string());
-    Some(json!({
-        "image_id": reg.image_id().to_string(),
-        "captured_at_ms": reg.captured_at_ms(),
-        "digest": digest.to_string(),
-        "votes": cand.votes(),
-        "candidates": reg.len(),
-        "worker": worker,
-        "first_ts_ms": cand.attestations().map(|a| a.ts().wall_ms()).min(),
-        "stored_ts_ms": cand.latest_ts().wall_ms(),
-        "model": cand.model().name,
-        "weights_id": cand.model().weights.to_string(),
-        "detections": crate::models::labelled_json(&cand.model().name, cand.detections()),
-    }))
+    Some(StoredResult {
+        image_id: reg.image_id().to_string(),
+        captured_at_ms: reg.captured_at_ms(),
+        digest: digest.to_string(),
+        votes: cand.votes() as u64,
+        candidates: reg.len() as u64,
+        worker,
+        first_ts_ms: cand.attestations().map(|a| a.ts().wall_ms()).min(),
+        stored_ts_ms: cand.latest_ts().wall_ms(),
+        model: cand.model().name.clone(),
+        weights_id: cand.model().weights.to_string(),
+        detections: crate::models::labelled(&cand.model().name, cand.detections()),
+        corroborating: None,
+        asked: None,
+        answered: None,
+    })
 }

@@ -63,9 +63,10 @@ async fn round_trip_over_unix_socket() {
         req
     });
     let ep = Endpoint::parse(&format!("unix:{}", path.display()));
-    let r = request(&ep, "POST", "/v1/admin/block", Some(br#"{"peers":[]}"#), Duration::from_secs(5))
-        .await
-        .unwrap();
+    let r =
+        request(&ep, "POST", "/v1/admin/block", Some(Body::json(br#"{"peers":[]}"#)), Duration::from_secs(5))
+            .await
+            .unwrap();
     assert_eq!((r.status, r.body.as_slice()), (201, &b"ok"[..]));
     let req = server.await.unwrap();
     assert!(req.starts_with("POST /v1/admin/block HTTP/1.1\r\n"), "{req}");

@@ -1,15 +1,16 @@
-//! A small HTTP/1.1 client over Unix sockets (or TCP) for talking to nodes: one request per
-//! connection (`Connection: close`), an overall timeout, and a cap on the response size.
-//! Handles `Content-Length`, chunked and read-to-close bodies. Never retries and never
-//! follows redirects; callers decide what a failure means.
+//! The one HTTP/1.1 client of argus, over Unix sockets or TCP: `argus query`, the scenario
+//! runner and the tests talk to nodes with it. One request per connection
+//! (`Connection: close`), an overall timeout, and a cap on the response size. Handles
+//! `Content-Length`, chunked and read-to-close bodies. Never retries and never follows
+//! redirects; callers decide what a failure means.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// Largest response accepted: a full page of 1000 detections is well under 4 MiB.
-pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// Largest response accepted. A page of 1,000 results of 100 boxes each is about 12 MiB.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -57,12 +58,37 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+impl Response {
+    /// The body as JSON, when it is JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// A request body and its media type.
+#[derive(Debug, Clone, Copy)]
+pub struct Body<'a> {
+    pub content_type: &'a str,
+    pub bytes: &'a [u8],
+}
+
+impl<'a> Body<'a> {
+    pub fn json(bytes: &'a [u8]) -> Body<'a> {
+        Body { content_type: "application/json", bytes }
+    }
+}
+
+/// `GET path` within `timeout`.
+pub async fn get(ep: &Endpoint, path_and_query: &str, timeout: Duration) -> Result<Response, HttpError> {
+    request(ep, "GET", path_and_query, None, timeout).await
+}
+
 /// Sends one request and reads the whole response, all within `timeout`.
 pub async fn request(
     ep: &Endpoint,
     method: &str,
     path_and_query: &str,
-    body: Option<&[u8]>,
+    body: Option<Body<'_>>,
     timeout: Duration,
 ) -> Result<Response, HttpError> {
     let who = ep.to_string();
@@ -91,19 +117,19 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     who: &str,
     method: &str,
     path: &str,
-    body: Option<&[u8]>,
+    body: Option<Body<'_>>,
 ) -> Result<Vec<u8>, HttpError> {
     let io = |e| HttpError::Io(who.to_string(), e);
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: argus\r\nConnection: close\r\nAccept: application/json\r\n"
     );
     if let Some(b) = body {
-        head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+        head.push_str(&format!("Content-Type: {}\r\nContent-Length: {}\r\n", b.content_type, b.bytes.len()));
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).await.map_err(io)?;
     if let Some(b) = body {
-        s.write_all(b).await.map_err(io)?;
+        s.write_all(b.bytes).await.map_err(io)?;
     }
     s.flush().await.map_err(io)?;
     let mut raw = Vec::new();
