@@ -89,6 +89,9 @@ pub struct SchedSection {
     /// After claiming, wait this long for a better competing claim before running: a bid
     /// that arrived late then costs a yield, not a duplicate inference.
     pub claim_confirm_ms: u64,
+    /// The confirm period when the winner saw a bid from every node that runs the model: a
+    /// claim from a node whose view differs is already on its way, so a LAN delay or two.
+    pub complete_confirm_ms: u64,
     /// Images in the auction at once (bounded buffer of announced, unfinished images).
     pub max_open_images: usize,
     /// Finished image ids remembered to ignore late messages (32 B each: 2 MiB).
@@ -102,6 +105,7 @@ impl Default for SchedSection {
             claim_grace_ms: 500,
             result_slack_ms: 2_000,
             claim_confirm_ms: 60,
+            complete_confirm_ms: 10,
             max_open_images: 2_048,
             max_done_images: 65_536,
         }
@@ -241,6 +245,7 @@ impl NodeConfig {
                 claim_grace_ms: s.claim_grace_ms,
                 result_slack_ms: s.result_slack_ms,
                 claim_confirm_ms: s.claim_confirm_ms,
+                complete_confirm_ms: s.complete_confirm_ms,
                 max_open: s.max_open_images,
                 max_done: s.max_done_images,
             },

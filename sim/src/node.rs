@@ -30,6 +30,7 @@ pub fn config() -> Config {
             claim_grace_ms: 300,
             result_slack_ms: 1_000,
             claim_confirm_ms: 60,
+            complete_confirm_ms: 10,
             max_open: 1_024,
             max_done: 8_192,
         },
@@ -104,6 +105,8 @@ pub struct SimNode {
     pub worker_busy: bool,
     pub commit_scheduled: bool,
     pub paused_until: u64,
+    /// When a wake for the state's next claim deadline is scheduled (sim time).
+    pub wake_at: Option<u64>,
     pub speed_ms: u64,
     pub skew_ms: i64,
     pub noisy: bool,
@@ -129,6 +132,7 @@ impl SimNode {
             worker_busy: false,
             commit_scheduled: false,
             paused_until: 0,
+            wake_at: None,
             speed_ms,
             skew_ms,
             noisy,
@@ -161,6 +165,7 @@ impl SimNode {
     pub fn crash(&mut self) {
         self.state = None;
         self.incarnation += 1;
+        self.wake_at = None;
         self.queue.clear();
         self.worker_busy = false;
         self.commit_scheduled = false;

@@ -33,8 +33,14 @@ pub(crate) fn sender(p: &Plan) -> usize {
 
 #[derive(Debug)]
 pub(crate) enum Ev {
-    Deliver { node: usize, inc: u32, ev: In },
+    Deliver {
+        node: usize,
+        inc: u32,
+        ev: In,
+    },
     Tick(usize, u32),
+    /// The state's next claim deadline (`State::next_wake_ms`).
+    Wake(usize, u32),
     Heartbeat(usize, u32),
     Digest(usize, u32),
     WorkerDone(usize, u32),
@@ -254,7 +260,15 @@ impl World {
         let node = &mut self.nodes[i];
         let Some(state) = node.state.as_mut() else { return };
         let outs = state.handle(ev, now);
+        let wake = state.next_wake_ms().map(|ms| (node.started_ms + ms).max(self.now));
         self.observed.bounds(state, &node.queue, WORKER_QUEUE);
+        if let Some(t) = wake
+            && node.wake_at.is_none_or(|at| t < at)
+        {
+            node.wake_at = Some(t);
+            let inc = node.incarnation;
+            self.at(t, Ev::Wake(i, inc));
+        }
         self.apply(i, outs);
     }
 
@@ -272,8 +286,19 @@ impl World {
                 }
                 self.deliver_now(node, ev);
             }
-            Ev::Tick(i, inc) | Ev::Heartbeat(i, inc) | Ev::Digest(i, inc)
+            Ev::Tick(i, inc) | Ev::Wake(i, inc) | Ev::Heartbeat(i, inc) | Ev::Digest(i, inc)
                 if inc != self.nodes[i].incarnation => {}
+            Ev::Wake(i, inc) => {
+                if held(self, i) {
+                    let t = self.nodes[i].paused_until;
+                    return self.at(t, Ev::Wake(i, inc));
+                }
+                // A later wake is scheduled by this delivery when one is still wanted.
+                if self.nodes[i].wake_at.is_some_and(|at| at <= self.now) {
+                    self.nodes[i].wake_at = None;
+                }
+                self.deliver_now(i, In::Wake);
+            }
             Ev::Tick(i, inc) => {
                 if !held(self, i) {
                     self.deliver_now(i, In::Tick);

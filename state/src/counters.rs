@@ -23,6 +23,8 @@ counters! {
     images_dropped: "announced images dropped because the buffer was full",
     bids_sent: "bids published",
     images_won: "auctions won (claims published)",
+    windows_closed_early: "bid windows closed early: a bid had come from every expected bidder",
+    windows_timed_out: "bid windows closed by their timeout (a bid missing, or the view of the peers not settled)",
     images_taken_over: "images taken over from a holder that missed its deadline",
     images_processed: "images this node ran inference on",
     results_adopted: "own results that agreed with a peer's stored result for the same image and voted for it",

@@ -98,6 +98,9 @@ pub enum In {
     PeerDown(PeerId),
     /// The scheduler's tick: bid windows and deadlines.
     Tick,
+    /// The time `State::next_wake_ms` named has come: run the claims whose confirm period
+    /// ended (cheaper and sooner than waiting for the next tick).
+    Wake,
     /// The heartbeat period: heartbeat, liveness, housekeeping, the audit ratio.
     Heartbeat,
     /// The answer to `Out::Fetch` (`None`: failed, or the bytes did not hash to the id).

@@ -2,7 +2,12 @@
 //!
 //! Every node runs the same deterministic rule on the bids it has seen: once an image's bid
 //! window has closed, the bidder with the earliest estimated finish (lowest `wait_ms`, ties to
-//! the lowest node id) is the winner and claims it. If neither a claim nor a result from the
+//! the lowest node id) is the winner and claims it. The window closes as soon as a bid has
+//! come from every peer expected to bid (the nodes that run the image's model, as the caller
+//! knows them), and otherwise after `bid_window_ms`. A winner that saw the complete bid set
+//! runs after `complete_confirm_ms` (a network delay: a claim from a node whose view differs
+//! is already on its way then), instead of `claim_confirm_ms` (long enough for a missed bid's
+//! owner to close its own window and claim). If neither a claim nor a result from the
 //! winner is seen by its deadline, the next bidder in that order takes over, and so on, so a
 //! crashed winner loses no image while another bidder lives. Under a partition each side sees
 //! only its own bids and works on what it sees.
@@ -10,7 +15,11 @@
 //! This module never touches sockets, clocks or threads: the caller passes `now_ms` and
 //! carries out the returned [`Action`]s.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+/// Bids for images not announced yet (gossip from another node can overtake the announcement),
+/// kept for at most this many images; the oldest image's are dropped first.
+pub const MAX_EARLY_BIDS: usize = 4_096;
 use std::hash::Hash;
 
 /// Timing and bounds of the auction; the node's config fills it.
@@ -27,6 +36,10 @@ pub struct SchedConfig {
     /// whose bid we missed) before running: it turns most missed bids into a yield instead
     /// of duplicate work.
     pub claim_confirm_ms: u64,
+    /// The confirm period when we saw a bid from every expected peer: only a claim sent at
+    /// the same moment by a node that thinks otherwise (one whose view of the peers differs,
+    /// or that is behind on its messages) can still come; a network delay or two covers it.
+    pub complete_confirm_ms: u64,
     /// Most images in the auction at once; the oldest open one is dropped beyond it.
     pub max_open: usize,
     /// How many finished image ids are remembered to ignore late messages.
@@ -53,15 +66,20 @@ struct Open<P> {
     opened_ms: u64,
     /// bidder -> wait_ms; includes our own bid.
     bids: BTreeMap<P, u32>,
+    /// The peers we expect a bid from (ourselves excluded); once all have bid the window
+    /// closes early. `None`: the window closes by its timeout only.
+    expected: Option<Vec<P>>,
     /// Winner currently responsible and the time by which it must deliver.
     holder: Option<(P, u64)>,
     /// Bidders that missed their deadline, in the order they failed.
     failed: Vec<P>,
-    /// When we published our claim (waiting for the confirm period), and whether it was a
-    /// takeover.
+    /// When our claim's confirm period ends (we run then unless a better claim came), and
+    /// whether it is a takeover.
     claimed: Option<(u64, bool)>,
     /// True once we queued it ourselves.
     running: bool,
+    /// True once its bid window has closed (counted once, early or by timeout).
+    closed: bool,
 }
 
 /// The auction state of one node.
@@ -76,6 +94,18 @@ pub struct Scheduler<I, P> {
     order: VecDeque<I>,
     done: VecDeque<I>,
     done_set: HashMap<I, ()>,
+    /// Bids that arrived before their announcement, and their arrival order (bounded).
+    early: HashMap<I, Vec<(P, u32)>>,
+    early_order: VecDeque<I>,
+    /// How many open images count as our committed work (see `committed`), kept as images
+    /// change instead of recounted.
+    committed: usize,
+    /// Bid windows closed early (every expected bid in) and by their timeout.
+    pub closed_early: u64,
+    pub timed_out: u64,
+    /// When our claims' confirm periods end, so the caller can wake then instead of waiting
+    /// for the next tick. Entries whose claim has since changed are skipped when due.
+    due: BTreeSet<(u64, I)>,
 }
 
 impl<I, P> Scheduler<I, P>
@@ -92,7 +122,32 @@ where
             order: VecDeque::new(),
             done: VecDeque::new(),
             done_set: HashMap::new(),
+            early: HashMap::new(),
+            early_order: VecDeque::new(),
+            committed: 0,
+            closed_early: 0,
+            timed_out: 0,
+            due: BTreeSet::new(),
         }
+    }
+
+    /// When the earliest confirm period of one of our claims ends (the caller wakes then and
+    /// calls `run_due`).
+    pub fn next_due(&self) -> Option<u64> {
+        self.due.first().map(|(t, _)| *t)
+    }
+
+    /// The images whose confirm period has ended: run them (or yield, as `tick` would), without
+    /// walking every open auction.
+    pub fn run_due(&mut self, now_ms: u64) -> Vec<Action<I>> {
+        let mut actions = Vec::new();
+        while let Some((t, _)) = self.due.first()
+            && *t <= now_ms
+        {
+            let Some((_, image)) = self.due.pop_first() else { break };
+            actions.extend(self.step(&image, now_ms));
+        }
+        actions
     }
 
     /// Number of images whose auction or processing is still open.
@@ -104,76 +159,144 @@ where
     /// whose auction we currently lead. A bid counts them as future work, so that when many
     /// images are announced at once the nodes' bids diverge and the work spreads, instead of
     /// every auction seeing the same empty queues and going to the same tie-break winner.
+    /// Kept up to date as each image changes, so a bid costs no walk over every auction.
     pub fn committed(&self) -> usize {
-        self.open
-            .values()
-            .filter(|o| !o.running)
-            .filter(|o| {
-                o.claimed.is_some()
-                    || (o.holder.is_none()
-                        && next_bidder(&o.bids, &o.failed).is_some_and(|(p, _)| p == self.me))
-            })
-            .count()
+        self.committed
+    }
+
+    /// Whether `open` counts as committed work of ours.
+    fn counts(me: &P, o: &Open<P>) -> bool {
+        !o.running
+            && (o.claimed.is_some()
+                || (o.holder.is_none() && next_bidder(&o.bids, &o.failed).is_some_and(|(p, _)| p == *me)))
+    }
+
+    /// Applies `f` to an open image and keeps the committed count right.
+    fn update<R>(&mut self, image: &I, f: impl FnOnce(&mut Open<P>, &SchedConfig) -> R) -> Option<R> {
+        let open = self.open.get_mut(image)?;
+        let before = Self::counts(&self.me, open);
+        let r = f(open, &self.cfg);
+        let after = Self::counts(&self.me, open);
+        self.committed = self.committed + usize::from(after) - usize::from(before);
+        Some(r)
+    }
+
+    fn remove_open(&mut self, image: &I) -> bool {
+        match self.open.remove(image) {
+            Some(o) => {
+                self.committed -= usize::from(Self::counts(&self.me, &o));
+                self.order.retain(|i| i != image);
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn is_done(&self, image: &I) -> bool {
         self.done_set.contains_key(image)
     }
 
-    /// An image was announced (or first heard of). `wait_ms` is our own estimate.
-    pub fn on_announce(&mut self, image: I, wait_ms: u32, now_ms: u64) -> Vec<Action<I>> {
+    /// An image was announced (or first heard of). `wait_ms` is our own estimate; `expected`
+    /// the peers we expect a bid from (the nodes that run its model), or `None` when the
+    /// caller cannot tell (then only the timeout closes the window).
+    pub fn on_announce(
+        &mut self,
+        image: I,
+        wait_ms: u32,
+        expected: Option<&[P]>,
+        now_ms: u64,
+    ) -> Vec<Action<I>> {
         if self.done_set.contains_key(&image) || self.open.contains_key(&image) {
             return Vec::new();
         }
         let mut actions = Vec::new();
         if self.open.len() >= self.cfg.max_open
-            && let Some(oldest) = self.order.pop_front()
+            && let Some(oldest) = self.order.front().cloned()
         {
-            self.open.remove(&oldest);
+            self.remove_open(&oldest);
             actions.push(Action::Dropped { image: oldest });
         }
         let mut bids = BTreeMap::new();
         bids.insert(self.me.clone(), wait_ms);
-        self.open.insert(
-            image.clone(),
-            Open { opened_ms: now_ms, bids, holder: None, failed: Vec::new(), claimed: None, running: false },
-        );
+        for (p, w) in self.early.remove(&image).unwrap_or_default() {
+            bids.entry(p).or_insert(w);
+        }
+        let expected = expected.map(|e| e.iter().filter(|p| **p != self.me).cloned().collect());
+        let open = Open {
+            opened_ms: now_ms,
+            bids,
+            expected,
+            holder: None,
+            failed: Vec::new(),
+            claimed: None,
+            running: false,
+            closed: false,
+        };
+        self.committed += usize::from(Self::counts(&self.me, &open));
+        self.open.insert(image.clone(), open);
         self.order.push_back(image.clone());
-        actions.push(Action::Bid { image, wait_ms });
+        actions.push(Action::Bid { image: image.clone(), wait_ms });
+        actions.extend(self.step(&image, now_ms));
         actions
     }
 
-    /// A peer's bid. Bids for images we have not seen announced are ignored.
-    pub fn on_bid(&mut self, image: &I, bidder: P, wait_ms: u32) {
-        if let Some(open) = self.open.get_mut(image) {
+    /// A peer's bid. One for an image not announced yet is kept (bounded) until it is; one that
+    /// completes the expected bid set closes the window at once.
+    pub fn on_bid(&mut self, image: &I, bidder: P, wait_ms: u32, now_ms: u64) -> Vec<Action<I>> {
+        if self.done_set.contains_key(image) {
+            return Vec::new();
+        }
+        if !self.open.contains_key(image) {
+            self.keep_early(image, bidder, wait_ms);
+            return Vec::new();
+        }
+        self.update(image, |open, _| {
             open.bids.entry(bidder).or_insert(wait_ms);
+        });
+        self.step(image, now_ms)
+    }
+
+    fn keep_early(&mut self, image: &I, bidder: P, wait_ms: u32) {
+        if !self.early.contains_key(image) {
+            if self.early_order.len() >= MAX_EARLY_BIDS
+                && let Some(old) = self.early_order.pop_front()
+            {
+                self.early.remove(&old);
+            }
+            self.early_order.push_back(image.clone());
+        }
+        let bids = self.early.entry(image.clone()).or_default();
+        // A bid per bidder; more bidders than this are more than any network has.
+        if bids.len() < 1_024 && !bids.iter().any(|(p, _)| *p == bidder) {
+            bids.push((bidder, wait_ms));
         }
     }
 
     /// A peer claimed the image: it becomes the holder with a fresh deadline. If we claimed it
     /// too and have not started, the better bid (lower wait, then lower id) keeps it.
     pub fn on_claim(&mut self, image: &I, winner: P, wait_ms: u32, now_ms: u64) {
-        let slack = self.cfg.result_slack_ms;
         let me = self.me.clone();
-        let Some(open) = self.open.get_mut(image) else { return };
-        let theirs = *open.bids.entry(winner.clone()).or_insert(wait_ms);
-        if winner == me || open.running {
-            return;
-        }
-        if open.claimed.is_some() {
-            let mine = open.bids.get(&me).copied().unwrap_or(u32::MAX);
-            if (mine, &me) < (theirs, &winner) {
-                return; // our claim stands; theirs will yield when it sees ours
+        self.update(image, |open, cfg| {
+            let theirs = *open.bids.entry(winner.clone()).or_insert(wait_ms);
+            if winner == me || open.running {
+                return;
             }
-            open.claimed = None;
-        }
-        open.holder = Some((winner, now_ms + allowance(wait_ms, slack)));
+            if open.claimed.is_some() {
+                let mine = open.bids.get(&me).copied().unwrap_or(u32::MAX);
+                if (mine, &me) < (theirs, &winner) {
+                    return; // our claim stands; theirs will yield when it sees ours
+                }
+                open.claimed = None;
+            }
+            open.holder = Some((winner, now_ms + allowance(wait_ms, cfg.result_slack_ms)));
+        });
     }
 
     /// A result for the image was seen (ours or a peer's): the auction is over.
     pub fn on_result(&mut self, image: &I) {
-        if self.open.remove(image).is_some() {
-            self.order.retain(|i| i != image);
+        self.remove_open(image);
+        if self.early.remove(image).is_some() {
+            self.early_order.retain(|i| i != image);
         }
         if self.done_set.insert(image.clone(), ()).is_none() {
             self.done.push_back(image.clone());
@@ -187,35 +310,57 @@ where
 
     /// Our own inference of the image failed or was abandoned: let the next bidder have it.
     pub fn on_local_failure(&mut self, image: &I, now_ms: u64) {
-        if let Some(open) = self.open.get_mut(image) {
+        let me = self.me.clone();
+        self.update(image, |open, cfg| {
             open.running = false;
             open.claimed = None;
-            open.failed.push(self.me.clone());
+            open.failed.push(me);
             open.holder = None;
-            open.opened_ms = now_ms.saturating_sub(self.cfg.bid_window_ms);
-        }
+            open.opened_ms = now_ms.saturating_sub(cfg.bid_window_ms);
+        });
     }
 
     /// Advance time: close bid windows and hand images over when a holder misses its deadline.
     pub fn tick(&mut self, now_ms: u64) -> Vec<Action<I>> {
+        let images: Vec<I> = self.open.keys().cloned().collect();
+        let actions = images.iter().flat_map(|image| self.step(image, now_ms)).collect();
+        // The walk handled every claim that was due.
+        while self.due.first().is_some_and(|(t, _)| *t <= now_ms) {
+            self.due.pop_first();
+        }
+        actions
+    }
+
+    /// One image's auction at `now_ms`: close its window when the time is up or every expected
+    /// bid is in, claim (and run) when we are next in line, hand it over when its holder is
+    /// late.
+    fn step(&mut self, image: &I, now_ms: u64) -> Vec<Action<I>> {
+        let me = self.me.clone();
         let mut actions = Vec::new();
-        let cfg = &self.cfg;
-        for (image, open) in self.open.iter_mut() {
-            if open.running || now_ms < open.opened_ms + cfg.bid_window_ms {
-                continue;
+        let mut due = None;
+        let mut closed = None;
+        self.update(image, |open, cfg| {
+            let complete =
+                open.expected.as_ref().is_some_and(|e| e.iter().all(|p| open.bids.contains_key(p)));
+            if open.running || (now_ms < open.opened_ms + cfg.bid_window_ms && !complete) {
+                return;
             }
-            if let Some((at, takeover)) = open.claimed {
-                if now_ms >= at + cfg.claim_confirm_ms {
+            if !open.closed {
+                open.closed = true;
+                closed = Some(complete);
+            }
+            if let Some((run_at, takeover)) = open.claimed {
+                if now_ms >= run_at {
                     open.claimed = None;
                     open.running = true;
                     actions.push(Action::Run { image: image.clone(), takeover });
                 }
-                continue;
+                return;
             }
             if let Some((holder, deadline)) = &open.holder {
                 // Sabotage (a test build only): a holder that misses its deadline keeps the image.
                 if now_ms < *deadline || cfg!(feature = "sabotage-no-takeover") {
-                    continue;
+                    return;
                 }
                 open.failed.push(holder.clone());
                 open.holder = None;
@@ -227,17 +372,35 @@ where
                 open.failed.clear();
             }
             let Some((next, wait_ms)) = next_bidder(&open.bids, &open.failed) else {
-                continue;
+                return;
             };
-            if next == self.me {
-                open.claimed = Some((now_ms, takeover));
+            if next == me {
                 actions.push(Action::Claim { image: image.clone(), takeover, wait_ms });
+                // Every expected bid is in and ours is the best: only a claim already on its
+                // way can beat it, so the confirm period is a network delay, not a missed bid.
+                let confirm =
+                    if complete && !takeover { cfg.complete_confirm_ms } else { cfg.claim_confirm_ms };
+                if confirm == 0 {
+                    open.running = true;
+                    actions.push(Action::Run { image: image.clone(), takeover });
+                } else {
+                    open.claimed = Some((now_ms + confirm, takeover));
+                    due = Some(now_ms + confirm);
+                }
             } else {
                 // The first winner gets the claim grace; anyone after a failure is already late.
                 let grace = if takeover { 0 } else { cfg.claim_grace_ms };
                 let deadline = now_ms + grace + allowance(wait_ms, cfg.result_slack_ms);
                 open.holder = Some((next, deadline));
             }
+        });
+        if let Some(t) = due {
+            self.due.insert((t, image.clone()));
+        }
+        match closed {
+            Some(true) => self.closed_early += 1,
+            Some(false) => self.timed_out += 1,
+            None => {}
         }
         actions
     }

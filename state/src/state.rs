@@ -28,6 +28,10 @@ pub struct Config {
     pub suspect_after_fails: u32,
     /// A node not heard from (heartbeat) for this long is not asked for audits or queries.
     pub node_live_ms: u64,
+    /// How long a connected peer that has neither sent a heartbeat nor announced an image
+    /// keeps auctions from closing early (it may be a node whose first heartbeat is still on
+    /// its way: one and a half heartbeat periods).
+    pub settle_ms: u64,
     /// A connected node silent this long has its connection closed (a partition cuts links
     /// without resetting TCP; closing lets redialling find it again).
     pub silent_connection_ms: u64,
@@ -43,12 +47,14 @@ impl Default for Config {
                 claim_grace_ms: 300,
                 result_slack_ms: 3_000,
                 claim_confirm_ms: 60,
+                complete_confirm_ms: 10,
                 max_open: 4_096,
                 max_done: 65_536,
             },
             ratio: RatioConfig::default(),
             suspect_after_fails: 1,
             node_live_ms: 5_000,
+            settle_ms: 1_500,
             silent_connection_ms: 4_000,
             image_retain_ms: 120_000,
         }
@@ -80,12 +86,19 @@ pub struct KnownModel {
     pub classes: usize,
 }
 
+/// Most nodes remembered from their heartbeats; the one heard from longest ago is forgotten
+/// first.
+pub const MAX_NODES_SEEN: usize = 1_024;
+
 pub(crate) struct NodeSeen {
     pub last_ms: u64,
     /// Its uptime in its last heartbeat: a smaller one means it restarted.
     pub uptime_ms: u64,
     /// The models (and weights) its last heartbeat advertised.
     pub models: Vec<ModelRef>,
+    /// We closed its connection for silence; set again only by a new heartbeat. The entry is
+    /// kept, so that once it reconnects it is expected to bid before its next heartbeat.
+    pub closed: bool,
 }
 
 pub struct State {
@@ -105,6 +118,14 @@ pub struct State {
     pub(crate) suspicion: Suspicion,
     pub(crate) rng: Rng,
     pub(crate) peers: HashSet<PeerId>,
+    /// Images we won and are fetching: committed work that is neither in the auction's count
+    /// (it runs) nor in the worker's queue yet (no bytes).
+    pub(crate) work_fetches: HashSet<argus_protocol::ids::ImageId>,
+    /// When each connected peer connected (`Now::ms`).
+    pub(crate) connected_since: HashMap<PeerId, u64>,
+    /// Peers that announced images without ever sending a heartbeat: sources, not bidders
+    /// (bounded by `MAX_NODES_SEEN`).
+    pub(crate) sources: HashSet<PeerId>,
     pub(crate) nodes: HashMap<PeerId, NodeSeen>,
     pub(crate) heartbeat_seq: u64,
     pub(crate) fault_ppm: u32,
@@ -139,6 +160,9 @@ impl State {
             suspicion: Default::default(),
             rng: Rng::new(seed),
             peers: HashSet::new(),
+            work_fetches: HashSet::new(),
+            connected_since: HashMap::new(),
+            sources: HashSet::new(),
             nodes: HashMap::new(),
             heartbeat_seq: 0,
             fault_ppm: 0,
@@ -157,6 +181,12 @@ impl State {
 
     pub fn me(&self) -> PeerId {
         self.me
+    }
+
+    /// When (in `Now::ms`) the state wants an `In::Wake`: the end of its earliest claim
+    /// confirm period; `None` when nothing waits.
+    pub fn next_wake_ms(&self) -> Option<u64> {
+        self.sched.next_due()
     }
 
     pub fn counters(&self) -> &Counters {
@@ -185,13 +215,16 @@ impl State {
             In::Gossip { author, msg } => self.on_gossip(author, msg),
             In::PeerUp(p) => {
                 self.peers.insert(p);
+                self.connected_since.entry(p).or_insert(now.ms);
                 self.counters.peers = self.peers.len() as u64;
             }
             In::PeerDown(p) => {
                 self.peers.remove(&p);
+                self.connected_since.remove(&p);
                 self.counters.peers = self.peers.len() as u64;
             }
             In::Tick => self.on_tick(),
+            In::Wake => self.on_wake(),
             In::Heartbeat => self.on_heartbeat(),
             In::Fetched { image, bytes } => self.on_fetched(image, bytes),
             In::Inferred { job, outcome, inference_ms } => self.on_inferred(job, outcome, inference_ms),
@@ -211,8 +244,13 @@ impl State {
 
     fn on_gossip(&mut self, author: PeerId, msg: GossipMessage) {
         match msg {
-            GossipMessage::Announce(a) => self.on_announce(a),
-            GossipMessage::Bid(b) => self.sched.on_bid(&b.image_id, author, b.wait_ms),
+            GossipMessage::Announce(a) => {
+                if !self.nodes.contains_key(&author) && self.sources.len() < MAX_NODES_SEEN {
+                    self.sources.insert(author);
+                }
+                self.on_announce(a)
+            }
+            GossipMessage::Bid(b) => self.on_bid(b.image_id, author, b.wait_ms),
             GossipMessage::Claim(c) => {
                 if c.takeover && author != self.me && self.sched.is_done(&c.image_id) {
                     // A takeover of an image we know finished: the claimer missed its result.
@@ -223,9 +261,22 @@ impl State {
             }
             GossipMessage::Result(r) => self.on_result(r),
             GossipMessage::Heartbeat(h) => {
-                let seen = NodeSeen { last_ms: self.now.ms, uptime_ms: h.uptime_ms, models: h.models };
+                let seen = NodeSeen {
+                    last_ms: self.now.ms,
+                    uptime_ms: h.uptime_ms,
+                    models: h.models,
+                    closed: false,
+                };
                 // Heartbeats come every second: a gap of 2.5 s means some messages were lost.
                 let gap_ms = self.cfg.node_live_ms / 2;
+                if self.nodes.len() >= MAX_NODES_SEEN && !self.nodes.contains_key(&h.node.0) {
+                    // Forget the node heard from longest ago (ties: the lowest id).
+                    if let Some(old) =
+                        self.nodes.iter().min_by_key(|(p, s)| (s.last_ms, **p)).map(|(p, _)| *p)
+                    {
+                        self.nodes.remove(&old);
+                    }
+                }
                 let prev = self.nodes.insert(h.node.0, seen);
                 if prev.as_ref().is_some_and(|p| h.uptime_ms < p.uptime_ms) {
                     self.forgive_restarted(&h.node.0);
@@ -276,6 +327,39 @@ impl State {
         v
     }
 
+    /// The peers an auction for an image of this model waits for before it closes early:
+    /// every connected node whose last heartbeat, however old, advertised a model of this
+    /// name (a node that restarted bids as soon as it reconnects, before its next heartbeat
+    /// makes it live again). `None` while some connected peer is still unknown: neither heard
+    /// in a heartbeat nor seen announcing as a source, and connected for less than
+    /// `settle_ms`; until then this node cannot tell who will bid, and its auctions close by
+    /// their timeout only (a peer that just joined). Also `None` during this node's first
+    /// liveness window (`node_live_ms`) after it starts.
+    pub(crate) fn expected_bidders(&self, model_name: &str) -> Option<Vec<PeerId>> {
+        let now = self.now.ms;
+        if now < self.cfg.node_live_ms {
+            // Up for less than a liveness window: peers' loads are unknown too (the first
+            // bids herd on cold estimates), and the full window spreads a start-up burst.
+            return None;
+        }
+        let unknown = |p: &PeerId| {
+            !self.nodes.contains_key(p)
+                && !self.sources.contains(p)
+                && self.connected_since.get(p).is_none_or(|t| now.saturating_sub(*t) < self.cfg.settle_ms)
+        };
+        if self.peers.iter().any(unknown) {
+            return None;
+        }
+        let mut v: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|p| self.nodes.get(p).is_some_and(|s| s.models.iter().any(|m| m.name == model_name)))
+            .copied()
+            .collect();
+        v.sort();
+        Some(v)
+    }
+
     /// Live peers that run exactly this model and weights (candidate auditors).
     pub(crate) fn live_holders(&self, model: &ModelRef) -> Vec<PeerId> {
         let mut v = self.live_nodes(self.now.ms);
@@ -315,13 +399,15 @@ impl State {
         let mut silent: Vec<PeerId> = self
             .nodes
             .iter()
-            .filter(|(p, s)| self.peers.contains(p) && now.saturating_sub(s.last_ms) > limit)
+            .filter(|(p, s)| !s.closed && self.peers.contains(p) && now.saturating_sub(s.last_ms) > limit)
             .map(|(p, _)| *p)
             .collect();
         silent.sort();
         for peer in silent {
-            // Forget it until it is heard again, so the connection is closed once.
-            self.nodes.remove(&peer);
+            // Closed once until it is heard again.
+            if let Some(s) = self.nodes.get_mut(&peer) {
+                s.closed = true;
+            }
             self.out.push(Out::Disconnect(peer));
         }
     }

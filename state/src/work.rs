@@ -106,12 +106,28 @@ impl State {
         if self.sched.is_done(&image) {
             return;
         }
-        let wait_ms = self.load.wait_ms(&entry.model, self.sched.committed(), self.now.ms);
+        let committed = self.sched.committed() + self.work_fetches.len();
+        let wait_ms = self.load.wait_ms(&entry.model, committed, self.now.ms);
+        let entry_model_name = entry.model.name.clone();
         for gone in self.images.insert(image, entry) {
             self.counters.images_dropped += 1;
             warn!(image = %gone, "image buffer full: dropped the oldest image");
         }
-        for action in self.sched.on_announce(image, wait_ms, self.now.ms) {
+        let expected = self.expected_bidders(&entry_model_name);
+        for action in self.sched.on_announce(image, wait_ms, expected.as_deref(), self.now.ms) {
+            self.act(action);
+        }
+    }
+
+    /// A peer's bid; it may close the image's window (every expected bid in).
+    pub(crate) fn on_bid(&mut self, image: ImageId, bidder: libp2p_identity::PeerId, wait_ms: u32) {
+        for action in self.sched.on_bid(&image, bidder, wait_ms, self.now.ms) {
+            self.act(action);
+        }
+    }
+
+    pub(crate) fn on_wake(&mut self) {
+        for action in self.sched.run_due(self.now.ms) {
             self.act(action);
         }
     }
@@ -121,6 +137,8 @@ impl State {
             self.act(action);
         }
         self.counters.queue_len = self.load.jobs();
+        self.counters.windows_closed_early = self.sched.closed_early;
+        self.counters.windows_timed_out = self.sched.timed_out;
     }
 
     fn act(&mut self, action: Action<ImageId>) {
@@ -162,7 +180,10 @@ impl State {
                 bytes,
                 purpose: Purpose::Work { takeover },
             }),
-            None => self.fetch(image, entry.source),
+            None => {
+                self.work_fetches.insert(image);
+                self.fetch(image, entry.source)
+            }
         }
     }
 
@@ -177,6 +198,7 @@ impl State {
     }
 
     pub(crate) fn on_fetched(&mut self, image: ImageId, bytes: Option<Bytes>) {
+        self.work_fetches.remove(&image);
         let waiting_audit = self.audits.waiting.remove(&image);
         let Some(bytes) = bytes.filter(|b| ImageId::of_bytes(b) == image) else {
             self.counters.fetches_failed += 1;

@@ -99,6 +99,7 @@ impl Actor {
                     Some(ev) = inputs.net_events.recv() => self.on_net(ev),
                     Some(ev) = inputs.internal.recv() => self.handle(ev),
                     Some(c) = inputs.commands.recv() => self.on_command(c),
+                    _ = sleep_until_wake(self.started, self.state.next_wake_ms()) => self.handle(In::Wake),
                     _ = tick.tick() => self.handle(In::Tick),
                     _ = heartbeat.tick() => self.handle(In::Heartbeat),
                     else => break,
@@ -140,6 +141,15 @@ impl Actor {
         self.apply(outs);
         self.metrics.set_core(self.state.counters());
         Ok(image)
+    }
+}
+
+/// Sleeps until the state's next wake time (`Now::ms` since `started`); forever when it has
+/// none.
+async fn sleep_until_wake(started: Instant, wake_ms: Option<u64>) {
+    match wake_ms {
+        Some(ms) => tokio::time::sleep_until((started + Duration::from_millis(ms)).into()).await,
+        None => std::future::pending().await,
     }
 }
 
