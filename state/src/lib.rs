@@ -13,7 +13,8 @@
 //! - `audit`: audit requests and verdicts, choosing auditors.
 //! - `suspicion`: which workers are anomalous, forgiveness, the persisted audit record.
 //! - `ledger`: the bookkeeping data of audits and suspicion, with its bounds.
-//! - `sched`: the auction (bids, claims, takeovers), a pure part of the state.
+//! - `sched`: the auctions (bids, claims, takeovers, their bounds); `auction`: the rule of one
+//!   image's auction.
 //! - `load`: the wait estimate a bid carries.
 //! - `ratio`: the adaptive audit ratio.
 //! - `images`: the bounded image buffer.
@@ -25,6 +26,7 @@
 // sockets from std; this makes every such use an error.
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod auction;
 pub mod audit;
 pub mod counters;
 pub mod events;
@@ -33,6 +35,7 @@ pub mod images;
 pub mod ledger;
 pub mod load;
 pub mod majority;
+mod peers;
 pub mod ratio;
 pub mod reconcile;
 mod results;

@@ -16,11 +16,13 @@
 //! carries out the returned [`Action`]s.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::Hash;
+
+use crate::auction::{Open, allowance};
 
 /// Bids for images not announced yet (gossip from another node can overtake the announcement),
 /// kept for at most this many images; the oldest image's are dropped first.
 pub const MAX_EARLY_BIDS: usize = 4_096;
-use std::hash::Hash;
 
 /// Timing and bounds of the auction; the node's config fills it.
 #[derive(Debug, Clone)]
@@ -59,27 +61,6 @@ pub enum Action<I> {
     Run { image: I, takeover: bool },
     /// The image was dropped from the auction because too many were open.
     Dropped { image: I },
-}
-
-#[derive(Debug)]
-struct Open<P> {
-    opened_ms: u64,
-    /// bidder -> wait_ms; includes our own bid.
-    bids: BTreeMap<P, u32>,
-    /// The peers we expect a bid from (ourselves excluded); once all have bid the window
-    /// closes early. `None`: the window closes by its timeout only.
-    expected: Option<Vec<P>>,
-    /// Winner currently responsible and the time by which it must deliver.
-    holder: Option<(P, u64)>,
-    /// Bidders that missed their deadline, in the order they failed.
-    failed: Vec<P>,
-    /// When our claim's confirm period ends (we run then unless a better claim came), and
-    /// whether it is a takeover.
-    claimed: Option<(u64, bool)>,
-    /// True once we queued it ourselves.
-    running: bool,
-    /// True once its bid window has closed (counted once, early or by timeout).
-    closed: bool,
 }
 
 /// The auction state of one node.
@@ -164,19 +145,12 @@ where
         self.committed
     }
 
-    /// Whether `open` counts as committed work of ours.
-    fn counts(me: &P, o: &Open<P>) -> bool {
-        !o.running
-            && (o.claimed.is_some()
-                || (o.holder.is_none() && next_bidder(&o.bids, &o.failed).is_some_and(|(p, _)| p == *me)))
-    }
-
     /// Applies `f` to an open image and keeps the committed count right.
     fn update<R>(&mut self, image: &I, f: impl FnOnce(&mut Open<P>, &SchedConfig) -> R) -> Option<R> {
         let open = self.open.get_mut(image)?;
-        let before = Self::counts(&self.me, open);
+        let before = open.counts(&self.me);
         let r = f(open, &self.cfg);
-        let after = Self::counts(&self.me, open);
+        let after = open.counts(&self.me);
         self.committed = self.committed + usize::from(after) - usize::from(before);
         Some(r)
     }
@@ -184,7 +158,7 @@ where
     fn remove_open(&mut self, image: &I) -> bool {
         match self.open.remove(image) {
             Some(o) => {
-                self.committed -= usize::from(Self::counts(&self.me, &o));
+                self.committed -= usize::from(o.counts(&self.me));
                 self.order.retain(|i| i != image);
                 true
             }
@@ -222,17 +196,8 @@ where
             bids.entry(p).or_insert(w);
         }
         let expected = expected.map(|e| e.iter().filter(|p| **p != self.me).cloned().collect());
-        let open = Open {
-            opened_ms: now_ms,
-            bids,
-            expected,
-            holder: None,
-            failed: Vec::new(),
-            claimed: None,
-            running: false,
-            closed: false,
-        };
-        self.committed += usize::from(Self::counts(&self.me, &open));
+        let open = Open::new(now_ms, bids, expected);
+        self.committed += usize::from(open.counts(&self.me));
         self.open.insert(image.clone(), open);
         self.order.push_back(image.clone());
         actions.push(Action::Bid { image: image.clone(), wait_ms });
@@ -331,96 +296,23 @@ where
         actions
     }
 
-    /// One image's auction at `now_ms`: close its window when the time is up or every expected
-    /// bid is in, claim (and run) when we are next in line, hand it over when its holder is
-    /// late.
+    /// One image's auction at `now_ms` (see `Open::step`), keeping the committed count, the
+    /// due claims and the window counters right.
     fn step(&mut self, image: &I, now_ms: u64) -> Vec<Action<I>> {
         let me = self.me.clone();
-        let mut actions = Vec::new();
-        let mut due = None;
-        let mut closed = None;
-        self.update(image, |open, cfg| {
-            let complete =
-                open.expected.as_ref().is_some_and(|e| e.iter().all(|p| open.bids.contains_key(p)));
-            if open.running || (now_ms < open.opened_ms + cfg.bid_window_ms && !complete) {
-                return;
-            }
-            if !open.closed {
-                open.closed = true;
-                closed = Some(complete);
-            }
-            if let Some((run_at, takeover)) = open.claimed {
-                if now_ms >= run_at {
-                    open.claimed = None;
-                    open.running = true;
-                    actions.push(Action::Run { image: image.clone(), takeover });
-                }
-                return;
-            }
-            if let Some((holder, deadline)) = &open.holder {
-                // Sabotage (a test build only): a holder that misses its deadline keeps the image.
-                if now_ms < *deadline || cfg!(feature = "sabotage-no-takeover") {
-                    return;
-                }
-                open.failed.push(holder.clone());
-                open.holder = None;
-            }
-            let takeover = !open.failed.is_empty();
-            if next_bidder(&open.bids, &open.failed).is_none() {
-                // Every bidder missed its deadline: start the rotation again rather than
-                // leave the image unprocessed while someone is alive.
-                open.failed.clear();
-            }
-            let Some((next, wait_ms)) = next_bidder(&open.bids, &open.failed) else {
-                return;
-            };
-            if next == me {
-                actions.push(Action::Claim { image: image.clone(), takeover, wait_ms });
-                // Every expected bid is in and ours is the best: only a claim already on its
-                // way can beat it, so the confirm period is a network delay, not a missed bid.
-                let confirm =
-                    if complete && !takeover { cfg.complete_confirm_ms } else { cfg.claim_confirm_ms };
-                if confirm == 0 {
-                    open.running = true;
-                    actions.push(Action::Run { image: image.clone(), takeover });
-                } else {
-                    open.claimed = Some((now_ms + confirm, takeover));
-                    due = Some(now_ms + confirm);
-                }
-            } else {
-                // The first winner gets the claim grace; anyone after a failure is already late.
-                let grace = if takeover { 0 } else { cfg.claim_grace_ms };
-                let deadline = now_ms + grace + allowance(wait_ms, cfg.result_slack_ms);
-                open.holder = Some((next, deadline));
-            }
-        });
-        if let Some(t) = due {
+        let Some(step) = self.update(image, |open, cfg| open.step(&me, cfg, image, now_ms)) else {
+            return Vec::new();
+        };
+        if let Some(t) = step.due {
             self.due.insert((t, image.clone()));
         }
-        match closed {
+        match step.closed {
             Some(true) => self.closed_early += 1,
             Some(false) => self.timed_out += 1,
             None => {}
         }
-        actions
+        step.actions
     }
-}
-
-/// How long a holder that estimated `wait_ms` has to deliver: its estimate, half of it again,
-/// and the fixed slack. Estimates made under load run long (other processes take the CPU,
-/// audits join the queue), and a takeover of a slow but live holder is duplicate work, while
-/// a dead holder's images are retaken half an estimate later than with a fixed slack alone.
-fn allowance(wait_ms: u32, slack_ms: u64) -> u64 {
-    let wait = u64::from(wait_ms);
-    wait + wait / 2 + slack_ms
-}
-
-/// The best bidder that has not failed: lowest wait, then lowest id.
-fn next_bidder<P: Clone + Ord>(bids: &BTreeMap<P, u32>, failed: &[P]) -> Option<(P, u32)> {
-    bids.iter()
-        .filter(|(p, _)| !failed.contains(p))
-        .min_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)))
-        .map(|(p, w)| (p.clone(), *w))
 }
 
 #[cfg(test)]

@@ -388,7 +388,7 @@ fn the_committed_count_always_equals_a_recount() {
                 }
             }
         }
-        let recount = s.open.values().filter(|o| Scheduler::<u32, u8>::counts(&0, o)).count();
+        let recount = s.open.values().filter(|o| o.counts(&0)).count();
         assert_eq!(s.committed(), recount);
     }
 }

@@ -1,12 +1,13 @@
 //! The `State`: everything one node knows about the protocol, and its event dispatch. The
-//! handlers live beside it: `work` (announcements, auctions, results) and `audit`. Every
+//! handlers live beside it: `work` (announcements, auctions, results), `audit`, and `peers`
+//! (who is there: heartbeats, liveness, expected bidders). Every
 //! handler pushes its effects onto `out`, which `handle` hands back.
 
 use std::collections::{HashMap, HashSet};
 
 use argus_protocol::hlc::{DEFAULT_MAX_DRIFT_MS, Hlc, HlcTimestamp};
 use argus_protocol::ids::NodeId;
-use argus_protocol::messages::{GossipMessage, Heartbeat};
+use argus_protocol::messages::GossipMessage;
 use argus_protocol::model_ref::ModelRef;
 use libp2p_identity::{Keypair, PeerId};
 
@@ -15,6 +16,7 @@ use crate::events::{In, Now, Out};
 use crate::images::ImageBuffer;
 use crate::ledger::{Audits, Suspicion};
 use crate::load::Load;
+use crate::peers::{MAX_NODES_SEEN, NodeSeen};
 use crate::ratio::{AuditRatio, RatioConfig};
 use crate::rng::Rng;
 use crate::sched::{SchedConfig, Scheduler};
@@ -84,21 +86,6 @@ pub struct Durable {
 pub struct KnownModel {
     pub name: String,
     pub classes: usize,
-}
-
-/// Most nodes remembered from their heartbeats; the one heard from longest ago is forgotten
-/// first.
-pub const MAX_NODES_SEEN: usize = 1_024;
-
-pub(crate) struct NodeSeen {
-    pub last_ms: u64,
-    /// Its uptime in its last heartbeat: a smaller one means it restarted.
-    pub uptime_ms: u64,
-    /// The models (and weights) its last heartbeat advertised.
-    pub models: Vec<ModelRef>,
-    /// We closed its connection for silence; set again only by a new heartbeat. The entry is
-    /// kept, so that once it reconnects it is expected to bid before its next heartbeat.
-    pub closed: bool,
 }
 
 pub struct State {
@@ -260,31 +247,7 @@ impl State {
                 self.sched.on_claim(&c.image_id, author, c.wait_ms, self.now.ms)
             }
             GossipMessage::Result(r) => self.on_result(r),
-            GossipMessage::Heartbeat(h) => {
-                let seen = NodeSeen {
-                    last_ms: self.now.ms,
-                    uptime_ms: h.uptime_ms,
-                    models: h.models,
-                    closed: false,
-                };
-                // Heartbeats come every second: a gap of 2.5 s means some messages were lost.
-                let gap_ms = self.cfg.node_live_ms / 2;
-                if self.nodes.len() >= MAX_NODES_SEEN && !self.nodes.contains_key(&h.node.0) {
-                    // Forget the node heard from longest ago (ties: the lowest id).
-                    if let Some(old) =
-                        self.nodes.iter().min_by_key(|(p, s)| (s.last_ms, **p)).map(|(p, _)| *p)
-                    {
-                        self.nodes.remove(&old);
-                    }
-                }
-                let prev = self.nodes.insert(h.node.0, seen);
-                if prev.as_ref().is_some_and(|p| h.uptime_ms < p.uptime_ms) {
-                    self.forgive_restarted(&h.node.0);
-                }
-                if prev.is_none_or(|p| self.now.ms.saturating_sub(p.last_ms) >= gap_ms) {
-                    self.node_back();
-                }
-            }
+            GossipMessage::Heartbeat(h) => self.on_peer_heartbeat(h),
             GossipMessage::AuditRequest(r) => self.on_audit_request(r),
             GossipMessage::AuditVerdict(v) => self.on_audit_verdict(v),
             GossipMessage::Digest(d) => {
@@ -311,104 +274,5 @@ impl State {
     /// The model (with our weights) we serve under this name.
     pub(crate) fn served(&self, name: &str) -> Option<&ModelRef> {
         self.served.iter().find(|m| m.name == name)
-    }
-
-    /// Live peers: connected and heard from within `node_live_ms`, sorted.
-    pub fn live_nodes(&self, now_ms: u64) -> Vec<PeerId> {
-        let mut v: Vec<_> = self
-            .nodes
-            .iter()
-            .filter(|(p, s)| {
-                self.peers.contains(p) && now_ms.saturating_sub(s.last_ms) < self.cfg.node_live_ms
-            })
-            .map(|(p, _)| *p)
-            .collect();
-        v.sort();
-        v
-    }
-
-    /// The peers an auction for an image of this model waits for before it closes early:
-    /// every connected node whose last heartbeat, however old, advertised a model of this
-    /// name (a node that restarted bids as soon as it reconnects, before its next heartbeat
-    /// makes it live again). `None` while some connected peer is still unknown: neither heard
-    /// in a heartbeat nor seen announcing as a source, and connected for less than
-    /// `settle_ms`; until then this node cannot tell who will bid, and its auctions close by
-    /// their timeout only (a peer that just joined). Also `None` during this node's first
-    /// liveness window (`node_live_ms`) after it starts.
-    pub(crate) fn expected_bidders(&self, model_name: &str) -> Option<Vec<PeerId>> {
-        let now = self.now.ms;
-        if now < self.cfg.node_live_ms {
-            // Up for less than a liveness window: peers' loads are unknown too (the first
-            // bids herd on cold estimates), and the full window spreads a start-up burst.
-            return None;
-        }
-        let unknown = |p: &PeerId| {
-            !self.nodes.contains_key(p)
-                && !self.sources.contains(p)
-                && self.connected_since.get(p).is_none_or(|t| now.saturating_sub(*t) < self.cfg.settle_ms)
-        };
-        if self.peers.iter().any(unknown) {
-            return None;
-        }
-        let mut v: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|p| self.nodes.get(p).is_some_and(|s| s.models.iter().any(|m| m.name == model_name)))
-            .copied()
-            .collect();
-        v.sort();
-        Some(v)
-    }
-
-    /// Live peers that run exactly this model and weights (candidate auditors).
-    pub(crate) fn live_holders(&self, model: &ModelRef) -> Vec<PeerId> {
-        let mut v = self.live_nodes(self.now.ms);
-        v.retain(|p| self.nodes.get(p).is_some_and(|s| s.models.contains(model)));
-        v
-    }
-
-    fn on_heartbeat(&mut self) {
-        if !self.started {
-            self.started = true;
-            self.recheck_recorded();
-        }
-        self.heartbeat_seq += 1;
-        let hb = Heartbeat {
-            node: self.node_id(),
-            seq: self.heartbeat_seq,
-            uptime_ms: self.now.ms,
-            queue_len: self.load.jobs().min(u64::from(u32::MAX)) as u32,
-            avg_inference_ms: self.load.avg_ms_overall(),
-            backend: self.id.backend.clone(),
-            models: self.served.clone(),
-            audit_ratio: self.ratio.value() as f32,
-            images_processed: self.counters.images_processed,
-            audits_failed_against: self.counters.audits_failed_against,
-            http_addr: self.id.http_addr.clone(),
-        };
-        self.publish(GossipMessage::Heartbeat(hb));
-        self.drop_silent_connections();
-        self.out.push(Out::SaveClock(self.hlc.last().0));
-        self.images.expire(self.now.ms);
-        self.audit_housekeeping();
-    }
-
-    fn drop_silent_connections(&mut self) {
-        let now = self.now.ms;
-        let limit = self.cfg.silent_connection_ms;
-        let mut silent: Vec<PeerId> = self
-            .nodes
-            .iter()
-            .filter(|(p, s)| !s.closed && self.peers.contains(p) && now.saturating_sub(s.last_ms) > limit)
-            .map(|(p, _)| *p)
-            .collect();
-        silent.sort();
-        for peer in silent {
-            // Closed once until it is heard again.
-            if let Some(s) = self.nodes.get_mut(&peer) {
-                s.closed = true;
-            }
-            self.out.push(Out::Disconnect(peer));
-        }
     }
 }

@@ -1,0 +1,142 @@
+//! One image's auction as one node sees it: the bids, who holds the image and until when, our
+//! claim and its confirm period. `Open::step` is the whole rule of a window closing, a claim,
+//! a run and a takeover; `sched` keeps many of them and the bounds around them.
+
+use std::collections::BTreeMap;
+
+use crate::sched::{Action, SchedConfig};
+
+#[derive(Debug)]
+pub(crate) struct Open<P> {
+    pub(crate) opened_ms: u64,
+    /// bidder -> wait_ms; includes our own bid.
+    pub(crate) bids: BTreeMap<P, u32>,
+    /// The peers we expect a bid from (ourselves excluded); once all have bid the window
+    /// closes early. `None`: the window closes by its timeout only.
+    pub(crate) expected: Option<Vec<P>>,
+    /// Winner currently responsible and the time by which it must deliver.
+    pub(crate) holder: Option<(P, u64)>,
+    /// Bidders that missed their deadline, in the order they failed.
+    pub(crate) failed: Vec<P>,
+    /// When our claim's confirm period ends (we run then unless a better claim came), and
+    /// whether it is a takeover.
+    pub(crate) claimed: Option<(u64, bool)>,
+    /// True once we queued it ourselves.
+    pub(crate) running: bool,
+    /// True once its bid window has closed (counted once, early or by timeout).
+    pub(crate) closed: bool,
+}
+
+/// What one step of an auction did.
+pub(crate) struct Stepped<I> {
+    pub actions: Vec<Action<I>>,
+    /// Our claim's confirm period ends then.
+    pub due: Option<u64>,
+    /// The window closed in this step: early (`true`) or by its timeout.
+    pub closed: Option<bool>,
+}
+
+impl<P: Clone + Ord> Open<P> {
+    pub(crate) fn new(opened_ms: u64, bids: BTreeMap<P, u32>, expected: Option<Vec<P>>) -> Self {
+        Open {
+            opened_ms,
+            bids,
+            expected,
+            holder: None,
+            failed: Vec::new(),
+            claimed: None,
+            running: false,
+            closed: false,
+        }
+    }
+
+    /// Whether this image counts as committed work of `me`: claimed and not yet run, or led
+    /// by our bid while nobody holds it.
+    pub(crate) fn counts(&self, me: &P) -> bool {
+        !self.running
+            && (self.claimed.is_some()
+                || (self.holder.is_none()
+                    && next_bidder(&self.bids, &self.failed).is_some_and(|(p, _)| p == *me)))
+    }
+
+    /// Every expected bid is in.
+    fn complete(&self) -> bool {
+        self.expected.as_ref().is_some_and(|e| e.iter().all(|p| self.bids.contains_key(p)))
+    }
+
+    /// The auction at `now_ms`: close the window when the time is up or every expected bid is
+    /// in, claim (and run, after the confirm period) when we are next in line, hand the image
+    /// over when its holder is late.
+    pub(crate) fn step<I: Clone>(&mut self, me: &P, cfg: &SchedConfig, image: &I, now_ms: u64) -> Stepped<I> {
+        let mut out = Stepped { actions: Vec::new(), due: None, closed: None };
+        let complete = self.complete();
+        if self.running || (now_ms < self.opened_ms + cfg.bid_window_ms && !complete) {
+            return out;
+        }
+        if !self.closed {
+            self.closed = true;
+            out.closed = Some(complete);
+        }
+        if let Some((run_at, takeover)) = self.claimed {
+            if now_ms >= run_at {
+                self.claimed = None;
+                self.running = true;
+                out.actions.push(Action::Run { image: image.clone(), takeover });
+            }
+            return out;
+        }
+        if let Some((holder, deadline)) = &self.holder {
+            // Sabotage (a test build only): a holder that misses its deadline keeps the image.
+            if now_ms < *deadline || cfg!(feature = "sabotage-no-takeover") {
+                return out;
+            }
+            self.failed.push(holder.clone());
+            self.holder = None;
+        }
+        let takeover = !self.failed.is_empty();
+        if next_bidder(&self.bids, &self.failed).is_none() {
+            // Every bidder missed its deadline: start the rotation again rather than leave the
+            // image unprocessed while someone is alive.
+            self.failed.clear();
+        }
+        let Some((next, wait_ms)) = next_bidder(&self.bids, &self.failed) else {
+            return out;
+        };
+        if next == *me {
+            out.actions.push(Action::Claim { image: image.clone(), takeover, wait_ms });
+            // Every expected bid is in and ours is the best: only a claim already on its way can
+            // beat it, so the confirm period is a network delay, not a missed bid.
+            let confirm = if complete && !takeover { cfg.complete_confirm_ms } else { cfg.claim_confirm_ms };
+            if confirm == 0 {
+                self.running = true;
+                out.actions.push(Action::Run { image: image.clone(), takeover });
+            } else {
+                self.claimed = Some((now_ms + confirm, takeover));
+                out.due = Some(now_ms + confirm);
+            }
+        } else {
+            // The first winner gets the claim grace; anyone after a failure is already late.
+            let grace = if takeover { 0 } else { cfg.claim_grace_ms };
+            let deadline = now_ms + grace + allowance(wait_ms, cfg.result_slack_ms);
+            self.holder = Some((next, deadline));
+        }
+        out
+    }
+}
+
+/// How long a holder that estimated `wait_ms` has to deliver: its estimate, half of it again,
+/// and the fixed slack. Estimates made under load run long (other processes take the CPU,
+/// audits join the queue), and a takeover of a slow but live holder is duplicate work, while
+/// a dead holder's images are retaken half an estimate later than with a fixed slack alone.
+pub(crate) fn allowance(wait_ms: u32, slack_ms: u64) -> u64 {
+    let wait = u64::from(wait_ms);
+    wait + wait / 2 + slack_ms
+}
+
+/// The best bidder that has not failed: lowest wait, then lowest id.
+pub(crate) fn next_bidder<P: Clone + Ord>(bids: &BTreeMap<P, u32>, failed: &[P]) -> Option<(P, u32)> {
+    bids.iter()
+        .filter(|(p, _)| !failed.contains(p))
+        .min_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)))
+        .map(|(p, w)| (p.clone(), *w))
+}
