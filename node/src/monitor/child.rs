@@ -7,6 +7,7 @@
 //! `ip netns exec` and the node it runs go together), and only while the keeper still holds
 //! the unreaped child, so a recycled pid can never be hit.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -233,6 +234,25 @@ pub fn parse_ready(line: &str) -> Option<Ready> {
     let peer_id = r.peer_id.parse().ok()?;
     let listen = r.listen.iter().filter_map(|x| x.parse().ok()).collect();
     Some(Ready { peer_id, listen, http: Some(r.http) })
+}
+
+/// Consumes child events until every `live` incarnation has exited or the deadline passes.
+pub(super) async fn wait_exits(
+    child_rx: &mut mpsc::Receiver<ChildEvent>,
+    live: &mut HashMap<NodeIx, u64>,
+    deadline: tokio::time::Instant,
+) {
+    while !live.is_empty() {
+        match tokio::time::timeout_at(deadline, child_rx.recv()).await {
+            Ok(Some(ChildEvent::Exited { node, incarnation, .. })) => {
+                if live.get(&node) == Some(&incarnation) {
+                    live.remove(&node);
+                }
+            }
+            Ok(Some(ChildEvent::Ready { .. })) => {}
+            Ok(None) | Err(_) => return,
+        }
+    }
 }
 
 #[cfg(test)]

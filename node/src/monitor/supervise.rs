@@ -338,14 +338,14 @@ impl Supervisor {
         }
         info!(children = live.len(), "stopping nodes");
         let term_deadline = tokio::time::Instant::now() + Duration::from_millis(self.cfg.stop_timeout_ms);
-        wait_exits(child_rx, &mut live, term_deadline).await;
+        child::wait_exits(child_rx, &mut live, term_deadline).await;
         for (&i, _) in live.iter() {
             if let Some(h) = &self.slots[i].child {
                 warn!(node = %self.slots[i].spec.name, "node ignored SIGTERM; killing it");
                 h.signal(Sig::Kill);
             }
         }
-        wait_exits(child_rx, &mut live, tokio::time::Instant::now() + KILL_WAIT).await;
+        child::wait_exits(child_rx, &mut live, tokio::time::Instant::now() + KILL_WAIT).await;
         for s in &mut self.slots {
             s.child = None;
         }
@@ -389,25 +389,6 @@ impl Supervisor {
             restarts_total: c.restarts.clone(),
             give_ups_total: c.give_ups,
             nodes,
-        }
-    }
-}
-
-/// Consumes child events until every `live` incarnation has exited or the deadline passes.
-async fn wait_exits(
-    child_rx: &mut mpsc::Receiver<ChildEvent>,
-    live: &mut HashMap<NodeIx, u64>,
-    deadline: tokio::time::Instant,
-) {
-    while !live.is_empty() {
-        match tokio::time::timeout_at(deadline, child_rx.recv()).await {
-            Ok(Some(ChildEvent::Exited { node, incarnation, .. })) => {
-                if live.get(&node) == Some(&incarnation) {
-                    live.remove(&node);
-                }
-            }
-            Ok(Some(ChildEvent::Ready { .. })) => {}
-            Ok(None) | Err(_) => return,
         }
     }
 }
