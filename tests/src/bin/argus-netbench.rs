@@ -152,12 +152,9 @@ fn throughput(
     Ok((last.len() as f64 / secs, last))
 }
 
-/// A node's start-up period, in which its auctions close by their timeout only.
+/// A node's start-up period (its first liveness window), in which its auctions close by their
+/// timeout only.
 const STARTUP_MS: u64 = 5_000;
-
-fn wall_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -203,13 +200,16 @@ fn main() -> anyhow::Result<()> {
 
     // 2. Together, light load: the latency that scheduling adds.
     let together = tmp.0.join("together");
-    let started_ms = wall_ms();
     let first = start_node(&together, 0, &[], o.no_audit)?;
     let boot = vec![first.addr()];
     let mut nodes = vec![first];
     for i in 1..n {
         nodes.push(start_node(&together, i, &boot, o.no_audit)?);
     }
+    // A node's first liveness window closes every auction by its timeout (its view of the
+    // peers and their loads is not settled yet): measure the steady state after it. Each start
+    // above waited for the node's ready line, so the last one's window ends STARTUP_MS from now.
+    std::thread::sleep(Duration::from_millis(STARTUP_MS));
     let all: Vec<String> = nodes.iter().map(NodeProc::addr).collect();
     let dir = batch(o.light_images, "light")?;
     let sent = send_dir(&dir, &all, o.light_rate, n)?;
@@ -233,22 +233,6 @@ fn main() -> anyhow::Result<()> {
         percentile(&mut overhead, 0.5),
         percentile(&mut overhead, 0.99),
     );
-    // A node's first liveness window (5 s) closes every auction by its timeout (its view of the
-    // peers and their loads is not complete yet): report the steady state apart.
-    let mut steady: Vec<f64> = results
-        .iter()
-        .filter(|r| r.1 >= started_ms + STARTUP_MS)
-        .map(|r| r.2.saturating_sub(r.1) as f64 - mean_inf.get(&r.3).copied().unwrap_or(0.0))
-        .collect();
-    if !steady.is_empty() {
-        println!(
-            "  of which announced {} s or more after the nodes started ({} images): scheduling p50 {:.0} ms p99 {:.0} ms",
-            STARTUP_MS / 1_000,
-            steady.len(),
-            percentile(&mut steady, 0.5),
-            percentile(&mut steady, 0.99),
-        );
-    }
 
     // 3. Together, flooded.
     let flood = batch(o.images * n, "flood")?;
