@@ -94,6 +94,11 @@ fn stored(node: &NodeProc) -> anyhow::Result<Vec<(String, u64, u64, String)>> {
         .collect())
 }
 
+/// The sum of the nodes' `images_processed` counters (work inferences, audits excluded).
+fn processed(nodes: &[NodeProc]) -> u64 {
+    nodes.iter().filter_map(|nd| block_on(nd.client().status()).ok()?.ok()?.counter("images_processed")).sum()
+}
+
 /// Mean of a Prometheus histogram (`_sum / _count`) from a node's `/metrics`.
 fn histogram_mean(node: &NodeProc, name: &str) -> Option<f64> {
     let text = http_text(&node.http, "/metrics").ok()?;
@@ -237,6 +242,7 @@ fn main() -> anyhow::Result<()> {
     // 3. Together, flooded.
     let flood = batch(o.images * n, "flood")?;
     let before = results.len();
+    let processed_before = processed(&nodes);
     let sent = send_dir(&flood, &all, o.flood_rate, n)?;
     let (_, stored_all) = throughput(&nodes[0], before + sent, Duration::from_secs(900))?;
     let fresh: Vec<_> = stored_all.iter().filter(|r| !results.iter().any(|l| l.0 == r.0)).collect();
@@ -250,6 +256,15 @@ fn main() -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .join(", ");
     println!("saturated together: {} images, {tput:.1} images/s (worked: {per_worker})", fresh.len());
+    // Work runs beyond one per image: every node's own count of the images it ran, so a
+    // duplicate counts even when its result only voted for the first one.
+    let runs = processed(&nodes).saturating_sub(processed_before);
+    let extra = runs.saturating_sub(fresh.len() as u64);
+    println!(
+        "duplicates under the flood: {runs} inferences for {} images, {extra} extra ({:.2} %)",
+        fresh.len(),
+        100.0 * extra as f64 / fresh.len().max(1) as f64
+    );
     println!("throughput share: {tput:.1} / {sum:.1} (sum of standalone) = {:.2}", tput / sum.max(1e-9));
     Ok(())
 }
