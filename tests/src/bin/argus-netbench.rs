@@ -19,8 +19,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use argus_interface::http;
+use argus_interface::lines::SendLine;
 use argus_model::scene::{self, SceneConfig};
-use argus_tests::{NodeProc, TempDir, block_on, send_in, wait_until};
+use argus_tests::{NodeProc, TempDir, block_on, send_lines, wait_until};
 
 struct Opts {
     nodes: usize,
@@ -78,11 +79,32 @@ fn write_images(dir: &Path, start: u64, count: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long the sender stays after its last image: past its first recheck (5 s) and one
+/// re-announcement, so an announcement gossip lost under load is sent again instead of
+/// leaving the phase waiting for an image no node has.
+const SENDER_LINGER_S: u64 = 12;
+
 fn send_dir(dir: &Path, peers: &[String], rate: f64, min_peers: usize) -> anyhow::Result<usize> {
-    let net = ["--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"];
     // Generated scenes of the shapes model (a folder defaults to coco).
-    let source = ["--dir".to_string(), dir.to_string_lossy().into_owned(), "--model".into(), "shapes".into()];
-    Ok(send_in(&[], &net, &source, peers, rate, min_peers)?.len())
+    let args: Vec<String> = [
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--dir",
+        &dir.to_string_lossy(),
+        "--model",
+        "shapes",
+        "--rate",
+        &rate.to_string(),
+        "--min-peers",
+        &min_peers.to_string(),
+        "--linger-s",
+        &SENDER_LINGER_S.to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let lines = send_lines(&[], &args, peers)?;
+    Ok(lines.iter().filter(|l| matches!(l, SendLine::Announced(_))).count())
 }
 
 /// Every stored result on a node: (image id, captured_at_ms, first_ts_ms, worker).
