@@ -145,11 +145,11 @@ impl State {
                 {
                     from.push(e.source);
                 }
-                if !self.peers.contains(&worker) {
+                if !self.peers.contains_key(&worker) {
                     from.reverse();
                 }
                 let mut others: Vec<PeerId> =
-                    self.peers.iter().filter(|p| !from.contains(p)).copied().collect();
+                    self.peers.keys().filter(|p| !from.contains(p)).copied().collect();
                 others.sort();
                 from.extend(others);
                 from.truncate(MAX_FETCH_SOURCES);

@@ -51,7 +51,7 @@ impl State {
             .nodes
             .iter()
             .filter(|(p, s)| {
-                self.peers.contains(p) && now_ms.saturating_sub(s.last_ms) < self.cfg.node_live_ms
+                self.peers.contains_key(p) && now_ms.saturating_sub(s.last_ms) < self.cfg.node_live_ms
             })
             .map(|(p, _)| *p)
             .collect();
@@ -74,17 +74,17 @@ impl State {
             // bids herd on cold estimates), and the full window spreads a start-up burst.
             return None;
         }
-        let unknown = |p: &PeerId| {
+        let unknown = |(p, since): (&PeerId, &u64)| {
             !self.nodes.contains_key(p)
                 && !self.sources.contains(p)
-                && self.connected_since.get(p).is_none_or(|t| now.saturating_sub(*t) < self.cfg.settle_ms)
+                && now.saturating_sub(*since) < self.cfg.settle_ms
         };
         if self.peers.iter().any(unknown) {
             return None;
         }
         let mut v: Vec<PeerId> = self
             .peers
-            .iter()
+            .keys()
             .filter(|p| self.nodes.get(p).is_some_and(|s| s.models.iter().any(|m| m.name == model_name)))
             .copied()
             .collect();
@@ -131,7 +131,7 @@ impl State {
         let mut silent: Vec<PeerId> = self
             .nodes
             .iter()
-            .filter(|(p, s)| !s.closed && self.peers.contains(p) && now.saturating_sub(s.last_ms) > limit)
+            .filter(|(p, s)| !s.closed && self.peers.contains_key(p) && now.saturating_sub(s.last_ms) > limit)
             .map(|(p, _)| *p)
             .collect();
         silent.sort();

@@ -75,7 +75,9 @@ pub struct Scheduler<I, P> {
     order: VecDeque<I>,
     done: VecDeque<I>,
     done_set: HashMap<I, ()>,
-    /// Bids that arrived before their announcement, and their arrival order (bounded).
+    /// Bids that arrived before their announcement, and the order their images arrived in
+    /// (bounded). An image whose bids were taken (announced, or finished) stays in the order
+    /// until it reaches the front, so no walk of the order is needed on the hot path.
     early: HashMap<I, Vec<(P, u32)>>,
     early_order: VecDeque<I>,
     /// How many open images count as our committed work (see `committed`), kept as images
@@ -260,9 +262,7 @@ where
     /// A result for the image was seen (ours or a peer's): the auction is over.
     pub fn on_result(&mut self, image: &I) {
         self.remove_open(image);
-        if self.early.remove(image).is_some() {
-            self.early_order.retain(|i| i != image);
-        }
+        self.early.remove(image);
         if self.done_set.insert(image.clone(), ()).is_none() {
             self.done.push_back(image.clone());
             if self.done.len() > self.cfg.max_done

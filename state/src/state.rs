@@ -104,12 +104,11 @@ pub struct State {
     pub(crate) audits: Audits,
     pub(crate) suspicion: Suspicion,
     pub(crate) rng: Rng,
-    pub(crate) peers: HashSet<PeerId>,
+    /// Connected peers, and when each connected (`Now::ms`).
+    pub(crate) peers: HashMap<PeerId, u64>,
     /// Images we won and are fetching: committed work that is neither in the auction's count
     /// (it runs) nor in the worker's queue yet (no bytes).
     pub(crate) work_fetches: HashSet<argus_protocol::ids::ImageId>,
-    /// When each connected peer connected (`Now::ms`).
-    pub(crate) connected_since: HashMap<PeerId, u64>,
     /// Peers that announced images without ever sending a heartbeat: sources, not bidders
     /// (bounded by `MAX_NODES_SEEN`).
     pub(crate) sources: HashSet<PeerId>,
@@ -146,9 +145,8 @@ impl State {
             audits: Audits::default(),
             suspicion: Default::default(),
             rng: Rng::new(seed),
-            peers: HashSet::new(),
+            peers: HashMap::new(),
             work_fetches: HashSet::new(),
-            connected_since: HashMap::new(),
             sources: HashSet::new(),
             nodes: HashMap::new(),
             heartbeat_seq: 0,
@@ -201,13 +199,11 @@ impl State {
         match ev {
             In::Gossip { author, msg } => self.on_gossip(author, msg),
             In::PeerUp(p) => {
-                self.peers.insert(p);
-                self.connected_since.entry(p).or_insert(now.ms);
+                self.peers.entry(p).or_insert(now.ms);
                 self.counters.peers = self.peers.len() as u64;
             }
             In::PeerDown(p) => {
                 self.peers.remove(&p);
-                self.connected_since.remove(&p);
                 self.counters.peers = self.peers.len() as u64;
             }
             In::Tick => self.on_tick(),
