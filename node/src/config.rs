@@ -124,7 +124,8 @@ pub struct WorkerConfig {
     pub weights: Option<String>,
     /// Optional weights file replacing the embedded coco (NanoDet-g) weights.
     pub coco_weights: Option<String>,
-    /// Jobs waiting for the inference thread; beyond it the node stops winning bids.
+    /// Jobs the inference thread's queue holds. The node hands it at most two batches
+    /// (`2 * max_batch`, capped here) and keeps the rest in its own backlog.
     pub queue_capacity: usize,
     /// Jobs run together in one forward pass when several are waiting.
     pub max_batch: usize,
@@ -258,6 +259,9 @@ impl NodeConfig {
                 queue_high: a.queue_high_jobs,
             },
             suspect_after_fails: a.suspect_after_fails,
+            // Two batches: the worker always has its next batch waiting, and everything else
+            // waits where it can still yield.
+            dispatch_depth: (2 * self.worker.max_batch).min(self.worker.queue_capacity),
             ..argus_state::Config::default()
         }
     }

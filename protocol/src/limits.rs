@@ -5,10 +5,10 @@
 //! apply to collections inside a decoded message and are checked by `Validate`.
 
 /// Version carried in every gossip envelope (`Envelope.v`) and in every topic and
-/// request-response protocol name (`.../2`). Any change to docs/PROTOCOL.md's CDDL bumps it.
+/// request-response protocol name (`.../3`). Any change to docs/PROTOCOL.md's CDDL bumps it.
 /// Version 2 names the model (and its weights) in announcements, results, audits, heartbeats
 /// and register candidates.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Deepest nesting of CBOR arrays and maps the pre-scan accepts. The deepest legal message
 /// (a sync response: map > array > register > array > candidate > array > detection > bbox)
@@ -54,6 +54,8 @@ pub const MAX_BACKEND_LEN: usize = 32;
 pub const MAX_HTTP_ADDR_LEN: usize = 256;
 /// Most auditors one audit request names.
 pub const MAX_AUDITORS: usize = 2;
+/// Most images one `Steal` asks for and one `Handoff` gives.
+pub const MAX_HANDOFF_IMAGES: usize = 64;
 /// Most range fingerprints in one replica digest or one sync response.
 pub const MAX_RANGES: usize = 64;
 /// Most registers one `SyncRequest::Fetch` may ask for (and one response may carry).
@@ -68,17 +70,17 @@ pub const MAX_REGISTER_BYTES: usize = 1024 * 1024;
 /// set gossipsub's `max_transmit_size` to at least this.
 pub const MAX_GOSSIP_BYTES: usize = MAX_INLINE_IMAGE_BYTES + 64 * 1024;
 
-/// `/argus/fetch/2` request limit.
+/// `/argus/fetch/3` request limit.
 pub const MAX_FETCH_REQUEST_BYTES: usize = 256;
-/// `/argus/fetch/2` response limit: the largest image plus framing.
+/// `/argus/fetch/3` response limit: the largest image plus framing.
 pub const MAX_FETCH_RESPONSE_BYTES: usize = MAX_IMAGE_BYTES as usize + 1024;
-/// `/argus/query/2` request limit.
+/// `/argus/query/3` request limit.
 pub const MAX_QUERY_REQUEST_BYTES: usize = 256;
-/// `/argus/query/2` response limit: one register plus framing.
+/// `/argus/query/3` response limit: one register plus framing.
 pub const MAX_QUERY_RESPONSE_BYTES: usize = MAX_REGISTER_BYTES + 1024;
-/// `/argus/sync/2` request limit.
+/// `/argus/sync/3` request limit.
 pub const MAX_SYNC_REQUEST_BYTES: usize = 256;
-/// `/argus/sync/2` response limit. Responders pack registers up to `SYNC_RESPONSE_SOFT_BYTES`
+/// `/argus/sync/3` response limit. Responders pack registers up to `SYNC_RESPONSE_SOFT_BYTES`
 /// (see `rpc::RegisterBatch`) and say `more: true`, so the hard limit is never reached.
 pub const MAX_SYNC_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// Byte budget a responder fills before it stops adding registers to a sync response; one

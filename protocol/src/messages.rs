@@ -16,23 +16,23 @@ use crate::sync::{RangeFingerprint, validate_ranges};
 use crate::wire::Validate;
 
 /// Image announcements.
-pub const TOPIC_IMAGES: &str = "argus/images/2";
+pub const TOPIC_IMAGES: &str = "argus/images/3";
 /// Wait-time bids and claims.
-pub const TOPIC_BIDS: &str = "argus/bids/2";
+pub const TOPIC_BIDS: &str = "argus/bids/3";
 /// Detection results.
-pub const TOPIC_RESULTS: &str = "argus/results/2";
+pub const TOPIC_RESULTS: &str = "argus/results/3";
 /// Audit requests and verdicts.
-pub const TOPIC_AUDITS: &str = "argus/audits/2";
+pub const TOPIC_AUDITS: &str = "argus/audits/3";
 /// Replica digests (anti-entropy).
-pub const TOPIC_DIGESTS: &str = "argus/digests/2";
+pub const TOPIC_DIGESTS: &str = "argus/digests/3";
 /// Heartbeats.
-pub const TOPIC_HEARTBEATS: &str = "argus/heartbeats/2";
+pub const TOPIC_HEARTBEATS: &str = "argus/heartbeats/3";
 /// Every topic, for subscribing.
 pub const ALL_TOPICS: [&str; 6] =
     [TOPIC_IMAGES, TOPIC_BIDS, TOPIC_RESULTS, TOPIC_AUDITS, TOPIC_DIGESTS, TOPIC_HEARTBEATS];
 
 /// A new image: inline when at most `MAX_INLINE_IMAGE_BYTES`, else fetched from `source` over
-/// `/argus/fetch/2`. Only nodes that hold `model` bid for it.
+/// `/argus/fetch/3`. Only nodes that hold `model` bid for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageAnnouncement {
@@ -72,6 +72,33 @@ pub struct Claim {
     pub winner: NodeId,
     pub wait_ms: u32,
     pub takeover: bool,
+}
+
+/// An idle node asks `victim` for images it holds and has not started (work stealing). The
+/// victim answers with a `Handoff` of up to `count` images of `model`, or not at all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Steal {
+    pub thief: NodeId,
+    pub victim: NodeId,
+    pub model: String,
+    /// 1..=`MAX_HANDOFF_IMAGES`.
+    pub count: u32,
+    /// The thief's current wait before it could start a new image, and its time per image.
+    pub wait_ms: u32,
+    pub per_image_ms: u32,
+}
+
+/// A holder gives images it claimed and has not started to `to`: every node makes `to` their
+/// holder, with a deadline computed from `wait_ms` (`to`'s estimate for all of them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Handoff {
+    pub from: NodeId,
+    pub to: NodeId,
+    /// 1..=`MAX_HANDOFF_IMAGES` distinct images.
+    pub images: Vec<ImageId>,
+    pub wait_ms: u32,
 }
 
 /// A worker's result, attested by the worker itself.
@@ -168,6 +195,8 @@ pub enum GossipMessage {
     AuditVerdict(AuditVerdict),
     Digest(ReplicaDigest),
     Heartbeat(Heartbeat),
+    Steal(Steal),
+    Handoff(Handoff),
 }
 
 impl GossipMessage {
@@ -175,7 +204,10 @@ impl GossipMessage {
     pub fn topic(&self) -> &'static str {
         match self {
             GossipMessage::Announce(_) => TOPIC_IMAGES,
-            GossipMessage::Bid(_) | GossipMessage::Claim(_) => TOPIC_BIDS,
+            GossipMessage::Bid(_)
+            | GossipMessage::Claim(_)
+            | GossipMessage::Steal(_)
+            | GossipMessage::Handoff(_) => TOPIC_BIDS,
             GossipMessage::Result(_) => TOPIC_RESULTS,
             GossipMessage::AuditRequest(_) | GossipMessage::AuditVerdict(_) => TOPIC_AUDITS,
             GossipMessage::Digest(_) => TOPIC_DIGESTS,
@@ -292,6 +324,25 @@ impl Validate for Heartbeat {
     }
 }
 
+impl Validate for Steal {
+    fn validate(&self) -> Result<(), String> {
+        validate_model_name(&self.model)?;
+        check(self.thief != self.victim, || "a node steals from itself".into())?;
+        let n = self.count as usize;
+        check((1..=MAX_HANDOFF_IMAGES).contains(&n), || format!("count {n} outside 1..={MAX_HANDOFF_IMAGES}"))
+    }
+}
+
+impl Validate for Handoff {
+    fn validate(&self) -> Result<(), String> {
+        check(self.from != self.to, || "a node hands images to itself".into())?;
+        let n = self.images.len();
+        check((1..=MAX_HANDOFF_IMAGES).contains(&n), || format!("{n} images, 1..={MAX_HANDOFF_IMAGES}"))?;
+        let distinct: std::collections::HashSet<&ImageId> = self.images.iter().collect();
+        check(distinct.len() == n, || "an image is handed off twice".into())
+    }
+}
+
 impl Validate for GossipMessage {
     fn validate(&self) -> Result<(), String> {
         match self {
@@ -302,6 +353,8 @@ impl Validate for GossipMessage {
             GossipMessage::AuditVerdict(m) => m.validate(),
             GossipMessage::Digest(m) => validate_ranges(&m.ranges),
             GossipMessage::Heartbeat(m) => m.validate(),
+            GossipMessage::Steal(m) => m.validate(),
+            GossipMessage::Handoff(m) => m.validate(),
         }
     }
 }

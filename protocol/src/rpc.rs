@@ -13,11 +13,11 @@ use crate::sync::{RangeFingerprint, validate_ranges};
 use crate::wire::{Validate, WireMessage, encode};
 
 /// Image fetch by id.
-pub const PROTOCOL_FETCH: &str = "/argus/fetch/2";
+pub const PROTOCOL_FETCH: &str = "/argus/fetch/3";
 /// Register query (majority reads).
-pub const PROTOCOL_QUERY: &str = "/argus/query/2";
+pub const PROTOCOL_QUERY: &str = "/argus/query/3";
 /// Anti-entropy sync.
-pub const PROTOCOL_SYNC: &str = "/argus/sync/2";
+pub const PROTOCOL_SYNC: &str = "/argus/sync/3";
 
 /// Asks a node (usually the image's source) for an image's bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

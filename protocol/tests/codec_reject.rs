@@ -166,20 +166,21 @@ fn every_truncation_of_a_valid_message_is_an_error() {
 #[test]
 fn wrong_version_is_reported_as_such() {
     let body = encode(&bid(), MAX_GOSSIP_BYTES).unwrap();
-    // Version 1 (no model on the wire) is a wrong version now, like any other but 2.
-    assert_eq!(PROTOCOL_VERSION, 2);
-    for v in [0u16, 1, 3, 7, u16::MAX] {
+    // Versions 1 (no model on the wire) and 2 (no work stealing) are wrong versions now, like
+    // any other but 3.
+    assert_eq!(PROTOCOL_VERSION, 3);
+    for v in [0u16, 1, 2, 4, 7, u16::MAX] {
         let env = encode(&Envelope { v, body: ByteBuf::from(body.clone()) }, MAX_GOSSIP_BYTES).unwrap();
         assert_eq!(decode_gossip(&env), Err(CodecError::WrongVersion { got: u64::from(v) }));
     }
     // A future version whose body we cannot read, with an extra envelope key: still WrongVersion.
     let future = ciborium::Value::Map(vec![
-        ("v".into(), 3.into()),
+        ("v".into(), 4.into()),
         ("body".into(), ciborium::Value::Bytes(vec![0xff, 0xfe])),
         ("sig".into(), ciborium::Value::Bytes(vec![1; 4])),
     ]);
     let env = encode(&future, MAX_GOSSIP_BYTES).unwrap();
-    assert_eq!(decode_gossip(&env), Err(CodecError::WrongVersion { got: 3 }));
+    assert_eq!(decode_gossip(&env), Err(CodecError::WrongVersion { got: 4 }));
 }
 
 #[test]

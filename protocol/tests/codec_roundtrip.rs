@@ -38,7 +38,9 @@ fn topics_are_assigned_per_purpose() {
             TOPIC_AUDITS,
             TOPIC_AUDITS,
             TOPIC_DIGESTS,
-            TOPIC_HEARTBEATS
+            TOPIC_HEARTBEATS,
+            TOPIC_BIDS,
+            TOPIC_BIDS,
         ]
     );
 }
@@ -93,7 +95,7 @@ fn byte_fields_are_cbor_byte_strings() {
     assert!(contains(&fp, &[&[0x58, 0x20][..], &[7; 32]].concat()));
     // The envelope's body too.
     let env = encode_gossip(&GossipMessage::Result(r)).unwrap();
-    assert_eq!(&env[..4], &[0xa2, 0x61, b'v', 0x02]);
+    assert_eq!(&env[..4], &[0xa2, 0x61, b'v', 0x03]);
 }
 
 #[test]

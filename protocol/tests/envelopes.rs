@@ -151,6 +151,21 @@ fn vectors() -> BTreeMap<&'static str, Vec<u8>> {
                 http_addr: Some("127.0.0.1:7070".into()),
             }),
         ),
+        (
+            "envelope_steal",
+            GossipMessage::Steal(Steal {
+                thief: node,
+                victim: auditor,
+                model: "shapes".into(),
+                count: 8,
+                wait_ms: 40,
+                per_image_ms: 20,
+            }),
+        ),
+        (
+            "envelope_handoff",
+            GossipMessage::Handoff(Handoff { from: node, to: auditor, images: vec![image], wait_ms: 60 }),
+        ),
     ];
     let mut v: BTreeMap<&'static str, Vec<u8>> =
         messages.into_iter().map(|(name, m)| (name, encode_gossip(&m).unwrap())).collect();

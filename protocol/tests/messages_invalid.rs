@@ -187,3 +187,29 @@ fn results_and_verdicts_hash_under_their_own_model() {
     v.model = other_model();
     assert_eq!(v.validate(), Ok(()));
 }
+
+#[test]
+fn invalid_steals_and_handoffs_are_refused_both_ways() {
+    let (a, b) = (node_of(&keypair(1)), node_of(&keypair(2)));
+    let steal = |count: u32, victim, model: &str| Steal {
+        thief: a,
+        victim,
+        model: model.into(),
+        count,
+        wait_ms: 0,
+        per_image_ms: 10,
+    };
+    encode_gossip(&GossipMessage::Steal(steal(1, b, "shapes"))).expect("a valid steal");
+    assert_invalid(GossipMessage::Steal(steal(0, b, "shapes")));
+    assert_invalid(GossipMessage::Steal(steal(MAX_HANDOFF_IMAGES as u32 + 1, b, "shapes")));
+    assert_invalid(GossipMessage::Steal(steal(1, a, "shapes")));
+    assert_invalid(GossipMessage::Steal(steal(1, b, "no spaces allowed")));
+
+    let image = |i: u32| argus_protocol::ids::ImageId::of_bytes(&i.to_le_bytes());
+    let handoff = |to, images: Vec<_>| Handoff { from: a, to, images, wait_ms: 100 };
+    encode_gossip(&GossipMessage::Handoff(handoff(b, vec![image(1)]))).expect("a valid handoff");
+    assert_invalid(GossipMessage::Handoff(handoff(b, vec![])));
+    assert_invalid(GossipMessage::Handoff(handoff(b, (0..=MAX_HANDOFF_IMAGES as u32).map(image).collect())));
+    assert_invalid(GossipMessage::Handoff(handoff(b, vec![image(1), image(1)])));
+    assert_invalid(GossipMessage::Handoff(handoff(a, vec![image(1)])));
+}

@@ -115,7 +115,8 @@ fn gossip_image(m: &argus_protocol::messages::GossipMessage) -> Option<ImageId> 
         G::Result(r) => Some(r.image_id),
         G::AuditRequest(r) => Some(r.image_id),
         G::AuditVerdict(v) => Some(v.image_id),
-        G::Digest(_) | G::Heartbeat(_) => None,
+        G::Handoff(h) => h.images.first().copied(),
+        G::Digest(_) | G::Heartbeat(_) | G::Steal(_) => None,
     }
 }
 

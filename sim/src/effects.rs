@@ -293,6 +293,12 @@ fn trace_publish(now: u64, i: usize, msg: &GossipMessage) {
         GossipMessage::Claim(c) => {
             eprintln!("{now:>6} n{i} claim {} takeover={}", short(&c.image_id), c.takeover)
         }
+        GossipMessage::Steal(s) => {
+            eprintln!("{now:>6} n{i} steal {} from {}", s.count, &s.victim.to_string()[46..])
+        }
+        GossipMessage::Handoff(h) => {
+            eprintln!("{now:>6} n{i} handoff {} images to {}", h.images.len(), &h.to.to_string()[46..])
+        }
         GossipMessage::AuditRequest(r) => {
             eprintln!("{now:>6} n{i} audit-request {} -> {} auditors", short(&r.image_id), r.auditors.len())
         }

@@ -21,8 +21,10 @@ pub(crate) struct Open<P> {
     /// When our claim's confirm period ends (we run then unless a better claim came), and
     /// whether it is a takeover.
     pub(crate) claimed: Option<(u64, bool)>,
-    /// True once we queued it ourselves.
+    /// True once our claim stood and we took the image on (it waits in our backlog, or runs).
     pub(crate) running: bool,
+    /// True once the image left our backlog for the inference worker: it can no longer yield.
+    pub(crate) dispatched: bool,
     /// True once its bid window has closed (counted once, early or by timeout).
     pub(crate) closed: bool,
 }
@@ -46,17 +48,20 @@ impl<P: Clone + Ord> Open<P> {
             failed: Vec::new(),
             claimed: None,
             running: false,
+            dispatched: false,
             closed: false,
         }
     }
 
-    /// Whether this image counts as committed work of `me`: claimed and not yet run, or led
-    /// by our bid while nobody holds it.
+    /// Whether this image counts as committed work of `me`: taken on and waiting in our
+    /// backlog (or being fetched), claimed and not yet taken on, or led by our bid while
+    /// nobody holds it. Once dispatched it counts in the worker's queue instead.
     pub(crate) fn counts(&self, me: &P) -> bool {
-        !self.running
-            && (self.claimed.is_some()
-                || (self.holder.is_none()
-                    && next_bidder(&self.bids, &self.failed).is_some_and(|(p, _)| p == *me)))
+        if self.running {
+            return !self.dispatched;
+        }
+        self.claimed.is_some()
+            || (self.holder.is_none() && next_bidder(&self.bids, &self.failed).is_some_and(|(p, _)| p == *me))
     }
 
     /// Every expected bid is in.

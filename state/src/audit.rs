@@ -341,7 +341,7 @@ impl State {
             self.audits.unmatched.remove(&image);
             self.audit_abandoned(&image);
         }
-        let v = self.ratio.update(self.audits.backlog(), self.load.jobs());
+        let v = self.ratio.update(self.audits.backlog(), self.queued_jobs());
         self.counters.audit_ratio_permille = (v * 1000.0).round() as u64;
     }
 }

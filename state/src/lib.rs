@@ -29,6 +29,7 @@
 mod auction;
 pub mod audit;
 pub mod counters;
+mod dispatch;
 pub mod events;
 pub mod fault;
 pub mod images;
@@ -42,6 +43,7 @@ mod results;
 pub mod rng;
 pub mod sched;
 mod state;
+pub mod steal;
 pub mod suspicion;
 mod work;
 

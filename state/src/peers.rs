@@ -109,7 +109,7 @@ impl State {
             node: self.node_id(),
             seq: self.heartbeat_seq,
             uptime_ms: self.now.ms,
-            queue_len: self.load.jobs().min(u64::from(u32::MAX)) as u32,
+            queue_len: self.queued_jobs().min(u64::from(u32::MAX)) as u32,
             avg_inference_ms: self.load.avg_ms_overall(),
             backend: self.id.backend.clone(),
             models: self.served.clone(),

@@ -57,8 +57,12 @@ pub enum Action<I> {
     /// node compares claims by bid (lower wait, then lower id); a claim that carried a fresher
     /// estimate instead would let a node that missed our bid keep its own claim too.
     Claim { image: I, takeover: bool, wait_ms: u32 },
-    /// No better claim came within the confirm period: queue the image for inference.
+    /// No better claim came within the confirm period: take the image on (into our backlog;
+    /// it reaches inference through `Scheduler::dispatch`).
     Run { image: I, takeover: bool },
+    /// Someone took over an image we hold and still have: publish our claim again (with our
+    /// bid's `wait_ms` for the comparison; the caller may raise it to a fresher estimate).
+    Reassert { image: I, wait_ms: u32 },
     /// The image was dropped from the auction because too many were open.
     Dropped { image: I },
 }
@@ -138,8 +142,8 @@ where
         self.open.len()
     }
 
-    /// Images we are expected to process but have not queued yet: ones we claimed, and ones
-    /// whose auction we currently lead. A bid counts them as future work, so that when many
+    /// Images we are expected to process but have not handed to inference yet: ones in our
+    /// backlog (or being fetched), ones we claimed, and ones whose auction we currently lead. A bid counts them as future work, so that when many
     /// images are announced at once the nodes' bids diverge and the work spreads, instead of
     /// every auction seeing the same empty queues and going to the same tie-break winner.
     /// Kept up to date as each image changes, so a bid costs no walk over every auction.
@@ -240,23 +244,53 @@ where
     }
 
     /// A peer claimed the image: it becomes the holder with a fresh deadline. If we claimed it
-    /// too and have not started, the better bid (lower wait, then lower id) keeps it.
-    pub fn on_claim(&mut self, image: &I, winner: P, wait_ms: u32, now_ms: u64) {
+    /// too and have not dispatched it to inference (it is in its confirm period or in our
+    /// backlog), the better bid (lower wait, then lower id) keeps it. A takeover claim for an
+    /// image we hold and still have is answered with `Reassert`: we are slow, not gone, and
+    /// the taker yields to our better bid instead of doing the work twice.
+    pub fn on_claim(
+        &mut self,
+        image: &I,
+        winner: P,
+        wait_ms: u32,
+        takeover: bool,
+        now_ms: u64,
+    ) -> Option<Action<I>> {
         let me = self.me.clone();
         self.update(image, |open, cfg| {
             let theirs = *open.bids.entry(winner.clone()).or_insert(wait_ms);
-            if winner == me || open.running {
-                return;
+            if winner == me {
+                return None;
             }
-            if open.claimed.is_some() {
+            if open.claimed.is_some() || open.running {
                 let mine = open.bids.get(&me).copied().unwrap_or(u32::MAX);
                 if (mine, &me) < (theirs, &winner) {
-                    return; // our claim stands; theirs will yield when it sees ours
+                    // Our claim stands; theirs yields when it sees ours. A taker has stopped
+                    // waiting for us, so tell it again.
+                    return (open.running && takeover)
+                        .then(|| Action::Reassert { image: image.clone(), wait_ms: mine });
+                }
+                if open.dispatched {
+                    return None; // already in inference: too late to yield
                 }
                 open.claimed = None;
+                open.running = false;
             }
             open.holder = Some((winner, now_ms + allowance(wait_ms, cfg.result_slack_ms)));
-        });
+            None
+        })
+        .flatten()
+    }
+
+    /// Our backlog hands the image to inference: true when we still hold it (no better claim
+    /// and no result came while it waited), and from now on it cannot yield.
+    pub fn dispatch(&mut self, image: &I) -> bool {
+        self.update(image, |open, _| {
+            let ours = open.running && !open.dispatched;
+            open.dispatched |= ours;
+            ours
+        })
+        .unwrap_or(false)
     }
 
     /// A result for the image was seen (ours or a peer's): the auction is over.
@@ -278,6 +312,7 @@ where
         let me = self.me.clone();
         self.update(image, |open, cfg| {
             open.running = false;
+            open.dispatched = false;
             open.claimed = None;
             open.failed.push(me);
             open.holder = None;
@@ -314,6 +349,9 @@ where
         step.actions
     }
 }
+
+#[path = "handoff.rs"]
+mod handoff;
 
 #[cfg(test)]
 #[path = "sched_tests.rs"]

@@ -39,6 +39,9 @@ pub struct Config {
     pub silent_connection_ms: u64,
     /// Finished images stay buffered this long so auditors and late fetchers find them.
     pub image_retain_ms: u64,
+    /// Jobs in the inference worker's queue at once; the rest wait in the state's backlog,
+    /// where a work image can still yield to a better claim (see `dispatch`).
+    pub dispatch_depth: usize,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             settle_ms: 1_500,
             silent_connection_ms: 4_000,
             image_retain_ms: 120_000,
+            dispatch_depth: 16,
         }
     }
 }
@@ -100,15 +104,13 @@ pub struct State {
     pub(crate) images: ImageBuffer,
     pub(crate) hlc: Hlc,
     pub(crate) load: Load,
+    pub(crate) backlog: crate::dispatch::Backlog,
     pub(crate) ratio: AuditRatio,
     pub(crate) audits: Audits,
     pub(crate) suspicion: Suspicion,
     pub(crate) rng: Rng,
     /// Connected peers, and when each connected (`Now::ms`).
     pub(crate) peers: HashMap<PeerId, u64>,
-    /// Images we won and are fetching: committed work that is neither in the auction's count
-    /// (it runs) nor in the worker's queue yet (no bytes).
-    pub(crate) work_fetches: HashSet<argus_protocol::ids::ImageId>,
     /// Peers that announced images without ever sending a heartbeat: sources, not bidders
     /// (bounded by `MAX_NODES_SEEN`).
     pub(crate) sources: HashSet<PeerId>,
@@ -120,6 +122,8 @@ pub struct State {
     pub(crate) out: Vec<Out>,
     /// False until the first heartbeat, which re-checks what the audit record doubts.
     pub(crate) started: bool,
+    /// An idle node asks for work again no earlier than this (`Now::ms`; see `steal`).
+    pub(crate) steal_quiet_until: u64,
 }
 
 impl State {
@@ -141,12 +145,12 @@ impl State {
             images: ImageBuffer::new(cfg.sched.max_open, cfg.image_retain_ms),
             hlc: Hlc::resume(HlcTimestamp(clock_ms), DEFAULT_MAX_DRIFT_MS),
             load: Load::new(&served),
+            backlog: Default::default(),
             ratio: AuditRatio::new(&cfg.ratio),
             audits: Audits::default(),
             suspicion: Default::default(),
             rng: Rng::new(seed),
             peers: HashMap::new(),
-            work_fetches: HashSet::new(),
             sources: HashSet::new(),
             nodes: HashMap::new(),
             heartbeat_seq: 0,
@@ -155,6 +159,7 @@ impl State {
             now: Now { ms: 0, wall_ms: 0 },
             out: Vec::new(),
             started: false,
+            steal_quiet_until: 0,
             id,
             cfg,
             known,
@@ -210,8 +215,14 @@ impl State {
             In::Wake => self.on_wake(),
             In::Heartbeat => self.on_heartbeat(),
             In::Fetched { image, bytes } => self.on_fetched(image, bytes),
-            In::Inferred { job, outcome, inference_ms } => self.on_inferred(job, outcome, inference_ms),
-            In::InferRefused { job } => self.on_infer_refused(job),
+            In::Inferred { job, outcome, inference_ms } => {
+                self.on_inferred(job, outcome, inference_ms);
+                self.pump();
+            }
+            In::InferRefused { job } => {
+                self.on_infer_refused(job);
+                self.pump();
+            }
             In::Read { image, register, then } => self.on_read(image, register, then),
             In::Written { image, changed, then } => self.on_written(image, changed, then),
             In::SingleVotes { worker, results } => self.on_single_votes(worker, results),
@@ -240,8 +251,13 @@ impl State {
                     // If the result is ours, publish it again (only its worker may).
                     self.out.push(Out::Read { image: c.image_id, then: crate::events::ReadFor::Republish });
                 }
-                self.sched.on_claim(&c.image_id, author, c.wait_ms, self.now.ms)
+                if let Some(a) = self.sched.on_claim(&c.image_id, author, c.wait_ms, c.takeover, self.now.ms)
+                {
+                    self.act(a);
+                }
             }
+            GossipMessage::Steal(s) => self.on_steal(author, s),
+            GossipMessage::Handoff(h) => self.on_handoff(author, h),
             GossipMessage::Result(r) => self.on_result(r),
             GossipMessage::Heartbeat(h) => self.on_peer_heartbeat(h),
             GossipMessage::AuditRequest(r) => self.on_audit_request(r),

@@ -106,7 +106,7 @@ impl State {
         if self.sched.is_done(&image) {
             return;
         }
-        let committed = self.sched.committed() + self.work_fetches.len();
+        let committed = self.committed();
         let wait_ms = self.load.wait_ms(&entry.model, committed, self.now.ms);
         let entry_model_name = entry.model.name.clone();
         for gone in self.images.insert(image, entry) {
@@ -136,15 +136,16 @@ impl State {
         for action in self.sched.tick(self.now.ms) {
             self.act(action);
         }
-        self.counters.queue_len = self.load.jobs();
+        self.maybe_steal();
+        self.counters.queue_len = self.queued_jobs();
         self.counters.windows_closed_early = self.sched.closed_early;
         self.counters.windows_timed_out = self.sched.timed_out;
     }
 
-    fn act(&mut self, action: Action<ImageId>) {
+    pub(crate) fn act(&mut self, action: Action<ImageId>) {
         match action {
             Action::Bid { image, wait_ms } => {
-                let queue_len = self.load.jobs().min(u64::from(u32::MAX)) as u32;
+                let queue_len = self.queued_jobs().min(u64::from(u32::MAX)) as u32;
                 self.counters.bids_sent += 1;
                 let bid = Bid { image_id: image, bidder: self.node_id(), wait_ms, queue_len };
                 self.publish(GossipMessage::Bid(bid));
@@ -154,6 +155,7 @@ impl State {
                 self.publish(GossipMessage::Claim(claim));
             }
             Action::Run { image, takeover } => self.run_image(image, takeover),
+            Action::Reassert { image, wait_ms } => self.reassert(image, wait_ms),
             Action::Dropped { image } => {
                 self.counters.images_dropped += 1;
                 warn!(%image, "auction table full: dropped the oldest open image");
@@ -180,16 +182,8 @@ impl State {
                 bytes,
                 purpose: Purpose::Work { takeover },
             }),
-            None => {
-                self.work_fetches.insert(image);
-                self.fetch(image, entry.source)
-            }
+            None => self.fetch(image, entry.source),
         }
-    }
-
-    pub(crate) fn submit(&mut self, job: Job) {
-        self.load.queued(&job.model, self.now.ms);
-        self.out.push(Out::Infer(job));
     }
 
     pub(crate) fn fetch(&mut self, image: ImageId, from: libp2p_identity::PeerId) {
@@ -198,7 +192,6 @@ impl State {
     }
 
     pub(crate) fn on_fetched(&mut self, image: ImageId, bytes: Option<Bytes>) {
-        self.work_fetches.remove(&image);
         let waiting_audit = self.audits.waiting.remove(&image);
         let Some(bytes) = bytes.filter(|b| ImageId::of_bytes(b) == image) else {
             self.counters.fetches_failed += 1;
@@ -234,7 +227,14 @@ impl State {
         }
     }
 
+    /// The worker could not take a job we handed it.
     pub(crate) fn on_infer_refused(&mut self, job: Job) {
+        self.left_worker();
+        self.refuse(job);
+    }
+
+    /// A job we cannot run: the next bidder gets a work image; an audit is abandoned.
+    pub(crate) fn refuse(&mut self, job: Job) {
         self.load.finished(&job.model, None, self.now.ms);
         self.counters.inference_refused += 1;
         warn!(image = %job.image, model = %job.model.name, "inference queue full");
@@ -250,6 +250,7 @@ impl State {
         outcome: Result<Vec<Detection>, String>,
         inference_ms: u32,
     ) {
+        self.left_worker();
         self.load.finished(&job.model, Some(inference_ms), self.now.ms);
         self.out.push(Out::Observe(Hist::Inference, u64::from(inference_ms)));
         let detections = match outcome {

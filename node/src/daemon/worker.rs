@@ -58,7 +58,26 @@ pub fn start(
     Ok(WorkerHandle { tx, backend, models })
 }
 
+/// How much lower than the node's other threads the inference thread runs (a nice value).
+/// On a busy core the network and the protocol state then answer promptly: a bid that sits
+/// behind a forward pass arrives after its window closed, and the auction decides on a partial
+/// view. Inference loses nothing by it: it runs whenever those threads have nothing to do.
+const WORKER_NICE: i32 = 10;
+
+/// Lowers this thread's priority (Linux sets it per thread; threads it starts inherit it).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on this thread's own id; no memory is shared.
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, WORKER_NICE) };
+        if rc != 0 {
+            warn!(error = %std::io::Error::last_os_error(), "could not lower the inference thread's priority");
+        }
+    }
+}
+
 fn run(detectors: Vec<Detector>, mut rx: mpsc::Receiver<Job>, max_batch: usize, done: mpsc::Sender<Done>) {
+    lower_priority();
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         // Drained together; run as one batch per model below.

@@ -123,6 +123,8 @@ pub fn author(msg: &GossipMessage) -> PeerId {
         GossipMessage::AuditVerdict(v) => v.auditor.0,
         GossipMessage::Digest(d) => d.node.0,
         GossipMessage::Heartbeat(h) => h.node.0,
+        GossipMessage::Steal(s) => s.thief.0,
+        GossipMessage::Handoff(h) => h.from.0,
     }
 }
 

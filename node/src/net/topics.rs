@@ -46,7 +46,10 @@ impl Topic {
     pub fn of(msg: &GossipMessage) -> Topic {
         match msg {
             GossipMessage::Announce(_) => Topic::Images,
-            GossipMessage::Bid(_) | GossipMessage::Claim(_) => Topic::Bids,
+            GossipMessage::Bid(_)
+            | GossipMessage::Claim(_)
+            | GossipMessage::Steal(_)
+            | GossipMessage::Handoff(_) => Topic::Bids,
             GossipMessage::Result(_) => Topic::Results,
             GossipMessage::AuditRequest(_) | GossipMessage::AuditVerdict(_) => Topic::Audits,
             GossipMessage::Digest(_) => Topic::Digests,

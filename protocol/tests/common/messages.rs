@@ -116,5 +116,19 @@ pub fn all_gossip() -> Vec<GossipMessage> {
         GossipMessage::AuditVerdict(verdict(false)),
         GossipMessage::Digest(ReplicaDigest { node: node_of(&keypair(6)), ranges: ranges() }),
         GossipMessage::Heartbeat(heartbeat()),
+        GossipMessage::Steal(Steal {
+            thief: node_of(&keypair(7)),
+            victim: node_of(&keypair(1)),
+            model: "shapes".into(),
+            count: 16,
+            wait_ms: 30,
+            per_image_ms: 15,
+        }),
+        GossipMessage::Handoff(Handoff {
+            from: node_of(&keypair(1)),
+            to: node_of(&keypair(7)),
+            images: vec![image_id, ImageId::of_bytes(b"another")],
+            wait_ms: 270,
+        }),
     ]
 }

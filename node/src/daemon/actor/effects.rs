@@ -16,7 +16,10 @@ use crate::net::{InboundRequest, NetCommand, Response};
 
 impl Actor {
     pub(crate) fn apply(&mut self, outs: Vec<Out>) {
-        for out in outs {
+        // A refused job's consequences join the queue instead of recursing: a dead worker
+        // refuses the whole backlog, one job at a time.
+        let mut outs = std::collections::VecDeque::from(outs);
+        while let Some(out) = outs.pop_front() {
             match out {
                 Out::Publish(msg) => {
                     if let Err(e) = self.net.try_publish(&msg) {
@@ -28,8 +31,7 @@ impl Actor {
                 Out::Infer(job) => {
                     if let Err(job) = self.worker.try_submit(job) {
                         let now = self.now();
-                        let outs = self.state.handle(In::InferRefused { job }, now);
-                        self.apply(outs);
+                        outs.extend(self.state.handle(In::InferRefused { job }, now));
                     }
                 }
                 Out::Read { image, then } => self.follow_up(FollowUp::Read { image, then }),

@@ -1,0 +1,108 @@
+//! The backlog between the auction and the inference worker. Jobs the node took on wait here,
+//! and only `dispatch_depth` of them at a time sit in the worker's queue (enough to fill its
+//! next batch). A work image that waits here can still yield: when a better claim or a peer's
+//! result arrives before its turn, it is skipped instead of run a second time. Under overload
+//! that turns late auctions (bids and claims delayed by a busy CPU) into a wait, not into
+//! duplicate work, and the worker's queue never refuses a job.
+
+use std::collections::VecDeque;
+
+use argus_protocol::ids::ImageId;
+use tracing::warn;
+
+use crate::events::{Job, Out, Purpose};
+use crate::state::State;
+
+#[derive(Debug, Default)]
+pub(crate) struct Backlog {
+    jobs: VecDeque<Job>,
+    /// Audit jobs among `jobs` (work images waiting are counted by the auction, which knows
+    /// which of them still stand).
+    audits: usize,
+    /// Jobs handed to the worker and not answered yet.
+    in_worker: usize,
+}
+
+impl Backlog {
+    /// Nothing waits here and the worker's queue is at most half full: time to find work.
+    pub(crate) fn runs_dry(&self, depth: usize) -> bool {
+        self.jobs.is_empty() && self.in_worker <= depth / 2
+    }
+
+    /// The work images of `model` waiting here, last first.
+    pub(crate) fn work_from_end<'a>(&'a self, model: &'a str) -> impl Iterator<Item = ImageId> + 'a {
+        self.jobs
+            .iter()
+            .rev()
+            .filter(move |j| matches!(j.purpose, Purpose::Work { .. }) && j.model.name == model)
+            .map(|j| j.image)
+    }
+}
+
+impl State {
+    /// A job this node takes on: into the backlog (bounded by the auction's `max_open`; beyond
+    /// it the job is refused like one the worker could not take), then to the worker when it
+    /// has room.
+    pub(crate) fn submit(&mut self, job: Job) {
+        if self.backlog.jobs.len() >= self.cfg.sched.max_open {
+            return self.refuse(job);
+        }
+        if matches!(job.purpose, Purpose::Audit { .. }) {
+            self.backlog.audits += 1;
+        }
+        self.backlog.jobs.push_back(job);
+        self.pump();
+    }
+
+    /// Jobs waiting here or in the worker, as heartbeats, bids and the audit ratio report them.
+    pub(crate) fn queued_jobs(&self) -> u64 {
+        self.load.jobs() + self.backlog.jobs.len() as u64
+    }
+
+    /// Work this node has taken on or is about to, beyond the worker's queue: images in the
+    /// auction's count (led, claimed, waiting here or being fetched) and audits waiting here.
+    pub(crate) fn committed(&self) -> usize {
+        self.sched.committed() + self.backlog.audits
+    }
+
+    /// The worker answered a job (or refused it): room for the next.
+    pub(crate) fn left_worker(&mut self) {
+        self.backlog.in_worker = self.backlog.in_worker.saturating_sub(1);
+    }
+
+    /// Hands backlog jobs to the worker while it has fewer than `dispatch_depth`. A work image
+    /// whose auction moved on while it waited (a better claim, a result) is dropped here.
+    pub(crate) fn pump(&mut self) {
+        while self.backlog.in_worker < self.cfg.dispatch_depth.max(1) {
+            let Some(job) = self.backlog.jobs.pop_front() else { break };
+            match job.purpose {
+                Purpose::Audit { .. } => self.backlog.audits -= 1,
+                Purpose::Work { .. } if !self.sched.dispatch(&job.image) => {
+                    self.counters.runs_yielded += 1;
+                    continue;
+                }
+                Purpose::Work { .. } => {}
+            }
+            self.load.queued(&job.model, self.now.ms);
+            self.backlog.in_worker += 1;
+            self.out.push(Out::Infer(job));
+        }
+        self.counters.queue_len = self.queued_jobs();
+    }
+
+    /// Someone took over an image we hold: claim it again, with a wait no shorter than what is
+    /// now ahead of it here, so the taker yields and every node gives us a fresh deadline.
+    pub(crate) fn reassert(&mut self, image: ImageId, bid_ms: u32) {
+        let ahead = self.committed();
+        let fresh = self.images.get(&image).map_or(0, |e| self.load.wait_ms(&e.model, ahead, self.now.ms));
+        self.counters.claims_reasserted += 1;
+        warn!(%image, "a peer took over an image we still hold: claiming it again");
+        let claim = argus_protocol::messages::Claim {
+            image_id: image,
+            winner: self.node_id(),
+            wait_ms: bid_ms.max(fresh),
+            takeover: false,
+        };
+        self.publish(argus_protocol::messages::GossipMessage::Claim(claim));
+    }
+}

@@ -1,0 +1,146 @@
+//! The scheduler's side of work stealing: which peer holds the most images we could run, and
+//! handing an image that waits in our backlog to another node (see `steal` in the state).
+
+use std::collections::BTreeMap;
+use std::hash::Hash;
+
+use super::{Action, Scheduler};
+use crate::auction::allowance;
+
+impl<I, P> Scheduler<I, P>
+where
+    I: Clone + Ord + Hash,
+    P: Clone + Ord,
+{
+    /// The peer (one `eligible` accepts) that holds the most open images in our view, with
+    /// how many and one of them. A walk over the open auctions: called by an idle node only.
+    pub fn busiest_holder(&self, eligible: impl Fn(&P) -> bool) -> Option<(P, usize, I)> {
+        let mut held: BTreeMap<&P, (usize, &I)> = BTreeMap::new();
+        for (image, open) in &self.open {
+            if let (false, None, Some((p, _))) = (open.running, open.claimed, &open.holder)
+                && *p != self.me
+                && eligible(p)
+            {
+                held.entry(p).or_insert((0, image)).0 += 1;
+            }
+        }
+        let (p, (n, image)) = held.into_iter().max_by_key(|(_, (n, _))| *n)?;
+        Some((p.clone(), n, image.clone()))
+    }
+
+    /// True when we hold the image and it waits in our backlog: it may still be handed off.
+    pub fn holds_waiting(&self, image: &I) -> bool {
+        self.open.get(image).is_some_and(|o| o.running && !o.dispatched)
+    }
+
+    /// Gives an image that waits in our backlog to `to`, which has `wait_ms` to deliver it.
+    /// False when it is not ours to give (started, or no longer open).
+    pub fn hand_off(&mut self, image: &I, to: P, wait_ms: u32, now_ms: u64) -> bool {
+        self.update(image, |open, cfg| {
+            if !open.running || open.dispatched {
+                return false;
+            }
+            open.running = false;
+            open.holder = Some((to, now_ms + allowance(wait_ms, cfg.result_slack_ms)));
+            true
+        })
+        .unwrap_or(false)
+    }
+
+    /// `from` handed the image to `to`: `to` becomes its holder; when that is us, we take it
+    /// on (`Run`). An image we run ourselves is kept (two nodes then think they hold it; the
+    /// results vote as for any duplicate).
+    pub fn on_handoff(&mut self, image: &I, to: P, wait_ms: u32, now_ms: u64) -> Option<Action<I>> {
+        let me = self.me.clone();
+        self.update(image, |open, cfg| {
+            if open.running {
+                return None;
+            }
+            open.claimed = None;
+            if to == me {
+                open.holder = None;
+                open.running = true;
+                open.dispatched = false;
+                return Some(Action::Run { image: image.clone(), takeover: false });
+            }
+            open.holder = Some((to, now_ms + allowance(wait_ms, cfg.result_slack_ms)));
+            None
+        })
+        .flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sched::SchedConfig;
+
+    fn sched(me: u8) -> Scheduler<u32, u8> {
+        let cfg = SchedConfig {
+            bid_window_ms: 200,
+            claim_grace_ms: 300,
+            result_slack_ms: 1_000,
+            claim_confirm_ms: 50,
+            complete_confirm_ms: 0,
+            max_open: 64,
+            max_done: 128,
+        };
+        Scheduler::new(me, cfg)
+    }
+
+    /// Node 0 wins image 1 (bids: 0 -> 10 ms, 1 -> 50 ms) and takes it on at once.
+    fn won_by_zero() -> Scheduler<u32, u8> {
+        let mut s = sched(0);
+        s.on_announce(1, 10, Some(&[1]), 0);
+        let a = s.on_bid(&1, 1, 50, 0);
+        assert_eq!(a.last(), Some(&Action::Run { image: 1, takeover: false }));
+        s
+    }
+
+    #[test]
+    fn a_waiting_image_is_handed_off_and_comes_back_when_the_thief_goes_silent() {
+        let mut s = won_by_zero();
+        assert!(s.holds_waiting(&1));
+        assert_eq!(s.committed(), 1, "waiting in our backlog");
+        assert!(s.hand_off(&1, 1, 100, 5));
+        assert_eq!(s.committed(), 0);
+        assert!(!s.dispatch(&1), "the backlog skips a handed-off image");
+        assert_eq!(s.busiest_holder(|_| true), Some((1, 1, 1)));
+        // Node 1's deadline: 5 + 100 + 50 + 1,000 = 1,155 ms. Then the image is ours again.
+        assert!(s.tick(1_154).is_empty());
+        assert_eq!(s.tick(1_155), vec![Action::Claim { image: 1, takeover: true, wait_ms: 10 }]);
+    }
+
+    #[test]
+    fn a_dispatched_image_stays() {
+        let mut s = won_by_zero();
+        assert!(s.dispatch(&1));
+        assert!(!s.holds_waiting(&1));
+        assert!(!s.hand_off(&1, 1, 100, 5));
+        assert_eq!(s.busiest_holder(|_| true), None);
+    }
+
+    #[test]
+    fn the_thief_takes_a_handed_image_on_and_a_third_node_follows() {
+        let mut thief = sched(1);
+        thief.on_announce(1, 50, Some(&[0]), 0);
+        thief.on_bid(&1, 0, 10, 0);
+        thief.on_claim(&1, 0, 10, false, 1);
+        assert_eq!(thief.busiest_holder(|_| true), Some((0, 1, 1)));
+        assert_eq!(thief.on_handoff(&1, 1, 100, 5), Some(Action::Run { image: 1, takeover: false }));
+        assert_eq!(thief.committed(), 1);
+        assert!(thief.dispatch(&1));
+
+        let mut third = sched(2);
+        third.on_announce(1, 90, Some(&[0, 1]), 0);
+        third.on_bid(&1, 0, 10, 0);
+        third.on_bid(&1, 1, 50, 0);
+        third.on_claim(&1, 0, 10, false, 1);
+        assert_eq!(third.on_handoff(&1, 1, 100, 5), None);
+        assert_eq!(third.busiest_holder(|_| true), Some((1, 1, 1)), "node 1 holds it now");
+        // Node 1's deadline (1,155 ms), not node 0's, decides when the next bidder moves in.
+        assert!(third.tick(1_154).is_empty());
+        third.tick(1_155);
+        assert_eq!(third.busiest_holder(|_| true), Some((0, 1, 1)), "back to the best bidder");
+    }
+}

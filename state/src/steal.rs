@@ -1,0 +1,92 @@
+//! Work stealing. Bids are estimates made when an image is announced; a burst is split by
+//! estimates that turn out wrong (a node shares its core, a batch runs slower, audits join a
+//! queue), and one node can end up with a long backlog while another sits idle. An idle node
+//! therefore asks the peer that holds the most images in its view for some (`Steal`); the
+//! holder gives up to half of the images still waiting in its backlog, from its end, and says
+//! so to everyone (`Handoff`), so every node's deadline follows the new holder. Only the
+//! holder decides, and only for images it has not started, so an image is never run twice by
+//! it; a `Handoff` that is lost leaves the image with a holder that does not know, and the
+//! takeover deadline hands it on as for any silent holder.
+
+use argus_protocol::ids::{ImageId, NodeId};
+use argus_protocol::limits::MAX_HANDOFF_IMAGES;
+use argus_protocol::messages::{GossipMessage, Handoff, Steal};
+use libp2p_identity::PeerId;
+use tracing::debug;
+
+use crate::state::State;
+
+/// How long an idle node waits after a `Steal` before asking again (answered or not).
+pub const STEAL_RETRY_MS: u64 = 250;
+
+impl State {
+    /// At a tick: when this node is about to run dry, ask the busiest connected holder.
+    pub(crate) fn maybe_steal(&mut self) {
+        if self.now.ms < self.steal_quiet_until || !self.backlog.runs_dry(self.cfg.dispatch_depth) {
+            return;
+        }
+        if self.sched.committed() > 0 {
+            return;
+        }
+        let peers = &self.peers;
+        let Some((victim, held, sample)) = self.sched.busiest_holder(|p| peers.contains_key(p)) else {
+            return;
+        };
+        let Some(model) = self.images.get(&sample).map(|e| e.model.clone()) else { return };
+        if held < 2 {
+            return;
+        }
+        let count = (held / 2).clamp(1, self.cfg.dispatch_depth.clamp(1, MAX_HANDOFF_IMAGES));
+        let steal = Steal {
+            thief: self.node_id(),
+            victim: NodeId(victim),
+            model: model.name.clone(),
+            count: count as u32,
+            wait_ms: self.load.wait_ms(&model, 0, self.now.ms),
+            per_image_ms: self.load.avg_ms(&model).min(u64::from(u32::MAX)) as u32,
+        };
+        self.steal_quiet_until = self.now.ms + STEAL_RETRY_MS;
+        self.counters.steals_sent += 1;
+        debug!(%victim, held, count, "idle: asking the busiest holder for work");
+        self.publish(GossipMessage::Steal(steal));
+    }
+
+    /// A peer asks us for work: give up to half of what waits in our backlog for its model,
+    /// from the end of the backlog (what we would start last).
+    pub(crate) fn on_steal(&mut self, thief: PeerId, s: Steal) {
+        if s.victim.0 != self.me || thief == self.me {
+            return;
+        }
+        let waiting: Vec<ImageId> =
+            self.backlog.work_from_end(&s.model).filter(|image| self.sched.holds_waiting(image)).collect();
+        let give = (waiting.len() / 2).min(s.count as usize).min(MAX_HANDOFF_IMAGES);
+        if give == 0 {
+            return;
+        }
+        let wait_ms = s.wait_ms.saturating_add((give as u32).saturating_mul(s.per_image_ms));
+        let mut images = Vec::with_capacity(give);
+        for image in waiting.into_iter().take(give) {
+            if self.sched.hand_off(&image, thief, wait_ms, self.now.ms) {
+                images.push(image);
+            }
+        }
+        self.counters.images_handed_off += images.len() as u64;
+        debug!(%thief, images = images.len(), "handing waiting images to an idle node");
+        let handoff = Handoff { from: self.node_id(), to: NodeId(thief), images, wait_ms };
+        self.publish(GossipMessage::Handoff(handoff));
+    }
+
+    /// A holder handed images to a node (maybe us): it is their holder from now on.
+    pub(crate) fn on_handoff(&mut self, from: PeerId, h: Handoff) {
+        if from == self.me {
+            return;
+        }
+        let to = h.to.0;
+        for image in &h.images {
+            if let Some(action) = self.sched.on_handoff(image, to, h.wait_ms, self.now.ms) {
+                self.counters.images_stolen += 1;
+                self.act(action);
+            }
+        }
+    }
+}
