@@ -121,6 +121,34 @@ fn processed(nodes: &[NodeProc]) -> u64 {
     nodes.iter().filter_map(|nd| block_on(nd.client().status()).ok()?.ok()?.counter("images_processed")).sum()
 }
 
+/// The counters that say where scheduling time and duplicate work went, per node.
+const SCHED_COUNTERS: [&str; 12] = [
+    "runs_yielded",
+    "steals_sent",
+    "images_stolen",
+    "images_won",
+    "images_processed",
+    "images_taken_over",
+    "results_republished",
+    "windows_closed_early",
+    "windows_timed_out",
+    "inference_refused",
+    "images_dropped",
+    "audits_performed",
+];
+
+fn print_counters(nodes: &[NodeProc]) {
+    for (i, nd) in nodes.iter().enumerate() {
+        let Some(status) = block_on(nd.client().status()).ok().and_then(Result::ok) else {
+            println!("n{i}: status unavailable");
+            continue;
+        };
+        let line: Vec<String> =
+            SCHED_COUNTERS.iter().map(|c| format!("{c} {}", status.counter(c).unwrap_or(0))).collect();
+        println!("n{i}: {}", line.join(", "));
+    }
+}
+
 /// Mean of a Prometheus histogram (`_sum / _count`) from a node's `/metrics`.
 fn histogram_mean(node: &NodeProc, name: &str) -> Option<f64> {
     let text = http_text(&node.http, "/metrics").ok()?;
@@ -288,5 +316,6 @@ fn main() -> anyhow::Result<()> {
         100.0 * extra as f64 / fresh.len().max(1) as f64
     );
     println!("throughput share: {tput:.1} / {sum:.1} (sum of standalone) = {:.2}", tput / sum.max(1e-9));
+    print_counters(&nodes);
     Ok(())
 }
