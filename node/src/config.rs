@@ -56,6 +56,9 @@ pub struct NetConfig {
     pub tcp_user_timeout_ms: u64,
     /// Capacity of the channels between the swarm task and the rest of the node.
     pub channel_capacity: usize,
+    /// Uploads up to this many bytes travel inside their announcement to every node; larger
+    /// ones are fetched only by the node that runs them (and its auditors). At most 524,288.
+    pub inline_max_bytes: usize,
 }
 
 impl Default for NetConfig {
@@ -72,6 +75,7 @@ impl Default for NetConfig {
             // A node sees ~6 gossip messages per image; 4096 absorbs bursts of several
             // hundred images per second before the swarm task applies back-pressure.
             channel_capacity: 4_096,
+            inline_max_bytes: argus_state::DEFAULT_INLINE_MAX_BYTES,
         }
     }
 }
@@ -262,6 +266,7 @@ impl NodeConfig {
             // Two batches: the worker always has its next batch waiting, and everything else
             // waits where it can still yield.
             dispatch_depth: (2 * self.worker.max_batch).min(self.worker.queue_capacity),
+            inline_max_bytes: self.net.inline_max_bytes,
             ..argus_state::Config::default()
         }
     }
@@ -298,6 +303,9 @@ impl NodeConfig {
         }
         if self.net.channel_capacity == 0 || self.store.queue_capacity == 0 {
             return bad("channel capacities must be positive");
+        }
+        if self.net.inline_max_bytes > argus_protocol::limits::MAX_INLINE_IMAGE_BYTES {
+            return bad("net: inline_max_bytes exceeds the protocol's 524288");
         }
         if self.net.heartbeat_interval_ms == 0 || self.sync.digest_interval_ms == 0 {
             return bad("intervals must be positive");

@@ -75,7 +75,8 @@ impl<P: Clone + Ord> Open<P> {
     pub(crate) fn step<I: Clone>(&mut self, me: &P, cfg: &SchedConfig, image: &I, now_ms: u64) -> Stepped<I> {
         let mut out = Stepped { actions: Vec::new(), due: None, closed: None };
         let complete = self.complete();
-        if self.running || (now_ms < self.opened_ms + cfg.bid_window_ms && !complete) {
+        // Once closed, a window stays closed (its timeout can grow later, see `lateness`).
+        if self.running || (!self.closed && now_ms < self.opened_ms + cfg.bid_window_ms && !complete) {
             return out;
         }
         if !self.closed {

@@ -42,6 +42,7 @@ counters! {
     announces_model_not_held: "announcements not bid for because this node does not run their model",
     audits_declined_model: "audit requests declined because this node lacks the model and weights",
     results_stored: "register merges that changed the store",
+    image_bytes_received: "image bytes that reached this node: inline in announcements, and in answers to its fetches",
     fetches_sent: "image fetch requests sent",
     fetches_failed: "image fetch requests that failed",
     audits_requested: "audits this node asked for",

@@ -28,6 +28,12 @@ where
         Some((p.clone(), n, image.clone()))
     }
 
+    /// The nodes that held the image before and missed their deadline (they may have fetched
+    /// its bytes), in the order they failed.
+    pub fn past_holders(&self, image: &I) -> Vec<P> {
+        self.open.get(image).map(|o| o.failed.clone()).unwrap_or_default()
+    }
+
     /// True when we hold the image and it waits in our backlog: it may still be handed off.
     pub fn holds_waiting(&self, image: &I) -> bool {
         self.open.get(image).is_some_and(|o| o.running && !o.dispatched)

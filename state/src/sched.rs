@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::Hash;
 
 use crate::auction::{Open, allowance};
+use crate::lateness::Lateness;
 
 /// Bids for images not announced yet (gossip from another node can overtake the announcement),
 /// kept for at most this many images; the oldest image's are dropped first.
@@ -93,6 +94,9 @@ pub struct Scheduler<I, P> {
     /// When our claims' confirm periods end, so the caller can wake then instead of waiting
     /// for the next tick. Entries whose claim has since changed are skipped when due.
     due: BTreeSet<(u64, I)>,
+    /// How late bids arrive here; `cfg`'s window and confirm period follow it from `base`.
+    late: Lateness,
+    base: SchedConfig,
 }
 
 impl<I, P> Scheduler<I, P>
@@ -104,6 +108,8 @@ where
         assert!(cfg.max_open > 0 && cfg.max_done > 0, "scheduler bounds must be positive");
         Self {
             me,
+            base: cfg.clone(),
+            late: Lateness::default(),
             cfg,
             open: BTreeMap::new(),
             order: VecDeque::new(),
@@ -217,10 +223,13 @@ where
         if self.done_set.contains_key(image) {
             return Vec::new();
         }
-        if !self.open.contains_key(image) {
+        let Some(opened_ms) = self.open.get(image).map(|o| o.opened_ms) else {
             self.keep_early(image, bidder, wait_ms);
             return Vec::new();
-        }
+        };
+        self.late.sample(now_ms.saturating_sub(opened_ms));
+        self.cfg.bid_window_ms = self.late.window_ms(self.base.bid_window_ms);
+        self.cfg.claim_confirm_ms = self.late.confirm_ms(self.base.claim_confirm_ms);
         self.update(image, |open, _| {
             open.bids.entry(bidder).or_insert(wait_ms);
         });
@@ -308,15 +317,14 @@ where
     }
 
     /// Our own inference of the image failed or was abandoned: let the next bidder have it.
-    pub fn on_local_failure(&mut self, image: &I, now_ms: u64) {
+    pub fn on_local_failure(&mut self, image: &I) {
         let me = self.me.clone();
-        self.update(image, |open, cfg| {
+        self.update(image, |open, _| {
             open.running = false;
             open.dispatched = false;
             open.claimed = None;
             open.failed.push(me);
             open.holder = None;
-            open.opened_ms = now_ms.saturating_sub(cfg.bid_window_ms);
         });
     }
 

@@ -283,7 +283,7 @@ fn local_failure_hands_over() {
     assert!(s.on_bid(&8, 1, 50, 0).is_empty());
     assert_eq!(s.tick(250), vec![Action::Claim { image: 8, takeover: false, wait_ms: 1 }]);
     assert_eq!(s.tick(300), vec![Action::Run { image: 8, takeover: false }]);
-    s.on_local_failure(&8, 300);
+    s.on_local_failure(&8);
     // Node 1 becomes responsible; we do not rerun while it is within its deadline.
     assert!(s.tick(400).is_empty());
     // Node 1 never delivers: the rotation comes back to us.
@@ -384,7 +384,7 @@ fn the_committed_count_always_equals_a_recount() {
             6 if next(2) == 0 => drop(s.dispatch(&image)),
             _ => {
                 if next(2) == 0 {
-                    s.on_local_failure(&image, now);
+                    s.on_local_failure(&image);
                 } else {
                     drop(s.tick(now));
                 }

@@ -42,7 +42,13 @@ pub struct Config {
     /// Jobs in the inference worker's queue at once; the rest wait in the state's backlog,
     /// where a work image can still yield to a better claim (see `dispatch`).
     pub dispatch_depth: usize,
+    /// Uploaded images up to this size travel inside their announcement; larger ones are
+    /// fetched by whoever runs them (at most `MAX_INLINE_IMAGE_BYTES`).
+    pub inline_max_bytes: usize,
 }
+
+/// Images up to this size travel inside their announcement by default: see `Config`.
+pub const DEFAULT_INLINE_MAX_BYTES: usize = argus_protocol::limits::MAX_INLINE_IMAGE_BYTES;
 
 impl Default for Config {
     fn default() -> Self {
@@ -63,6 +69,7 @@ impl Default for Config {
             silent_connection_ms: 4_000,
             image_retain_ms: 120_000,
             dispatch_depth: 16,
+            inline_max_bytes: DEFAULT_INLINE_MAX_BYTES,
         }
     }
 }
@@ -111,6 +118,9 @@ pub struct State {
     pub(crate) rng: Rng,
     /// Connected peers, and when each connected (`Now::ms`).
     pub(crate) peers: HashMap<PeerId, u64>,
+    /// Images we took on and are fetching, with the nodes still to ask should this fetch fail.
+    /// At most one entry per open auction.
+    pub(crate) work_fetches: HashMap<argus_protocol::ids::ImageId, Vec<PeerId>>,
     /// Peers that announced images without ever sending a heartbeat: sources, not bidders
     /// (bounded by `MAX_NODES_SEEN`).
     pub(crate) sources: HashSet<PeerId>,
@@ -151,6 +161,7 @@ impl State {
             suspicion: Default::default(),
             rng: Rng::new(seed),
             peers: HashMap::new(),
+            work_fetches: HashMap::new(),
             sources: HashSet::new(),
             nodes: HashMap::new(),
             heartbeat_seq: 0,

@@ -14,6 +14,7 @@ use argus_protocol::messages::{GossipMessage, Handoff, Steal};
 use libp2p_identity::PeerId;
 use tracing::debug;
 
+use crate::sched::Action;
 use crate::state::State;
 
 /// How long an idle node waits after a `Steal` before asking again (answered or not).
@@ -83,9 +84,12 @@ impl State {
         }
         let to = h.to.0;
         for image in &h.images {
-            if let Some(action) = self.sched.on_handoff(image, to, h.wait_ms, self.now.ms) {
+            if let Some(Action::Run { image, takeover }) =
+                self.sched.on_handoff(image, to, h.wait_ms, self.now.ms)
+            {
                 self.counters.images_stolen += 1;
-                self.act(action);
+                // The holder had it in its backlog, so it has the bytes when they did not travel.
+                self.run_image(image, takeover, Some(from));
             }
         }
     }

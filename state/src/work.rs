@@ -19,6 +19,9 @@ use crate::images::Entry;
 use crate::sched::Action;
 use crate::state::State;
 
+/// Most nodes a won image's bytes are asked from, one after another.
+const MAX_FETCH_SOURCES: usize = 8;
+
 /// An uploaded image's description (the caller decoded its header).
 pub struct Upload {
     pub bytes: Bytes,
@@ -37,8 +40,15 @@ impl State {
             return Err(format!("unknown model {:?}", u.model));
         }
         let image = ImageId::of_bytes(&u.bytes);
-        let inline =
-            (u.bytes.len() <= MAX_INLINE_IMAGE_BYTES).then(|| serde_bytes::ByteBuf::from(u.bytes.to_vec()));
+        // A node that does not run the model keeps no copy to serve fetches: its uploads
+        // travel inline whatever their size (up to the protocol's limit).
+        let served = self.served(&u.model).is_some();
+        let limit = if served {
+            self.cfg.inline_max_bytes.min(MAX_INLINE_IMAGE_BYTES)
+        } else {
+            MAX_INLINE_IMAGE_BYTES
+        };
+        let inline = (u.bytes.len() <= limit).then(|| serde_bytes::ByteBuf::from(u.bytes.to_vec()));
         let seq = self.counters.images_announced;
         self.counters.images_announced += 1;
         let ann = ImageAnnouncement {
@@ -83,6 +93,7 @@ impl State {
         let bytes = match a.bytes {
             Some(b) => {
                 let b = b.into_vec();
+                self.counters.image_bytes_received += b.len() as u64;
                 if ImageId::of_bytes(&b) != a.image_id {
                     return warn!(image = %a.image_id, source = %a.source, "announced bytes do not hash to the image id");
                 }
@@ -154,7 +165,7 @@ impl State {
                 let claim = Claim { image_id: image, winner: self.node_id(), wait_ms, takeover };
                 self.publish(GossipMessage::Claim(claim));
             }
-            Action::Run { image, takeover } => self.run_image(image, takeover),
+            Action::Run { image, takeover } => self.run_image(image, takeover, None),
             Action::Reassert { image, wait_ms } => self.reassert(image, wait_ms),
             Action::Dropped { image } => {
                 self.counters.images_dropped += 1;
@@ -163,11 +174,18 @@ impl State {
         }
     }
 
-    /// Our claim stood: queue the image, fetching it first when it did not travel inline.
-    fn run_image(&mut self, image: ImageId, takeover: bool) {
+    /// Our claim stood: queue the image, fetching it first when it did not travel inline:
+    /// from `holder` first when one handed it to us (its backlog had the bytes), then from the
+    /// source, then from the holders before us (they may have fetched it).
+    pub(crate) fn run_image(
+        &mut self,
+        image: ImageId,
+        takeover: bool,
+        holder: Option<libp2p_identity::PeerId>,
+    ) {
         let Some(entry) = self.images.get(&image).cloned() else {
             // The buffer evicted it: we cannot run it; let the next bidder try.
-            return self.sched.on_local_failure(&image, self.now.ms);
+            return self.sched.on_local_failure(&image);
         };
         self.counters.images_won += 1;
         if takeover {
@@ -182,7 +200,20 @@ impl State {
                 bytes,
                 purpose: Purpose::Work { takeover },
             }),
-            None => self.fetch(image, entry.source),
+            None => {
+                let mut from: Vec<libp2p_identity::PeerId> = Vec::new();
+                for p in holder.into_iter().chain([entry.source]).chain(self.sched.past_holders(&image)) {
+                    if p != self.me && !from.contains(&p) && from.len() < MAX_FETCH_SOURCES {
+                        from.push(p);
+                    }
+                }
+                if from.is_empty() {
+                    return self.sched.on_local_failure(&image);
+                }
+                let first = from.remove(0);
+                self.work_fetches.insert(image, from);
+                self.fetch(image, first)
+            }
         }
     }
 
@@ -192,6 +223,7 @@ impl State {
     }
 
     pub(crate) fn on_fetched(&mut self, image: ImageId, bytes: Option<Bytes>) {
+        self.counters.image_bytes_received += bytes.as_ref().map_or(0, |b| b.len() as u64);
         let waiting_audit = self.audits.waiting.remove(&image);
         let Some(bytes) = bytes.filter(|b| ImageId::of_bytes(b) == image) else {
             self.counters.fetches_failed += 1;
@@ -205,9 +237,19 @@ impl State {
                     self.audit_abandoned(&image);
                     self.retry_audit_later(image, w);
                 }
-                None => self.sched.on_local_failure(&image, self.now.ms),
+                None => match self.work_fetches.get_mut(&image) {
+                    Some(rest) if !rest.is_empty() => {
+                        let next = rest.remove(0);
+                        self.fetch(image, next)
+                    }
+                    _ => {
+                        self.work_fetches.remove(&image);
+                        self.sched.on_local_failure(&image)
+                    }
+                },
             };
         };
+        self.work_fetches.remove(&image);
         self.images.set_bytes(&image, bytes.clone());
         let entry = self.images.get(&image).cloned();
         match (waiting_audit, entry) {
@@ -223,7 +265,7 @@ impl State {
                 bytes,
                 purpose: Purpose::Work { takeover: false },
             }),
-            (None, None) => self.sched.on_local_failure(&image, self.now.ms),
+            (None, None) => self.sched.on_local_failure(&image),
         }
     }
 
@@ -239,7 +281,7 @@ impl State {
         self.counters.inference_refused += 1;
         warn!(image = %job.image, model = %job.model.name, "inference queue full");
         match job.purpose {
-            Purpose::Work { .. } => self.sched.on_local_failure(&job.image, self.now.ms),
+            Purpose::Work { .. } => self.sched.on_local_failure(&job.image),
             Purpose::Audit { .. } => self.audit_abandoned(&job.image),
         }
     }

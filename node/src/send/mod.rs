@@ -68,6 +68,8 @@ struct Sent {
     order: VecDeque<ImageId>,
     /// The model every image of this run needs (a known name).
     model: String,
+    /// Images up to this size travel inline (`--inline-max-bytes`).
+    inline_max: usize,
     announced: u64,
     confirmed: u64,
     reannounced: u64,
@@ -183,7 +185,8 @@ impl Sent {
         r.due = Instant::now() + r.every;
         self.reannounced += 1;
         info!(image = %id, seq = img.seq, "no stored result for an announced image yet: announcing it again");
-        let ann = announcement(me, name, &self.model, img.seq, img.captured_at_ms, &img.bytes)?;
+        let ann =
+            announcement(me, name, &self.model, self.inline_max, img.seq, img.captured_at_ms, &img.bytes)?;
         net.publish(&GossipMessage::Announce(ann)).await?;
         Ok(())
     }
@@ -192,6 +195,9 @@ impl Sent {
 pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     if !(args.rate > 0.0 && args.rate <= 10_000.0) {
         bail!("--rate must be within (0, 10000] images per second");
+    }
+    if args.inline_max_bytes > MAX_INLINE_IMAGE_BYTES {
+        bail!("--inline-max-bytes must be at most {MAX_INLINE_IMAGE_BYTES} (the protocol's limit)");
     }
     let lose_first = match args.fault.as_deref() {
         None => false,
@@ -208,7 +214,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     }
     let (net, mut events) = crate::net::start(&key, &cfg, Arc::new(Metrics::default()))?;
     lines::print(&SendLine::Ready { peer_id: me.to_string() });
-    let mut sent = Sent { model, ..Sent::default() };
+    let mut sent = Sent { model, inline_max: args.inline_max_bytes, ..Sent::default() };
     let mut nodes = HashSet::new();
     let deadline = Instant::now() + WAIT_PEERS;
     while nodes.len() < args.min_peers {
@@ -252,7 +258,8 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
                 let bytes = Arc::new(bytes?);
                 let id = ImageId::of_bytes(&bytes);
                 let captured_at_ms = crate::clock::wall_ms();
-                let ann = announcement(me, &args.name, &sent.model, seq, captured_at_ms, &bytes)?;
+                let ann =
+                    announcement(me, &args.name, &sent.model, sent.inline_max, seq, captured_at_ms, &bytes)?;
                 if !lose_first {
                     net.publish(&GossipMessage::Announce(ann)).await?;
                 }
@@ -287,12 +294,12 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The announcement of one image: inline bytes up to the protocol's limit, otherwise served on
-/// request.
+/// The announcement of one image: inline bytes up to `inline_max`, otherwise served on request.
 fn announcement(
     me: PeerId,
     name: &str,
     model: &str,
+    inline_max: usize,
     seq: u64,
     captured_at_ms: u64,
     bytes: &[u8],
@@ -301,7 +308,8 @@ fn announcement(
         .with_guessed_format()?
         .into_dimensions()
         .with_context(|| format!("image {seq} is not a readable PNG/JPEG"))?;
-    let inline = (bytes.len() <= MAX_INLINE_IMAGE_BYTES).then(|| serde_bytes::ByteBuf::from(bytes.to_vec()));
+    let inline = (bytes.len() <= inline_max.min(MAX_INLINE_IMAGE_BYTES))
+        .then(|| serde_bytes::ByteBuf::from(bytes.to_vec()));
     Ok(ImageAnnouncement {
         image_id: ImageId::of_bytes(bytes),
         source: NodeId(me),

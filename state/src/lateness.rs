@@ -1,0 +1,65 @@
+//! How late peers' bids arrive here, and the bid window and confirm period that follow from it.
+//! On an idle LAN every bid is in within a millisecond or two and windows close early; on an
+//! overloaded machine (more nodes than cores, a busy CPU) bids and claims can arrive hundreds
+//! of milliseconds late. A fixed 120 ms window then closes on a partial view, several nodes
+//! each believe they won, and the work is multiplied exactly when there is no capacity for it.
+//! So the window's fallback timeout follows the observed lateness: it rises at once with a late
+//! bid and decays slowly, between the configured window and `MAX_WINDOW_MS`. Windows whose bids
+//! all arrive still close the moment the last one does, so this costs no latency when the
+//! network keeps up.
+
+/// The longest a bid window waits for a missing bid, however late bids have been.
+pub const MAX_WINDOW_MS: u64 = 2_000;
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Lateness {
+    /// Recent bid delay (announcement seen here -> bid seen here), ms: jumps up to a larger
+    /// sample, decays by 1/32 of the gap per smaller one.
+    est_ms: u64,
+}
+
+impl Lateness {
+    /// A peer's bid arrived `delay_ms` after we saw its announcement.
+    pub(crate) fn sample(&mut self, delay_ms: u64) {
+        let delay_ms = delay_ms.min(MAX_WINDOW_MS);
+        if delay_ms >= self.est_ms {
+            self.est_ms = delay_ms;
+        } else {
+            self.est_ms -= (self.est_ms - delay_ms).div_ceil(32);
+        }
+    }
+
+    /// The bid window's timeout: half again the recent delay, at least `base_ms`.
+    pub(crate) fn window_ms(&self, base_ms: u64) -> u64 {
+        (self.est_ms + self.est_ms / 2).clamp(base_ms, MAX_WINDOW_MS.max(base_ms))
+    }
+
+    /// The confirm period after a window that closed without every bid: a competing claim is
+    /// as late as a bid, so at least half the recent delay.
+    pub(crate) fn confirm_ms(&self, base_ms: u64) -> u64 {
+        base_ms.max(self.est_ms / 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_rises_with_a_late_bid_and_decays_back_to_the_base() {
+        let mut l = Lateness::default();
+        assert_eq!(l.window_ms(120), 120, "nothing late: the configured window");
+        l.sample(2);
+        assert_eq!(l.window_ms(120), 120);
+        l.sample(400);
+        assert_eq!(l.window_ms(120), 600, "one late bid widens it at once");
+        assert_eq!(l.confirm_ms(60), 200);
+        for _ in 0..200 {
+            l.sample(1);
+        }
+        assert_eq!(l.window_ms(120), 120, "prompt bids bring it back");
+        assert_eq!(l.confirm_ms(60), 60);
+        l.sample(60_000);
+        assert_eq!(l.window_ms(120), MAX_WINDOW_MS, "capped");
+    }
+}
