@@ -31,6 +31,10 @@ struct Opts {
     flood_rate: f64,
     /// Audit ratio pinned to 0: separates the cost of sharing work from the cost of audits.
     no_audit: bool,
+    /// The sender's `--inline-max-bytes` (its default when absent).
+    inline_max: Option<usize>,
+    /// Nodes measured alone; the others are counted at their mean (same binary and settings).
+    standalone: Option<usize>,
 }
 
 fn parse_opts() -> anyhow::Result<Opts> {
@@ -41,6 +45,8 @@ fn parse_opts() -> anyhow::Result<Opts> {
         light_rate: 4.0,
         flood_rate: 2_000.0,
         no_audit: false,
+        inline_max: None,
+        standalone: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -52,10 +58,12 @@ fn parse_opts() -> anyhow::Result<Opts> {
             "--light-rate" => o.light_rate = val()?.parse()?,
             "--flood-rate" => o.flood_rate = val()?.parse()?,
             "--no-audit" => o.no_audit = true,
+            "--inline-max-bytes" => o.inline_max = Some(val()?.parse()?),
+            "--standalone-nodes" => o.standalone = Some(val()?.parse()?),
             "-h" | "--help" => {
                 println!(
                     "argus-netbench [--nodes N=2] [--images K=300 per node] [--light-images 60] \
-                     [--light-rate 4] [--flood-rate 2000] [--no-audit]"
+                     [--light-rate 4] [--flood-rate 2000] [--no-audit] [--inline-max-bytes B] [--standalone-nodes K]"
                 );
                 std::process::exit(0);
             }
@@ -84,9 +92,15 @@ fn write_images(dir: &Path, start: u64, count: usize) -> anyhow::Result<()> {
 /// leaving the phase waiting for an image no node has.
 const SENDER_LINGER_S: u64 = 12;
 
-fn send_dir(dir: &Path, peers: &[String], rate: f64, min_peers: usize) -> anyhow::Result<usize> {
+fn send_dir(
+    dir: &Path,
+    peers: &[String],
+    rate: f64,
+    min_peers: usize,
+    inline_max: Option<usize>,
+) -> anyhow::Result<usize> {
     // Generated scenes of the shapes model (a folder defaults to coco).
-    let args: Vec<String> = [
+    let mut args: Vec<String> = [
         "--no-mdns",
         "--listen",
         "/ip4/127.0.0.1/tcp/0",
@@ -103,6 +117,9 @@ fn send_dir(dir: &Path, peers: &[String], rate: f64, min_peers: usize) -> anyhow
     ]
     .map(String::from)
     .to_vec();
+    if let Some(b) = inline_max {
+        args.extend(["--inline-max-bytes".to_string(), b.to_string()]);
+    }
     let lines = send_lines(&[], &args, peers)?;
     Ok(lines.iter().filter(|l| matches!(l, SendLine::Announced(_))).count())
 }
@@ -149,16 +166,37 @@ fn print_counters(nodes: &[NodeProc]) {
     }
 }
 
-/// Mean of a Prometheus histogram (`_sum / _count`) from a node's `/metrics`.
-fn histogram_mean(node: &NodeProc, name: &str) -> Option<f64> {
+/// A Prometheus histogram's `_sum` and `_count` from a node's `/metrics`.
+fn histogram(node: &NodeProc, name: &str) -> Option<(f64, f64)> {
     let text = http_text(&node.http, "/metrics").ok()?;
     let get = |suffix: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{name}_{suffix} ")))
             .and_then(|v| v.trim().parse::<f64>().ok())
     };
-    let (sum, count) = (get("sum")?, get("count")?);
+    Some((get("sum")?, get("count")?))
+}
+
+/// Mean of a Prometheus histogram (`_sum / _count`).
+fn histogram_mean(node: &NodeProc, name: &str) -> Option<f64> {
+    let (sum, count) = histogram(node, name)?;
     (count > 0.0).then(|| sum / count)
+}
+
+/// How busy each node's inference was over a window: the growth of its `argus_inference_ms`
+/// sum (each job's share of its batch's time) against the window, and its time per image.
+fn print_busy(nodes: &[NodeProc], before: &[(f64, f64)], window_ms: u64) {
+    for (i, nd) in nodes.iter().enumerate() {
+        let (sum, count) = histogram(nd, "argus_inference_ms").unwrap_or((0.0, 0.0));
+        let (ds, dc) = (sum - before[i].0, count - before[i].1);
+        println!(
+            "n{i}: inference busy {:.2} s of {:.2} s ({:.0} %), {:.1} ms per image",
+            ds / 1e3,
+            window_ms as f64 / 1e3,
+            100.0 * ds / (window_ms as f64).max(1.0),
+            if dc > 0.0 { ds / dc } else { 0.0 }
+        );
+    }
 }
 
 fn http_text(addr: &str, path: &str) -> anyhow::Result<String> {
@@ -241,17 +279,23 @@ fn main() -> anyhow::Result<()> {
 
     // 1. Standalone throughput of each node.
     let mut standalone = Vec::new();
-    for i in 0..n {
+    let measured = o.standalone.unwrap_or(n).clamp(1, n);
+    for i in 0..measured {
         let dir = batch(o.images, &format!("alone{i}"))?;
         let node = start_node(&tmp.0.join("alone"), i, &[], o.no_audit)?;
-        let sent = send_dir(&dir, &[node.addr()], o.flood_rate, 1)?;
+        let sent = send_dir(&dir, &[node.addr()], o.flood_rate, 1, o.inline_max)?;
         let (tput, _) = throughput(&node, sent, Duration::from_secs(600))?;
-        println!("standalone n{i}: {sent} images, {tput:.1} images/s");
+        let per_image = histogram_mean(&node, "argus_inference_ms").unwrap_or(0.0);
+        println!("standalone n{i}: {sent} images, {tput:.1} images/s ({per_image:.1} ms per image)");
         standalone.push(tput);
         drop(node);
         std::fs::remove_dir_all(tmp.0.join("alone"))?;
     }
-    let sum: f64 = standalone.iter().sum();
+    let mean = standalone.iter().sum::<f64>() / standalone.len() as f64;
+    if measured < n {
+        println!("standalone n{measured}..n{}: not measured, counted at the mean {mean:.1} images/s", n - 1);
+    }
+    let sum: f64 = standalone.iter().sum::<f64>() + mean * (n - measured) as f64;
 
     // 2. Together, light load: the latency that scheduling adds.
     let together = tmp.0.join("together");
@@ -267,7 +311,7 @@ fn main() -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_millis(STARTUP_MS));
     let all: Vec<String> = nodes.iter().map(NodeProc::addr).collect();
     let dir = batch(o.light_images, "light")?;
-    let sent = send_dir(&dir, &all, o.light_rate, n)?;
+    let sent = send_dir(&dir, &all, o.light_rate, n, o.inline_max)?;
     let (_, results) = throughput(&nodes[0], sent, Duration::from_secs(300))?;
     let mean_inf: std::collections::HashMap<String, f64> = nodes
         .iter()
@@ -293,7 +337,13 @@ fn main() -> anyhow::Result<()> {
     let flood = batch(o.images * n, "flood")?;
     let before = results.len();
     let processed_before = processed(&nodes);
-    let sent = send_dir(&flood, &all, o.flood_rate, n)?;
+    let counter = |nd: &NodeProc, name: &str| {
+        block_on(nd.client().status()).ok().and_then(Result::ok).and_then(|st| st.counter(name)).unwrap_or(0)
+    };
+    let read_before: Vec<u64> = nodes.iter().map(|nd| counter(nd, "image_bytes_received")).collect();
+    let busy_before: Vec<(f64, f64)> =
+        nodes.iter().map(|nd| histogram(nd, "argus_inference_ms").unwrap_or((0.0, 0.0))).collect();
+    let sent = send_dir(&flood, &all, o.flood_rate, n, o.inline_max)?;
     let (_, stored_all) = throughput(&nodes[0], before + sent, Duration::from_secs(900))?;
     let fresh: Vec<_> = stored_all.iter().filter(|r| !results.iter().any(|l| l.0 == r.0)).collect();
     let first_ms = fresh.iter().map(|r| r.1).min().unwrap_or(0);
@@ -316,6 +366,24 @@ fn main() -> anyhow::Result<()> {
         100.0 * extra as f64 / fresh.len().max(1) as f64
     );
     println!("throughput share: {tput:.1} / {sum:.1} (sum of standalone) = {:.2}", tput / sum.max(1e-9));
+    print_busy(&nodes, &busy_before, end_ms.saturating_sub(first_ms));
+    let image_bytes: u64 =
+        std::fs::read_dir(&flood)?.filter_map(|e| Some(e.ok()?.metadata().ok()?.len())).sum();
+    let per_node: Vec<f64> = nodes
+        .iter()
+        .zip(&read_before)
+        .map(|(nd, b)| {
+            counter(nd, "image_bytes_received").saturating_sub(*b) as f64 / fresh.len().max(1) as f64 / 1024.0
+        })
+        .collect();
+    println!(
+        "image bytes received per node per image (inline and fetched): mean {:.1} KiB, max {:.1} KiB; \
+         images average {:.1} KiB; inline up to {}",
+        per_node.iter().sum::<f64>() / per_node.len().max(1) as f64,
+        per_node.iter().copied().fold(0.0, f64::max),
+        image_bytes as f64 / (o.images * n).max(1) as f64 / 1024.0,
+        o.inline_max.map_or("the sender's default".to_string(), |b| format!("{b} bytes"))
+    );
     print_counters(&nodes);
     Ok(())
 }
