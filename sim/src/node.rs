@@ -105,6 +105,8 @@ pub struct SimNode {
     pub worker_busy: bool,
     pub commit_scheduled: bool,
     pub paused_until: u64,
+    /// Until then the node is still handling earlier events (see `Plan::handle_ms`).
+    pub busy_until: u64,
     /// When a wake for the state's next claim deadline is scheduled (sim time).
     pub wake_at: Option<u64>,
     pub speed_ms: u64,
@@ -132,6 +134,7 @@ impl SimNode {
             worker_busy: false,
             commit_scheduled: false,
             paused_until: 0,
+            busy_until: 0,
             wake_at: None,
             speed_ms,
             skew_ms,

@@ -37,6 +37,9 @@ pub struct Plan {
     /// Share of images announced with their bytes inline (the rest are fetched).
     pub inline: f64,
     pub faults: Vec<Fault>,
+    /// Per node: the time handling one delivered event takes, ms (0: instant). An overloaded
+    /// machine (more nodes than cores) handles messages late, and they queue behind each other.
+    pub handle_ms: Vec<u64>,
     /// Every fault is over by then.
     pub heal_ms: u64,
     /// The run ends then.
@@ -86,9 +89,13 @@ impl Plan {
             let restart = at + 500 + r.below(3_000);
             faults.extend((0..nodes).map(|node| Fault::Crash { node, at, restart }));
         }
+        // Drawn last, so the draws above are those of earlier simulator versions.
+        let handle_ms =
+            if r.chance(0.2) { (0..nodes).map(|_| 1 + r.below(6)).collect() } else { vec![0; nodes] };
         Plan {
             seed,
             nodes,
+            handle_ms,
             speed_ms,
             skew_ms,
             anomalous,
@@ -186,6 +193,9 @@ impl Plan {
         if self.inline < 1.0 {
             k.push("fetched images");
         }
+        if self.handle_ms.iter().any(|h| *h > 0) {
+            k.push("overloaded nodes (slow message handling)");
+        }
         k
     }
 
@@ -202,13 +212,15 @@ impl Plan {
             })
             .collect();
         format!(
-            "{} nodes, {} images, loss {:.3}, dup {:.3}, delay {:?} ms, inline {}, anomalous {:?}, faults [{}]",
+            "{} nodes, {} images, loss {:.3}, dup {:.3}, delay {:?} ms, inline {}, handle {:?} ms, anomalous {:?}, \
+             faults [{}]",
             self.nodes,
             self.images.len(),
             self.loss,
             self.duplicate,
             self.delay_ms,
             self.inline,
+            self.handle_ms,
             self.anomalous,
             kinds.join(", ")
         )

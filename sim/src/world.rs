@@ -284,6 +284,15 @@ impl World {
                     let t = self.nodes[node].paused_until;
                     return self.at(t, Ev::Deliver { node, inc, ev });
                 }
+                // An overloaded node handles one event at a time, each taking `handle_ms`.
+                let cost = self.plan.handle_ms[node];
+                if cost > 0 {
+                    if self.nodes[node].busy_until > self.now {
+                        let t = self.nodes[node].busy_until;
+                        return self.at(t, Ev::Deliver { node, inc, ev });
+                    }
+                    self.nodes[node].busy_until = self.now + cost;
+                }
                 self.deliver_now(node, ev);
             }
             Ev::Tick(i, inc) | Ev::Wake(i, inc) | Ev::Heartbeat(i, inc) | Ev::Digest(i, inc)

@@ -32,6 +32,7 @@ pub mod counters;
 mod dispatch;
 pub mod events;
 pub mod fault;
+mod fetch;
 pub mod images;
 pub mod lateness;
 pub mod ledger;

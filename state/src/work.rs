@@ -19,9 +19,6 @@ use crate::images::Entry;
 use crate::sched::Action;
 use crate::state::State;
 
-/// Most nodes a won image's bytes are asked from, one after another.
-const MAX_FETCH_SOURCES: usize = 8;
-
 /// An uploaded image's description (the caller decoded its header).
 pub struct Upload {
     pub bytes: Bytes,
@@ -174,9 +171,8 @@ impl State {
         }
     }
 
-    /// Our claim stood: queue the image, fetching it first when it did not travel inline:
-    /// from `holder` first when one handed it to us (its backlog had the bytes), then from the
-    /// source, then from the holders before us (they may have fetched it).
+    /// Our claim stood: queue the image, fetching it first when it did not travel inline
+    /// (`holder`: the node that handed it to us, asked first).
     pub(crate) fn run_image(
         &mut self,
         image: ImageId,
@@ -200,72 +196,7 @@ impl State {
                 bytes,
                 purpose: Purpose::Work { takeover },
             }),
-            None => {
-                let mut from: Vec<libp2p_identity::PeerId> = Vec::new();
-                for p in holder.into_iter().chain([entry.source]).chain(self.sched.past_holders(&image)) {
-                    if p != self.me && !from.contains(&p) && from.len() < MAX_FETCH_SOURCES {
-                        from.push(p);
-                    }
-                }
-                if from.is_empty() {
-                    return self.sched.on_local_failure(&image);
-                }
-                let first = from.remove(0);
-                self.work_fetches.insert(image, from);
-                self.fetch(image, first)
-            }
-        }
-    }
-
-    pub(crate) fn fetch(&mut self, image: ImageId, from: libp2p_identity::PeerId) {
-        self.counters.fetches_sent += 1;
-        self.out.push(Out::Fetch { image, from });
-    }
-
-    pub(crate) fn on_fetched(&mut self, image: ImageId, bytes: Option<Bytes>) {
-        self.counters.image_bytes_received += bytes.as_ref().map_or(0, |b| b.len() as u64);
-        let waiting_audit = self.audits.waiting.remove(&image);
-        let Some(bytes) = bytes.filter(|b| ImageId::of_bytes(b) == image) else {
-            self.counters.fetches_failed += 1;
-            return match waiting_audit {
-                Some(mut w) if !w.rest.is_empty() => {
-                    let next = w.rest.remove(0);
-                    self.audits.waiting.insert(image, w);
-                    self.fetch(image, next);
-                }
-                Some(w) => {
-                    self.audit_abandoned(&image);
-                    self.retry_audit_later(image, w);
-                }
-                None => match self.work_fetches.get_mut(&image) {
-                    Some(rest) if !rest.is_empty() => {
-                        let next = rest.remove(0);
-                        self.fetch(image, next)
-                    }
-                    _ => {
-                        self.work_fetches.remove(&image);
-                        self.sched.on_local_failure(&image)
-                    }
-                },
-            };
-        };
-        self.work_fetches.remove(&image);
-        self.images.set_bytes(&image, bytes.clone());
-        let entry = self.images.get(&image).cloned();
-        match (waiting_audit, entry) {
-            // An audit needs no buffered announcement: the result may have come by anti-entropy.
-            (Some(w), entry) => {
-                let captured_at_ms = entry.map_or(0, |e| e.captured_at_ms);
-                self.submit(Job { image, model: w.model, captured_at_ms, bytes, purpose: w.purpose });
-            }
-            (None, Some(e)) => self.submit(Job {
-                image,
-                model: e.model,
-                captured_at_ms: e.captured_at_ms,
-                bytes,
-                purpose: Purpose::Work { takeover: false },
-            }),
-            (None, None) => self.sched.on_local_failure(&image),
+            None => self.fetch_work(image, holder, entry.source),
         }
     }
 

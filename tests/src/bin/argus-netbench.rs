@@ -139,7 +139,11 @@ fn processed(nodes: &[NodeProc]) -> u64 {
 }
 
 /// The counters that say where scheduling time and duplicate work went, per node.
-const SCHED_COUNTERS: [&str; 12] = [
+const SCHED_COUNTERS: [&str; 16] = [
+    "gossip_received",
+    "gossip_rejected",
+    "net_events_dropped",
+    "publish_dropped",
     "runs_yielded",
     "steals_sent",
     "images_stolen",
@@ -344,7 +348,17 @@ fn main() -> anyhow::Result<()> {
     let busy_before: Vec<(f64, f64)> =
         nodes.iter().map(|nd| histogram(nd, "argus_inference_ms").unwrap_or((0.0, 0.0))).collect();
     let sent = send_dir(&flood, &all, o.flood_rate, n, o.inline_max)?;
-    let (_, stored_all) = throughput(&nodes[0], before + sent, Duration::from_secs(900))?;
+    let stored_all = match throughput(&nodes[0], before + sent, Duration::from_secs(120 + sent as u64 / 2)) {
+        Ok((_, s)) => s,
+        Err(e) => {
+            // Say where the images are before giving up.
+            for (i, nd) in nodes.iter().enumerate() {
+                println!("n{i}: {} results stored", stored(nd).map_or(0, |s| s.len()));
+            }
+            print_counters(&nodes);
+            return Err(e);
+        }
+    };
     let fresh: Vec<_> = stored_all.iter().filter(|r| !results.iter().any(|l| l.0 == r.0)).collect();
     let first_ms = fresh.iter().map(|r| r.1).min().unwrap_or(0);
     let end_ms = fresh.iter().map(|r| r.2).max().unwrap_or(0);
