@@ -105,9 +105,10 @@ pub struct SendArgs {
     /// Nodes that must be heard from before sending starts (waits at most 60 s).
     #[arg(long, default_value_t = 1)]
     pub min_peers: usize,
-    /// Seconds to stay after the last image, serving fetches and re-announcing images no node
-    /// has confirmed a stored result for.
-    #[arg(long, default_value_t = 10)]
+    /// After the last image, stay until a node has confirmed a stored result for every image
+    /// (serving fetches and re-announcing unconfirmed images meanwhile), but at most this many
+    /// seconds.
+    #[arg(long, default_value_t = 120)]
     pub linger_s: u64,
     /// FAULT INJECTION for tests: `lose-first-announce` skips the first publication of every
     /// image, as if the network lost it, so only re-announcement can deliver it.

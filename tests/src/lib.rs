@@ -57,6 +57,10 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // `ARGUS_KEEP_TEMP=1` keeps it (node logs, stores) to look at after a run.
+        if std::env::var_os("ARGUS_KEEP_TEMP").is_some() {
+            return eprintln!("kept {}", self.0.display());
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }

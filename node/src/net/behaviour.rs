@@ -54,6 +54,13 @@ fn gossipsub_config() -> Result<gossipsub::Config, String> {
         // must still pass.
         .max_transmit_size(limits::MAX_GOSSIP_BYTES + GOSSIPSUB_FRAMING_BYTES)
         .duplicate_cache_time(Duration::from_secs(120))
+        // libp2p abandons a message that waited in a connection's send queue longer than 5 s
+        // (published) or 1 s (forwarded). A peer whose CPU is overloaded reads its sockets late,
+        // so those limits drop the very bids, claims and results that keep overloaded nodes
+        // from doing the same work twice, and the heartbeats that keep them connected. Late
+        // is better than never for all of them; the queue stays bounded by its length (5,000).
+        .publish_queue_duration(Duration::from_secs(30))
+        .forward_queue_duration(Duration::from_secs(10))
         .build()
         .map_err(|e| e.to_string())
 }

@@ -1,8 +1,9 @@
 //! `argus send`: an image source. It joins the network as a peer (with a fresh identity),
 //! waits until enough nodes are heard from, announces each image at the requested rate (inline
 //! up to the protocol's limit, otherwise served on request), prints one JSON line per image,
-//! and lingers to serve fetches. Each image is re-announced until a node confirms a stored
-//! result for it (see `Sent`); a last line sums up what was confirmed. Never stores anything.
+//! and stays, serving fetches, until a node has confirmed a stored result for every image (at
+//! most `--linger-s` after the last one). Each image is re-announced until a node confirms it
+//! (see `Sent`); a last line sums up what was confirmed. Never stores anything.
 
 mod source;
 
@@ -72,6 +73,8 @@ struct Sent {
     inline_max: usize,
     announced: u64,
     confirmed: u64,
+    /// Tracked images not confirmed yet.
+    pending: u64,
     reannounced: u64,
     given_up: u64,
     in_flight: usize,
@@ -83,12 +86,19 @@ impl Sent {
         self.announced += 1;
         let recheck =
             Some(Recheck { due: Instant::now() + FIRST_RECHECK, every: FIRST_RECHECK, checking: false });
-        if self.images.insert(id, SentImage { seq, captured_at_ms, bytes, recheck }).is_none() {
-            self.order.push_back(id);
+        match self.images.insert(id, SentImage { seq, captured_at_ms, bytes, recheck }) {
+            None => {
+                self.order.push_back(id);
+                self.pending += 1;
+            }
+            // The same bytes again: unconfirmed again.
+            Some(old) if old.recheck.is_none() => self.pending += 1,
+            Some(_) => {}
         }
         while self.order.len() > MAX_SENT_IMAGES {
             let Some(old) = self.order.pop_front() else { break };
             if self.images.remove(&old).is_some_and(|i| i.recheck.is_some()) {
+                self.pending -= 1;
                 self.given_up += 1;
                 warn!(image = %old, "too many images in flight: no longer tracking an unconfirmed one");
             }
@@ -102,11 +112,12 @@ impl Sent {
     fn confirm(&mut self, id: &ImageId) {
         if self.images.get_mut(id).and_then(|i| i.recheck.take()).is_some() {
             self.confirmed += 1;
+            self.pending -= 1;
         }
     }
 
     fn unconfirmed(&self) -> u64 {
-        self.images.values().filter(|i| i.recheck.is_some()).count() as u64 + self.given_up
+        self.pending + self.given_up
     }
 
     /// Starts queries for images whose recheck is due; with no node known, re-announces at once.
@@ -235,9 +246,13 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     let mut recheck = tokio::time::interval(Duration::from_millis(500));
     let (checks_tx, mut checks) = mpsc::channel(MAX_CHECKS_IN_FLIGHT);
     let mut seq = 0u64;
-    // Set when the last image is out: then stay `linger_s` to serve fetches and confirm.
+    // Set when the last image is out: then stay until every image is confirmed, at most
+    // `linger_s`, serving fetches and re-announcing.
     let mut linger_until: Option<tokio::time::Instant> = None;
     loop {
+        if linger_until.is_some() && sent.pending == 0 {
+            break;
+        }
         let linger = async {
             match linger_until {
                 Some(t) => tokio::time::sleep_until(t).await,
@@ -288,7 +303,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
             unconfirmed,
             announced = sent.announced,
             "some images have no stored result confirmed by a node yet (no node answered with one \
-             before the linger ended); raise --linger-s to wait longer"
+             within --linger-s after the last image); raise it to wait longer"
         );
     }
     Ok(())

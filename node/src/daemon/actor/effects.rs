@@ -27,15 +27,17 @@ impl Actor {
                         debug!(error = %e, "gossip not published");
                     }
                 }
-                Out::Fetch { image, from } => self.follow_up(FollowUp::Fetch { image, from }),
+                Out::Fetch { image, from } => outs.extend(self.follow_up(FollowUp::Fetch { image, from })),
                 Out::Infer(job) => {
                     if let Err(job) = self.worker.try_submit(job) {
                         let now = self.now();
                         outs.extend(self.state.handle(In::InferRefused { job }, now));
                     }
                 }
-                Out::Read { image, then } => self.follow_up(FollowUp::Read { image, then }),
-                Out::Write { register, then } => self.follow_up(FollowUp::Write { register, then }),
+                Out::Read { image, then } => outs.extend(self.follow_up(FollowUp::Read { image, then })),
+                Out::Write { register, then } => {
+                    outs.extend(self.follow_up(FollowUp::Write { register, then }))
+                }
                 Out::Answer { id, bytes } => {
                     let resp = FetchResponse { bytes: bytes.map(|b| serde_bytes::ByteBuf::from(b.to_vec())) };
                     self.net_command(NetCommand::Respond { id, resp: Response::Fetch(resp) });
@@ -45,7 +47,9 @@ impl Actor {
                     // The anti-entropy task may be busy; then the next digest will do.
                     let _ = self.sync_tx.try_send((peer, digest));
                 }
-                Out::FindSingleVotes { worker } => self.follow_up(FollowUp::SingleVotes { worker }),
+                Out::FindSingleVotes { worker } => {
+                    outs.extend(self.follow_up(FollowUp::SingleVotes { worker }))
+                }
                 Out::SaveClock(ts) => self.store.save_clock(ts),
                 Out::SaveAuditRecord(record) => self.store.save_audit_record(record),
                 Out::Observe(h, v) => match h {
@@ -70,22 +74,28 @@ impl Actor {
             InboundRequest::Fetch(r) => self.handle(In::FetchAsked { id, image: r.image_id }),
             InboundRequest::Query(r) => {
                 self.metrics.queries_served.fetch_add(1, Ordering::Relaxed);
-                self.follow_up(FollowUp::AnswerQuery { id, image: r.image_id });
+                let refused = self.follow_up(FollowUp::AnswerQuery { id, image: r.image_id });
+                self.apply(refused);
             }
             InboundRequest::Sync(req) => {
                 debug!(%peer, "sync request");
-                self.follow_up(FollowUp::AnswerSync { id, req });
+                let refused = self.follow_up(FollowUp::AnswerSync { id, req });
+                self.apply(refused);
             }
         }
     }
 
     /// Queues a follow-up behind any deferred ones and starts what the free slots allow.
-    fn follow_up(&mut self, f: FollowUp) {
+    /// Starts (or queues) a follow-up. Over every bound it fails at once: the state's answer
+    /// to that failure comes back (handled in line by `apply`), so nothing waits forever for
+    /// an answer that was never going to come.
+    #[must_use = "the state must see a refused follow-up's failure"]
+    fn follow_up(&mut self, f: FollowUp) -> Vec<Out> {
         if self.deferred.len() < MAX_DEFERRED {
             self.deferred.push_back(f);
-            return self.run_deferred();
+            self.run_deferred();
+            return Vec::new();
         }
-        // Over every bound: answer at once, as a failure, so nothing waits forever.
         warn!("follow-up queue full: failing a store call or fetch");
         self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
         let ev = match f {
@@ -97,8 +107,12 @@ impl Actor {
             FollowUp::SingleVotes { worker } => Some(In::SingleVotes { worker, results: Vec::new() }),
             FollowUp::AnswerQuery { .. } | FollowUp::AnswerSync { .. } => None,
         };
-        if let Some(ev) = ev {
-            let _ = self.internal_tx.try_send(ev);
+        match ev {
+            Some(ev) => {
+                let now = self.now();
+                self.state.handle(ev, now)
+            }
+            None => Vec::new(),
         }
     }
 
