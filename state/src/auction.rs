@@ -25,6 +25,9 @@ pub(crate) struct Open<P> {
     pub(crate) running: bool,
     /// True once the image left our backlog for the inference worker: it can no longer yield.
     pub(crate) dispatched: bool,
+    /// While we hold it (`running`): when to renew our claim, well before the deadline the
+    /// other nodes gave us (see `renew_after`).
+    pub(crate) renew_at: Option<u64>,
     /// True once its bid window has closed (counted once, early or by timeout).
     pub(crate) closed: bool,
 }
@@ -49,6 +52,7 @@ impl<P: Clone + Ord> Open<P> {
             claimed: None,
             running: false,
             dispatched: false,
+            renew_at: None,
             closed: false,
         }
     }
@@ -64,6 +68,13 @@ impl<P: Clone + Ord> Open<P> {
             || (self.holder.is_none() && next_bidder(&self.bids, &self.failed).is_some_and(|(p, _)| p == *me))
     }
 
+    /// Our claim stood: we hold the image from now on, and renew the claim while we do.
+    /// `wait_ms`: what the other nodes' deadline for us is based on.
+    pub(crate) fn hold(&mut self, wait_ms: u32, now_ms: u64, slack_ms: u64) {
+        self.running = true;
+        self.renew_at = Some(now_ms + renew_after(wait_ms, slack_ms));
+    }
+
     /// Every expected bid is in.
     fn complete(&self) -> bool {
         self.expected.as_ref().is_some_and(|e| e.iter().all(|p| self.bids.contains_key(p)))
@@ -74,9 +85,21 @@ impl<P: Clone + Ord> Open<P> {
     /// over when its holder is late.
     pub(crate) fn step<I: Clone>(&mut self, me: &P, cfg: &SchedConfig, image: &I, now_ms: u64) -> Stepped<I> {
         let mut out = Stepped { actions: Vec::new(), due: None, closed: None };
+        if self.running {
+            // Still ours and not finished: a slow holder renews its claim before the other
+            // nodes' deadline for it passes, so they wait instead of taking it over.
+            if let Some(t) = self.renew_at
+                && now_ms >= t
+            {
+                let wait_ms = self.bids.get(me).copied().unwrap_or(0);
+                self.renew_at = Some(now_ms + renew_after(wait_ms, cfg.result_slack_ms));
+                out.actions.push(Action::Reassert { image: image.clone(), wait_ms, renew: true });
+            }
+            return out;
+        }
         let complete = self.complete();
         // Once closed, a window stays closed (its timeout can grow later, see `lateness`).
-        if self.running || (!self.closed && now_ms < self.opened_ms + cfg.bid_window_ms && !complete) {
+        if !self.closed && now_ms < self.opened_ms + cfg.bid_window_ms && !complete {
             return out;
         }
         if !self.closed {
@@ -86,7 +109,8 @@ impl<P: Clone + Ord> Open<P> {
         if let Some((run_at, takeover)) = self.claimed {
             if now_ms >= run_at {
                 self.claimed = None;
-                self.running = true;
+                let wait_ms = self.bids.get(me).copied().unwrap_or(0);
+                self.hold(wait_ms, now_ms, cfg.result_slack_ms);
                 out.actions.push(Action::Run { image: image.clone(), takeover });
             }
             return out;
@@ -114,7 +138,7 @@ impl<P: Clone + Ord> Open<P> {
             // beat it, so the confirm period is a network delay, not a missed bid.
             let confirm = if complete && !takeover { cfg.complete_confirm_ms } else { cfg.claim_confirm_ms };
             if confirm == 0 {
-                self.running = true;
+                self.hold(wait_ms, now_ms, cfg.result_slack_ms);
                 out.actions.push(Action::Run { image: image.clone(), takeover });
             } else {
                 self.claimed = Some((now_ms + confirm, takeover));
@@ -137,6 +161,13 @@ impl<P: Clone + Ord> Open<P> {
 pub(crate) fn allowance(wait_ms: u32, slack_ms: u64) -> u64 {
     let wait = u64::from(wait_ms);
     wait + wait / 2 + slack_ms
+}
+
+/// How long after taking an image on (or renewing) a holder renews its claim: half of the
+/// other nodes' allowance for its bid, so a renewal delayed by an overloaded machine or network
+/// still arrives before they give up on the holder.
+pub(crate) fn renew_after(wait_ms: u32, slack_ms: u64) -> u64 {
+    allowance(wait_ms, slack_ms) / 2
 }
 
 /// The best bidder that has not failed: lowest wait, then lowest id.

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 
 use argus_protocol::ids::ImageId;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::events::{Job, Out, Purpose};
 use crate::state::State;
@@ -27,6 +27,11 @@ impl Backlog {
     /// Nothing waits here and the worker's queue is at most half full: time to find work.
     pub(crate) fn runs_dry(&self, depth: usize) -> bool {
         self.jobs.is_empty() && self.in_worker <= depth / 2
+    }
+
+    /// A work job for `image` waits here.
+    pub(crate) fn has_work(&self, image: &ImageId) -> bool {
+        self.jobs.iter().any(|j| j.image == *image && matches!(j.purpose, Purpose::Work { .. }))
     }
 
     /// The work images of `model` waiting here, last first.
@@ -90,13 +95,29 @@ impl State {
         self.counters.queue_len = self.queued_jobs();
     }
 
-    /// Someone took over an image we hold: claim it again, with a wait no shorter than what is
-    /// now ahead of it here, so the taker yields and every node gives us a fresh deadline.
-    pub(crate) fn reassert(&mut self, image: ImageId, bid_ms: u32) {
+    /// Someone took over an image we hold, or it is time to renew our claim: claim it again,
+    /// with a wait no shorter than what is now ahead of it here, so a taker yields and every
+    /// node gives us a fresh deadline.
+    pub(crate) fn reassert(&mut self, image: ImageId, bid_ms: u32, renew: bool) {
+        // Only an image really in hand (in inference, waiting here, or its bytes being
+        // fetched) is kept. One the auction still counts as ours that nothing here will run (an
+        // answer lost, a bug) would otherwise be reasserted against every taker, and nobody
+        // would ever run it.
+        let undispatched = self.sched.holds_waiting(&image);
+        if undispatched && !self.backlog.has_work(&image) && !self.work_fetches.contains_key(&image) {
+            self.counters.claims_released += 1;
+            warn!(%image, "an image we hold is no longer in hand here: letting the next bidder run it");
+            return self.sched.on_local_failure(&image);
+        }
         let ahead = self.committed();
         let fresh = self.images.get(&image).map_or(0, |e| self.load.wait_ms(&e.model, ahead, self.now.ms));
-        self.counters.claims_reasserted += 1;
-        warn!(%image, "a peer took over an image we still hold: claiming it again");
+        if renew {
+            self.counters.claims_renewed += 1;
+            debug!(%image, "still holding an image: renewing our claim");
+        } else {
+            self.counters.claims_reasserted += 1;
+            warn!(%image, "a peer took over an image we still hold: claiming it again");
+        }
         let claim = argus_protocol::messages::Claim {
             image_id: image,
             winner: self.node_id(),

@@ -65,7 +65,7 @@ where
             open.claimed = None;
             if to == me {
                 open.holder = None;
-                open.running = true;
+                open.hold(wait_ms, now_ms, cfg.result_slack_ms);
                 open.dispatched = false;
                 return Some(Action::Run { image: image.clone(), takeover: false });
             }
@@ -115,6 +115,32 @@ mod tests {
         // Node 1's deadline: 5 + 100 + 50 + 1,000 = 1,155 ms. Then the image is ours again.
         assert!(s.tick(1_154).is_empty());
         assert_eq!(s.tick(1_155), vec![Action::Claim { image: 1, takeover: true, wait_ms: 10 }]);
+    }
+
+    #[test]
+    fn a_holder_renews_its_claim_at_half_the_allowance_until_the_result() {
+        let mut s = won_by_zero();
+        assert!(s.dispatch(&1), "renewed in inference too");
+        // Others allow node 0 10 + 5 + 1,000 ms from its claim at 0: it renews at half of that.
+        assert!(s.tick(506).is_empty());
+        let renew = vec![Action::Reassert { image: 1, wait_ms: 10, renew: true }];
+        assert_eq!(s.tick(507), renew);
+        assert!(s.tick(1_013).is_empty());
+        assert_eq!(s.tick(1_014), renew);
+        s.on_result(&1);
+        assert!(s.tick(5_000).is_empty(), "a finished image is not renewed");
+    }
+
+    #[test]
+    fn a_handed_image_is_renewed_against_the_handoff_wait() {
+        let mut thief = sched(1);
+        thief.on_announce(1, 50, Some(&[0]), 0);
+        thief.on_bid(&1, 0, 10, 0);
+        thief.on_claim(&1, 0, 10, false, 1);
+        assert_eq!(thief.on_handoff(&1, 1, 100, 5), Some(Action::Run { image: 1, takeover: false }));
+        // (100 + 50 + 1,000) / 2 = 575 ms after the handoff.
+        assert!(thief.tick(579).is_empty());
+        assert_eq!(thief.tick(580), vec![Action::Reassert { image: 1, wait_ms: 50, renew: true }]);
     }
 
     #[test]

@@ -61,9 +61,11 @@ pub enum Action<I> {
     /// No better claim came within the confirm period: take the image on (into our backlog;
     /// it reaches inference through `Scheduler::dispatch`).
     Run { image: I, takeover: bool },
-    /// Someone took over an image we hold and still have: publish our claim again (with our
-    /// bid's `wait_ms` for the comparison; the caller may raise it to a fresher estimate).
-    Reassert { image: I, wait_ms: u32 },
+    /// Someone took over an image we hold and still have (`renew: false`), or we have held it
+    /// for half the time the other nodes allow us (`renew: true`): publish our claim again
+    /// (with our bid's `wait_ms` for the comparison; the caller may raise it to a fresher
+    /// estimate), so they wait for us instead of doing it a second time.
+    Reassert { image: I, wait_ms: u32, renew: bool },
     /// The image was dropped from the auction because too many were open.
     Dropped { image: I },
 }
@@ -276,8 +278,11 @@ where
                 if (mine, &me) < (theirs, &winner) {
                     // Our claim stands; theirs yields when it sees ours. A taker has stopped
                     // waiting for us, so tell it again.
-                    return (open.running && takeover)
-                        .then(|| Action::Reassert { image: image.clone(), wait_ms: mine });
+                    return (open.running && takeover).then(|| Action::Reassert {
+                        image: image.clone(),
+                        wait_ms: mine,
+                        renew: false,
+                    });
                 }
                 if open.dispatched {
                     return None; // already in inference: too late to yield

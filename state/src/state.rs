@@ -134,6 +134,8 @@ pub struct State {
     pub(crate) started: bool,
     /// An idle node asks for work again no earlier than this (`Now::ms`; see `steal`).
     pub(crate) steal_quiet_until: u64,
+    /// The wait before the next `Steal`: doubles while steals bring nothing (see `steal`).
+    pub(crate) steal_backoff_ms: u64,
 }
 
 impl State {
@@ -171,6 +173,7 @@ impl State {
             out: Vec::new(),
             started: false,
             steal_quiet_until: 0,
+            steal_backoff_ms: crate::steal::STEAL_RETRY_MS,
             id,
             cfg,
             known,

@@ -17,8 +17,11 @@ use tracing::debug;
 use crate::sched::Action;
 use crate::state::State;
 
-/// How long an idle node waits after a `Steal` before asking again (answered or not).
+/// How long an idle node waits after a `Steal` before asking again. Each steal that brings
+/// nothing doubles the wait, up to `MAX_STEAL_RETRY_MS`, so idle nodes of a drained network
+/// do not keep asking; images handed to us reset it.
 pub const STEAL_RETRY_MS: u64 = 250;
+pub const MAX_STEAL_RETRY_MS: u64 = 4_000;
 
 impl State {
     /// At a tick: when this node is about to run dry, ask the busiest connected holder.
@@ -46,7 +49,8 @@ impl State {
             wait_ms: self.load.wait_ms(&model, 0, self.now.ms),
             per_image_ms: self.load.avg_ms(&model).min(u64::from(u32::MAX)) as u32,
         };
-        self.steal_quiet_until = self.now.ms + STEAL_RETRY_MS;
+        self.steal_quiet_until = self.now.ms + self.steal_backoff_ms;
+        self.steal_backoff_ms = (self.steal_backoff_ms * 2).min(MAX_STEAL_RETRY_MS);
         self.counters.steals_sent += 1;
         debug!(%victim, held, count, "idle: asking the busiest holder for work");
         self.publish(GossipMessage::Steal(steal));
@@ -83,6 +87,9 @@ impl State {
             return;
         }
         let to = h.to.0;
+        if to == self.me && !h.images.is_empty() {
+            self.steal_backoff_ms = STEAL_RETRY_MS;
+        }
         for image in &h.images {
             if let Some(Action::Run { image, takeover }) =
                 self.sched.on_handoff(image, to, h.wait_ms, self.now.ms)

@@ -163,7 +163,7 @@ impl State {
                 self.publish(GossipMessage::Claim(claim));
             }
             Action::Run { image, takeover } => self.run_image(image, takeover, None),
-            Action::Reassert { image, wait_ms } => self.reassert(image, wait_ms),
+            Action::Reassert { image, wait_ms, renew } => self.reassert(image, wait_ms, renew),
             Action::Dropped { image } => {
                 self.counters.images_dropped += 1;
                 warn!(%image, "auction table full: dropped the oldest open image");

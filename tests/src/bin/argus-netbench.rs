@@ -87,10 +87,8 @@ fn write_images(dir: &Path, start: u64, count: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How long the sender stays after its last image: past its first recheck (5 s) and one
-/// re-announcement, so an announcement gossip lost under load is sent again instead of
-/// leaving the phase waiting for an image no node has.
-const SENDER_LINGER_S: u64 = 12;
+/// The sender stays (re-announcing what gossip lost under load) until every image is confirmed stored, at most this long after its last.
+const SENDER_LINGER_S: u64 = 900;
 
 fn send_dir(
     dir: &Path,
@@ -139,7 +137,7 @@ fn processed(nodes: &[NodeProc]) -> u64 {
 }
 
 /// The counters that say where scheduling time and duplicate work went, per node.
-const SCHED_COUNTERS: [&str; 16] = [
+const SCHED_COUNTERS: [&str; 19] = [
     "gossip_received",
     "gossip_rejected",
     "net_events_dropped",
@@ -150,6 +148,9 @@ const SCHED_COUNTERS: [&str; 16] = [
     "images_won",
     "images_processed",
     "images_taken_over",
+    "claims_renewed",
+    "claims_reasserted",
+    "claims_released",
     "results_republished",
     "windows_closed_early",
     "windows_timed_out",
