@@ -118,7 +118,8 @@ pub struct SendArgs {
     #[arg(long, default_value = "sender")]
     pub name: String,
     /// Images up to this many bytes travel inside their announcement to every node; larger
-    /// ones are served by this sender to the node that runs them (at most 524288).
+    /// ones are served by this sender to the node that runs them and its auditors (at most
+    /// 524288).
     #[arg(long, default_value_t = argus_state::DEFAULT_INLINE_MAX_BYTES)]
     pub inline_max_bytes: usize,
     /// The model the images need: `coco` (photographs; the default for --dir) or `shapes`
