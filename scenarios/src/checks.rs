@@ -166,6 +166,15 @@ fn optional(c: &Checks, f: &Figures, out: &mut Vec<CheckResult>) {
     if let Some(min) = c.min_audits_per_node {
         out.push(per_node("audits_per_node", &f.audits_per_node, min, "audits_performed"));
     }
+    if let Some(max) = c.mesh_max_s {
+        out.push(at_most(
+            "mesh",
+            f.mesh_s,
+            max,
+            " s",
+            "the nodes did not all see each other within warmup_s",
+        ));
+    }
     if let Some(max) = c.anomalous_values_max {
         let threshold = format!("<= {max}");
         out.push(match f.anomalous_values {

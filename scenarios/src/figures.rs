@@ -81,10 +81,12 @@ pub struct Figures {
     /// that was anomalous when it produced it; `None` when no node was made anomalous.
     pub anomalous_values: Option<usize>,
     pub anomalous_examples: Vec<String>,
+    /// Seconds until every node saw all the others (see `Observations::mesh_s`).
+    pub mesh_s: Option<f64>,
 }
 
 pub fn compute(obs: &Observations, bands: &[Band]) -> Figures {
-    let mut f = Figures { announced: obs.announced.len(), ..Figures::default() };
+    let mut f = Figures { announced: obs.announced.len(), mesh_s: obs.mesh_s, ..Figures::default() };
     losses(obs, &mut f);
     work(obs, &mut f);
     timing(obs, &mut f);

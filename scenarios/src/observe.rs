@@ -131,6 +131,10 @@ pub struct Observations {
     pub monitored: bool,
     /// How each sender ran.
     pub sources: Vec<crate::sources::SourceRun>,
+    /// Seconds from the last node started until every node saw all the others (mDNS in the
+    /// namespace lab); `None` when they did not within `warmup_s`.
+    #[serde(default)]
+    pub mesh_s: Option<f64>,
 }
 
 impl Observations {

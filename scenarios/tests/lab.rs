@@ -31,6 +31,7 @@ fn check_rejects_a_bad_file_and_accepts_the_shipped_ones() {
         "mixed-backends",
         "photos",
         "photos-wgpu",
+        "scale-32",
     ]
     .iter()
     .map(|n| dir.join(format!("{n}.toml")))

@@ -391,3 +391,17 @@ fn a_node_that_audited_too_little_fails_audits_per_node() {
     bare.samples.iter_mut().for_each(|s| s.audits = None);
     assert!(!named(&run(&bare, &c), "audits_per_node").passed);
 }
+
+#[test]
+fn mesh_check_passes_in_time_and_fails_late_or_without_data() {
+    let c = Checks { mesh_max_s: Some(5.0), ..Checks::default() };
+    let mut obs = healthy();
+    obs.mesh_s = Some(2.4);
+    assert!(named(&run(&obs, &c), "mesh").passed);
+    obs.mesh_s = Some(5.6);
+    let late = run(&obs, &c);
+    assert!(!named(&late, "mesh").passed);
+    assert_eq!(named(&late, "mesh").value, "5.600 s");
+    obs.mesh_s = None;
+    assert_eq!(named(&run(&obs, &c), "mesh").value, "no data", "never meshed fails");
+}

@@ -38,13 +38,14 @@ async fn start_nodes(plan: &Plan, fleet: &mut Fleet, out: &Path) -> anyhow::Resu
     Ok(())
 }
 
-/// Waits until every node sees all the others (or `warmup_s` passes: then warns and goes on).
+/// Waits until every node sees all the others (or `warmup_s` passes: then warns and goes on);
+/// returns how long that took, in seconds.
 async fn warmup(
     plan: &Plan,
     fleet: &Fleet,
     view: &watch::Receiver<FleetView>,
     cancel: &mut watch::Receiver<bool>,
-) {
+) -> Option<f64> {
     let deadline = Instant::now() + Duration::from_secs_f64(plan.scenario.warmup_s);
     let started = Instant::now();
     loop {
@@ -59,22 +60,20 @@ async fn warmup(
             }
         }
         if short.is_empty() {
-            progress(
-                fleet,
-                &format!("{} nodes meshed after {:.1} s", nodes.len(), started.elapsed().as_secs_f64()),
-            );
-            return;
+            let s = started.elapsed().as_secs_f64();
+            progress(fleet, &format!("{} nodes meshed after {s:.1} s", nodes.len()));
+            return Some(s);
         }
         if Instant::now() >= deadline {
             progress(
                 fleet,
                 &format!("warning: not meshed after warmup_s (want {want} peers each): {}", short.join("; ")),
             );
-            return;
+            return None;
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = cancel.wait_for(|c| *c) => return,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = cancel.wait_for(|c| *c) => return None,
         }
     }
 }
@@ -109,7 +108,7 @@ pub async fn execute(
         },
         _ = cancel.wait_for(|c| *c) => return (early, 0, Some(anyhow!("interrupted while starting nodes"))),
     }
-    warmup(plan, fleet, &view, &mut cancel).await;
+    let mesh_s = warmup(plan, fleet, &view, &mut cancel).await;
     let clock = Clock::start();
     fleet.clock = Some(clock);
     fleet.publish();
@@ -197,6 +196,7 @@ pub async fn execute(
         final_nodes,
         monitored: s.monitor.is_some(),
         sources: source_runs,
+        mesh_s,
     };
     (obs, skipped, interrupted.then(|| anyhow!("interrupted")))
 }

@@ -262,6 +262,8 @@ pub struct Checks {
     /// Images whose stored value at the end is vouched for only by a node that produced it
     /// while anomalous (see the `anomalous` fault).
     pub anomalous_values_max: Option<u64>,
+    /// Seconds from the last node started until every node sees all the others.
+    pub mesh_max_s: Option<f64>,
 }
 
 fn default_settle_s() -> f64 {

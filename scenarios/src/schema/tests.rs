@@ -172,6 +172,7 @@ fn every_shipped_scenario_validates() {
         "photos",
         "photos-wgpu",
         "rolling-restart",
+        "scale-32",
     ];
     assert_eq!(names, want);
 }

@@ -29,8 +29,9 @@ struct Opts {
     light_images: usize,
     light_rate: f64,
     flood_rate: f64,
-    /// Audit ratio pinned to 0: separates the cost of sharing work from the cost of audits.
-    no_audit: bool,
+    /// Audit ratio pinned to this (`--no-audit`: 0, which separates the cost of sharing work
+    /// from the cost of audits); `None`: the node defaults (adaptive).
+    audit_ratio: Option<f64>,
     /// The sender's `--inline-max-bytes` (its default when absent).
     inline_max: Option<usize>,
     /// Nodes measured alone; the others are counted at their mean (same binary and settings).
@@ -44,7 +45,7 @@ fn parse_opts() -> anyhow::Result<Opts> {
         light_images: 60,
         light_rate: 4.0,
         flood_rate: 2_000.0,
-        no_audit: false,
+        audit_ratio: None,
         inline_max: None,
         standalone: None,
     };
@@ -57,18 +58,22 @@ fn parse_opts() -> anyhow::Result<Opts> {
             "--light-images" => o.light_images = val()?.parse()?,
             "--light-rate" => o.light_rate = val()?.parse()?,
             "--flood-rate" => o.flood_rate = val()?.parse()?,
-            "--no-audit" => o.no_audit = true,
+            "--no-audit" => o.audit_ratio = Some(0.0),
+            "--audit-ratio" => o.audit_ratio = Some(val()?.parse()?),
             "--inline-max-bytes" => o.inline_max = Some(val()?.parse()?),
             "--standalone-nodes" => o.standalone = Some(val()?.parse()?),
             "-h" | "--help" => {
                 println!(
                     "argus-netbench [--nodes N=2] [--images K=300 per node] [--light-images 60] \
-                     [--light-rate 4] [--flood-rate 2000] [--no-audit] [--inline-max-bytes B] [--standalone-nodes K]"
+                     [--light-rate 4] [--flood-rate 2000] [--no-audit | --audit-ratio R] [--inline-max-bytes B] [--standalone-nodes K]"
                 );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (see --help)"),
         }
+    }
+    if o.audit_ratio.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+        bail!("--audit-ratio must be within [0, 1]");
     }
     if o.nodes == 0 || o.images == 0 || o.light_images == 0 {
         bail!("--nodes, --images and --light-images must be at least 1");
@@ -171,6 +176,39 @@ fn print_counters(nodes: &[NodeProc]) {
     }
 }
 
+/// Gossip messages each node received per image of the flood, and each node's resident memory
+/// (VmRSS from /proc, Linux only).
+fn print_per_node(nodes: &[NodeProc], gossip_before: &[u64], images: usize) {
+    let gossip: Vec<f64> = nodes
+        .iter()
+        .zip(gossip_before)
+        .map(|(nd, b)| {
+            let now = block_on(nd.client().status())
+                .ok()
+                .and_then(Result::ok)
+                .and_then(|s| s.counter("gossip_received"));
+            now.unwrap_or(0).saturating_sub(*b) as f64 / images.max(1) as f64
+        })
+        .collect();
+    let rss_mib: Vec<f64> =
+        nodes.iter().filter_map(|nd| rss_kib(nd.child.id())).map(|k| k as f64 / 1024.0).collect();
+    println!(
+        "gossip messages received per node per image: mean {:.1}, max {:.1}; resident memory per node: mean {:.0} MiB, max {:.0} MiB ({} of {} read)",
+        gossip.iter().sum::<f64>() / gossip.len().max(1) as f64,
+        gossip.iter().copied().fold(0.0, f64::max),
+        rss_mib.iter().sum::<f64>() / rss_mib.len().max(1) as f64,
+        rss_mib.iter().copied().fold(0.0, f64::max),
+        rss_mib.len(),
+        nodes.len()
+    );
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// A Prometheus histogram's `_sum` and `_count` from a node's `/metrics`.
 fn histogram(node: &NodeProc, name: &str) -> Option<(f64, f64)> {
     let text = http_text(&node.http, "/metrics").ok()?;
@@ -209,17 +247,18 @@ fn http_text(addr: &str, path: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&r.body).into_owned())
 }
 
-const NO_AUDIT: &str = "[audit]\nratio_initial = 0.0\nratio_min = 0.0\nratio_max = 0.0\n";
-
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn start_node(dir: &Path, i: usize, peers: &[String], no_audit: bool) -> anyhow::Result<NodeProc> {
+fn start_node(dir: &Path, i: usize, peers: &[String], audit_ratio: Option<f64>) -> anyhow::Result<NodeProc> {
     let data = dir.join(format!("n{i}"));
     std::fs::create_dir_all(&data)?;
     let config = dir.join(format!("n{i}.toml"));
-    std::fs::write(&config, if no_audit { NO_AUDIT } else { "" })?;
+    let pinned = audit_ratio.map_or(String::new(), |r| {
+        format!("[audit]\nratio_initial = {r:?}\nratio_min = {r:?}\nratio_max = {r:?}\n")
+    });
+    std::fs::write(&config, pinned)?;
     let config = config.to_string_lossy().to_string();
     let core = (i % cores()).to_string();
     let pin = Path::new("/usr/bin/taskset").exists();
@@ -269,7 +308,11 @@ fn main() -> anyhow::Result<()> {
         if Path::new("/usr/bin/taskset").exists() { " (node i pinned to core i mod cores)" } else { "" },
         o.images,
         o.flood_rate,
-        if o.no_audit { ", audits off" } else { ", audits at the node defaults" }
+        match o.audit_ratio {
+            Some(r) if r == 0.0 => ", audits off".to_string(),
+            Some(r) => format!(", audit ratio pinned at {r}"),
+            None => ", audits at the node defaults".to_string(),
+        }
     );
     if cores() < n {
         println!("note: fewer cores than nodes: the nodes share cores, so the ratio below is a floor");
@@ -287,7 +330,7 @@ fn main() -> anyhow::Result<()> {
     let measured = o.standalone.unwrap_or(n).clamp(1, n);
     for i in 0..measured {
         let dir = batch(o.images, &format!("alone{i}"))?;
-        let node = start_node(&tmp.0.join("alone"), i, &[], o.no_audit)?;
+        let node = start_node(&tmp.0.join("alone"), i, &[], o.audit_ratio)?;
         let sent = send_dir(&dir, &[node.addr()], o.flood_rate, 1, o.inline_max)?;
         let (tput, _) = throughput(&node, sent, Duration::from_secs(600))?;
         let per_image = histogram_mean(&node, "argus_inference_ms").unwrap_or(0.0);
@@ -304,11 +347,11 @@ fn main() -> anyhow::Result<()> {
 
     // 2. Together, light load: the latency that scheduling adds.
     let together = tmp.0.join("together");
-    let first = start_node(&together, 0, &[], o.no_audit)?;
+    let first = start_node(&together, 0, &[], o.audit_ratio)?;
     let boot = vec![first.addr()];
     let mut nodes = vec![first];
     for i in 1..n {
-        nodes.push(start_node(&together, i, &boot, o.no_audit)?);
+        nodes.push(start_node(&together, i, &boot, o.audit_ratio)?);
     }
     // A node's first liveness window closes every auction by its timeout (its view of the
     // peers and their loads is not settled yet): measure the steady state after it. Each start
@@ -346,6 +389,7 @@ fn main() -> anyhow::Result<()> {
         block_on(nd.client().status()).ok().and_then(Result::ok).and_then(|st| st.counter(name)).unwrap_or(0)
     };
     let read_before: Vec<u64> = nodes.iter().map(|nd| counter(nd, "image_bytes_received")).collect();
+    let gossip_before: Vec<u64> = nodes.iter().map(|nd| counter(nd, "gossip_received")).collect();
     let busy_before: Vec<(f64, f64)> =
         nodes.iter().map(|nd| histogram(nd, "argus_inference_ms").unwrap_or((0.0, 0.0))).collect();
     let sent = send_dir(&flood, &all, o.flood_rate, n, o.inline_max)?;
@@ -399,6 +443,7 @@ fn main() -> anyhow::Result<()> {
         image_bytes as f64 / (o.images * n).max(1) as f64 / 1024.0,
         o.inline_max.map_or("the sender's default".to_string(), |b| format!("{b} bytes"))
     );
+    print_per_node(&nodes, &gossip_before, fresh.len());
     print_counters(&nodes);
     Ok(())
 }
