@@ -48,12 +48,13 @@ pub struct Config {
 }
 
 /// Images up to this size travel inside their announcement by default: see `Config`. Larger
-/// ones reach only the node that runs them and its auditors. Measured with `argus-netbench
-/// --nodes 3` on 36 KiB images: fetching them instead of sending them inline cut the image
-/// bytes each node received per image from 41 KiB to 15-19 KiB with the same scheduling
-/// latency (p50 15 ms) and throughput within the run-to-run noise. Below this size an image
-/// costs about as much as the round trip that would fetch it.
-pub const DEFAULT_INLINE_MAX_BYTES: usize = 16 * 1024;
+/// ones reach only the node that runs them and its auditors. The default sends every image
+/// the protocol allows inline, because fetching costs throughput today: with `argus-netbench
+/// --nodes 2 --no-audit` on 36 KiB images, fetching each image after winning it cut the
+/// received bytes per node per image from 39 KiB to 26-28 KiB but left the workers idle 57-76%
+/// of the time waiting for bytes (throughput share 0.31-0.36 instead of 0.81). A smaller
+/// threshold pays once fetches overlap inference.
+pub const DEFAULT_INLINE_MAX_BYTES: usize = argus_protocol::limits::MAX_INLINE_IMAGE_BYTES;
 
 impl Default for Config {
     fn default() -> Self {

@@ -142,7 +142,7 @@ fn processed(nodes: &[NodeProc]) -> u64 {
 }
 
 /// The counters that say where scheduling time and duplicate work went, per node.
-const SCHED_COUNTERS: [&str; 19] = [
+const SCHED_COUNTERS: [&str; 21] = [
     "gossip_received",
     "gossip_rejected",
     "net_events_dropped",
@@ -161,6 +161,8 @@ const SCHED_COUNTERS: [&str; 19] = [
     "windows_timed_out",
     "inference_refused",
     "images_dropped",
+    "fetches_sent",
+    "fetches_failed",
     "audits_performed",
 ];
 
