@@ -79,19 +79,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sched::SchedConfig;
 
+    /// The fake-clock tests' timings: window 200 ms, slack 1,000 ms, confirm 50 ms (0 when
+    /// every bid is in).
     fn sched(me: u8) -> Scheduler<u32, u8> {
-        let cfg = SchedConfig {
-            bid_window_ms: 200,
-            claim_grace_ms: 300,
-            result_slack_ms: 1_000,
-            claim_confirm_ms: 50,
-            complete_confirm_ms: 0,
-            max_open: 64,
-            max_done: 128,
-        };
-        Scheduler::new(me, cfg)
+        Scheduler::new(me, super::super::tests::cfg())
     }
 
     /// Node 0 wins image 1 (bids: 0 -> 10 ms, 1 -> 50 ms) and takes it on at once.

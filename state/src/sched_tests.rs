@@ -3,7 +3,7 @@
 
 use super::*;
 
-fn cfg() -> SchedConfig {
+pub(super) fn cfg() -> SchedConfig {
     SchedConfig {
         bid_window_ms: 200,
         claim_grace_ms: 300,
