@@ -5,44 +5,11 @@
 //! that turns late auctions (bids and claims delayed by a busy CPU) into a wait, not into
 //! duplicate work, and the worker's queue never refuses a job.
 
-use std::collections::VecDeque;
-
 use argus_protocol::ids::ImageId;
 use tracing::{debug, warn};
 
 use crate::events::{Job, Out, Purpose};
 use crate::state::State;
-
-#[derive(Debug, Default)]
-pub(crate) struct Backlog {
-    jobs: VecDeque<Job>,
-    /// Audit jobs among `jobs` (work images waiting are counted by the auction, which knows
-    /// which of them still stand).
-    audits: usize,
-    /// Jobs handed to the worker and not answered yet.
-    in_worker: usize,
-}
-
-impl Backlog {
-    /// Nothing waits here and the worker's queue is at most half full: time to find work.
-    pub(crate) fn runs_dry(&self, depth: usize) -> bool {
-        self.jobs.is_empty() && self.in_worker <= depth / 2
-    }
-
-    /// A work job for `image` waits here.
-    pub(crate) fn has_work(&self, image: &ImageId) -> bool {
-        self.jobs.iter().any(|j| j.image == *image && matches!(j.purpose, Purpose::Work { .. }))
-    }
-
-    /// The work images of `model` waiting here, last first.
-    pub(crate) fn work_from_end<'a>(&'a self, model: &'a str) -> impl Iterator<Item = ImageId> + 'a {
-        self.jobs
-            .iter()
-            .rev()
-            .filter(move |j| matches!(j.purpose, Purpose::Work { .. }) && j.model.name == model)
-            .map(|j| j.image)
-    }
-}
 
 impl State {
     /// A job this node takes on: into the backlog (bounded by the auction's `max_open`; beyond

@@ -28,6 +28,7 @@
 
 mod auction;
 pub mod audit;
+mod backlog;
 pub mod counters;
 mod dispatch;
 pub mod events;
@@ -44,6 +45,7 @@ pub mod reconcile;
 mod results;
 pub mod rng;
 pub mod sched;
+mod seen;
 mod state;
 pub mod steal;
 pub mod suspicion;

@@ -25,50 +25,7 @@ use crate::lateness::Lateness;
 /// kept for at most this many images; the oldest image's are dropped first.
 pub const MAX_EARLY_BIDS: usize = 4_096;
 
-/// Timing and bounds of the auction; the node's config fills it.
-#[derive(Debug, Clone)]
-pub struct SchedConfig {
-    /// How long bids are collected after an announcement is first seen.
-    pub bid_window_ms: u64,
-    /// How long after the window the winner has to publish its claim.
-    pub claim_grace_ms: u64,
-    /// Extra time on top of the winner's own `wait_ms` before a takeover; half of `wait_ms` is
-    /// added as well (see [`allowance`]).
-    pub result_slack_ms: u64,
-    /// After claiming, we wait this long for a competing claim from a better bidder (one
-    /// whose bid we missed) before running: it turns most missed bids into a yield instead
-    /// of duplicate work.
-    pub claim_confirm_ms: u64,
-    /// The confirm period when we saw a bid from every expected peer: only a claim sent at
-    /// the same moment by a node that thinks otherwise (one whose view of the peers differs,
-    /// or that is behind on its messages) can still come; a network delay or two covers it.
-    pub complete_confirm_ms: u64,
-    /// Most images in the auction at once; the oldest open one is dropped beyond it.
-    pub max_open: usize,
-    /// How many finished image ids are remembered to ignore late messages.
-    pub max_done: usize,
-}
-
-/// What the caller must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action<I> {
-    /// Publish our bid for this image.
-    Bid { image: I, wait_ms: u32 },
-    /// We think we won (or take over): publish a claim carrying our bid's `wait_ms`. Every
-    /// node compares claims by bid (lower wait, then lower id); a claim that carried a fresher
-    /// estimate instead would let a node that missed our bid keep its own claim too.
-    Claim { image: I, takeover: bool, wait_ms: u32 },
-    /// No better claim came within the confirm period: take the image on (into our backlog;
-    /// it reaches inference through `Scheduler::dispatch`).
-    Run { image: I, takeover: bool },
-    /// Someone took over an image we hold and still have (`renew: false`), or we have held it
-    /// for half the time the other nodes allow us (`renew: true`): publish our claim again
-    /// (with our bid's `wait_ms` for the comparison; the caller may raise it to a fresher
-    /// estimate), so they wait for us instead of doing it a second time.
-    Reassert { image: I, wait_ms: u32, renew: bool },
-    /// The image was dropped from the auction because too many were open.
-    Dropped { image: I },
-}
+pub use crate::auction::{Action, SchedConfig};
 
 /// The auction state of one node.
 #[derive(Debug)]

@@ -16,10 +16,10 @@ use crate::events::{In, Now, Out};
 use crate::images::ImageBuffer;
 use crate::ledger::{Audits, Suspicion};
 use crate::load::Load;
-use crate::peers::{MAX_NODES_SEEN, NodeSeen};
 use crate::ratio::{AuditRatio, RatioConfig};
 use crate::rng::Rng;
 use crate::sched::{SchedConfig, Scheduler};
+use crate::seen::{MAX_NODES_SEEN, NodeSeen};
 
 /// The protocol's timing and bounds.
 #[derive(Debug, Clone)]
@@ -117,7 +117,7 @@ pub struct State {
     pub(crate) images: ImageBuffer,
     pub(crate) hlc: Hlc,
     pub(crate) load: Load,
-    pub(crate) backlog: crate::dispatch::Backlog,
+    pub(crate) backlog: crate::backlog::Backlog,
     pub(crate) ratio: AuditRatio,
     pub(crate) audits: Audits,
     pub(crate) suspicion: Suspicion,
@@ -179,7 +179,7 @@ impl State {
             out: Vec::new(),
             started: false,
             steal_quiet_until: 0,
-            steal_backoff_ms: crate::steal::STEAL_RETRY_MS,
+            steal_backoff_ms: 0,
             id,
             cfg,
             known,

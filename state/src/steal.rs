@@ -49,8 +49,9 @@ impl State {
             wait_ms: self.load.wait_ms(&model, 0, self.now.ms),
             per_image_ms: self.load.avg_ms(&model).min(u64::from(u32::MAX)) as u32,
         };
-        self.steal_quiet_until = self.now.ms + self.steal_backoff_ms;
-        self.steal_backoff_ms = (self.steal_backoff_ms * 2).min(MAX_STEAL_RETRY_MS);
+        let wait = self.steal_backoff_ms.max(STEAL_RETRY_MS);
+        self.steal_quiet_until = self.now.ms + wait;
+        self.steal_backoff_ms = (wait * 2).min(MAX_STEAL_RETRY_MS);
         self.counters.steals_sent += 1;
         debug!(%victim, held, count, "idle: asking the busiest holder for work");
         self.publish(GossipMessage::Steal(steal));
