@@ -118,6 +118,11 @@ impl<P: Clone + Ord> Open<P> {
         self.renew_at = Some(now_ms + renew_after(wait_ms, slack_ms));
     }
 
+    /// Our own bid (0 when we have none).
+    fn my_bid(&self, me: &P) -> u32 {
+        self.bids.get(me).copied().unwrap_or(0)
+    }
+
     /// Every expected bid is in.
     fn complete(&self) -> bool {
         self.expected.as_ref().is_some_and(|e| e.iter().all(|p| self.bids.contains_key(p)))
@@ -134,8 +139,8 @@ impl<P: Clone + Ord> Open<P> {
             if let Some(t) = self.renew_at
                 && now_ms >= t
             {
-                let wait_ms = self.bids.get(me).copied().unwrap_or(0);
-                self.renew_at = Some(now_ms + renew_after(wait_ms, cfg.result_slack_ms));
+                let wait_ms = self.my_bid(me);
+                self.hold(wait_ms, now_ms, cfg.result_slack_ms);
                 out.actions.push(Action::Reassert { image: image.clone(), wait_ms, renew: true });
             }
             return out;
@@ -152,8 +157,7 @@ impl<P: Clone + Ord> Open<P> {
         if let Some((run_at, takeover)) = self.claimed {
             if now_ms >= run_at {
                 self.claimed = None;
-                let wait_ms = self.bids.get(me).copied().unwrap_or(0);
-                self.hold(wait_ms, now_ms, cfg.result_slack_ms);
+                self.hold(self.my_bid(me), now_ms, cfg.result_slack_ms);
                 out.actions.push(Action::Run { image: image.clone(), takeover });
             }
             return out;

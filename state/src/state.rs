@@ -140,7 +140,8 @@ pub struct State {
     pub(crate) started: bool,
     /// An idle node asks for work again no earlier than this (`Now::ms`; see `steal`).
     pub(crate) steal_quiet_until: u64,
-    /// The wait before the next `Steal`: doubles while steals bring nothing (see `steal`).
+    /// The wait after the next `Steal` (0: `STEAL_RETRY_MS`): doubles while steals bring
+    /// nothing (see `steal`).
     pub(crate) steal_backoff_ms: u64,
 }
 

@@ -89,7 +89,7 @@ impl State {
         }
         let to = h.to.0;
         if to == self.me && !h.images.is_empty() {
-            self.steal_backoff_ms = STEAL_RETRY_MS;
+            self.steal_backoff_ms = 0; // the next steal waits `STEAL_RETRY_MS` again
         }
         for image in &h.images {
             if let Some(Action::Run { image, takeover }) =

@@ -85,10 +85,9 @@ impl Actor {
         }
     }
 
-    /// Queues a follow-up behind any deferred ones and starts what the free slots allow.
-    /// Starts (or queues) a follow-up. Over every bound it fails at once: the state's answer
-    /// to that failure comes back (handled in line by `apply`), so nothing waits forever for
-    /// an answer that was never going to come.
+    /// Queues a follow-up behind any deferred ones and starts what the free slots allow. Over
+    /// every bound it fails at once: the state's answer to that failure is returned (`apply`
+    /// handles it in line), so nothing waits forever for an answer that was never going to come.
     #[must_use = "the state must see a refused follow-up's failure"]
     fn follow_up(&mut self, f: FollowUp) -> Vec<Out> {
         if self.deferred.len() < MAX_DEFERRED {
