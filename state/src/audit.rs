@@ -24,17 +24,7 @@ use crate::state::State;
 
 /// The two nodes that audit `image` when its worker is suspect: smallest BLAKE3(image, node).
 pub fn rendezvous(image: &ImageId, candidates: &[PeerId]) -> Vec<PeerId> {
-    let mut scored: Vec<_> = candidates
-        .iter()
-        .map(|p| {
-            let mut h = blake3::Hasher::new();
-            h.update(image.as_bytes());
-            h.update(&p.to_bytes());
-            (*h.finalize().as_bytes(), *p)
-        })
-        .collect();
-    scored.sort();
-    scored.into_iter().take(2).map(|(_, p)| p).collect()
+    crate::candidates::ranked(b"", image, candidates).into_iter().take(2).collect()
 }
 
 impl State {
@@ -225,17 +215,28 @@ impl State {
             self.counters.audits_declined_model += 1;
             return debug!(%image, %worker, "audit: the stored result is of another model or weights");
         }
-        let captured = stored.map_or(0, |r| r.captured_at_ms());
+        let captured = stored.as_ref().map_or(0, |r| r.captured_at_ms());
         let pass = results_agree(&theirs, &mine);
         let my_digest = result_digest(&model, &mine);
+        // What we vote for: the worker's value when it agrees with ours; otherwise a stored
+        // value of another node that agrees with ours (a duplicate run on a backend that rounds
+        // differently), so that honest votes add up against the worker's value instead of
+        // splitting into one-vote values that its later timestamp can beat; otherwise ours.
+        let (attested, value) = match stored.as_ref().and_then(|reg| reg.agreeing(&model, &mine)) {
+            _ if pass => (digest, theirs),
+            Some((d, c)) if *d != digest => {
+                debug!(%image, "audit FAIL: voting for a stored result that agrees with ours");
+                (*d, c.detections().to_vec())
+            }
+            _ => (my_digest, mine.clone()),
+        };
         let ts = self.hlc.now(self.now.wall_ms);
-        let attested = if pass { digest } else { my_digest };
         let att = match Attestation::sign(&self.id.key, &image, &attested, ts) {
             Ok(a) => a,
             Err(e) => return warn!(error = %e, "cannot sign an audit attestation"),
         };
         let mut reg = Register::new(image, captured);
-        if let Err(e) = reg.insert(&model, if pass { &theirs } else { &mine }, att.clone()) {
+        if let Err(e) = reg.insert(&model, &value, att.clone()) {
             return warn!(error = %e, "audit register invalid");
         }
         let verdict = AuditVerdict {
@@ -260,8 +261,8 @@ impl State {
                 backend: self.id.backend.clone(),
                 model,
                 inference_ms: 0,
-                digest: my_digest,
-                detections: mine,
+                digest: attested,
+                detections: value,
                 attestation: att.to_wire(),
             }));
         }
