@@ -100,6 +100,11 @@ pub struct SchedSection {
     pub max_open_images: usize,
     /// Finished image ids remembered to ignore late messages (32 B each: 2 MiB).
     pub max_done_images: usize,
+    /// How many nodes bid for each image at first: its candidates, drawn by rendezvous hashing
+    /// of the image and node ids. The other nodes bid only when none of the candidates is
+    /// left. Bids per image then stay constant as the network grows, instead of every node
+    /// bidding for every image. 0: every node bids.
+    pub bidders_per_image: usize,
 }
 
 impl Default for SchedSection {
@@ -112,6 +117,7 @@ impl Default for SchedSection {
             complete_confirm_ms: 10,
             max_open_images: 2_048,
             max_done_images: 65_536,
+            bidders_per_image: 3,
         }
     }
 }
@@ -253,6 +259,7 @@ impl NodeConfig {
                 complete_confirm_ms: s.complete_confirm_ms,
                 max_open: s.max_open_images,
                 max_done: s.max_done_images,
+                bidders: s.bidders_per_image,
             },
             ratio: argus_state::ratio::RatioConfig {
                 initial: a.ratio_initial,

@@ -22,7 +22,15 @@ pub use check::Report;
 /// Runs one seed to the end and checks it. A panic inside the protocol is caught and reported
 /// as a failure of that seed.
 pub fn run_seed(seed: u64) -> Report {
-    match std::panic::catch_unwind(|| world::World::new(plan::Plan::from_seed(seed)).run()) {
+    run_seed_with(seed, None)
+}
+
+/// `run_seed`, with every image's candidate count set to `bidders` instead of the plan's
+/// (`SchedConfig::bidders`; 0: every node bids).
+pub fn run_seed_with(seed: u64, bidders: Option<usize>) -> Report {
+    let mut plan = plan::Plan::from_seed(seed);
+    plan.bidders = bidders.unwrap_or(plan.bidders);
+    match std::panic::catch_unwind(|| world::World::new(plan).run()) {
         Ok(r) => r,
         Err(e) => {
             let msg = e

@@ -1,22 +1,25 @@
 //! `argus-sim`: runs seeded simulations of an argus cluster and checks their invariants.
 //!
 //! `argus-sim --seeds 10000` runs seeds 0..10000 on every core; `argus-sim --seed 42` replays
-//! one seed and prints its report. A failing seed prints the command that replays it.
+//! one seed and prints its report; `--bidders N` sets how many candidates bid for each image at
+//! first in every seed (0: every node), instead of each seed's own draw. A failing seed prints the command that replays it.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use argus_sim::{Report, run_seed};
+use argus_sim::{Report, run_seed_with};
 
 fn usage() -> ! {
-    eprintln!("usage: argus-sim [--seeds N] [--start S] [--threads T] | --seed S");
+    eprintln!(
+        "usage: argus-sim [--seeds N] [--start S] [--threads T] [--bidders B] | --seed S [--bidders B]"
+    );
     std::process::exit(2)
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (mut seeds, mut start, mut one, mut threads) = (1_000u64, 0u64, None, None);
+    let (mut seeds, mut start, mut one, mut threads, mut bidders) = (1_000u64, 0u64, None, None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut num = || it.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or_else(|| usage());
@@ -25,12 +28,13 @@ fn main() {
             "--start" => start = num(),
             "--seed" => one = Some(num()),
             "--threads" => threads = Some(num() as usize),
+            "--bidders" => bidders = Some(num() as usize),
             _ => usage(),
         }
     }
     if let Some(seed) = one {
-        let r = run_seed(seed);
-        print_report(&r);
+        let r = run_seed_with(seed, bidders);
+        print_report(&r, bidders);
         std::process::exit(if r.ok() { 0 } else { 1 });
     }
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -48,7 +52,7 @@ fn main() {
                     if seed >= start + seeds {
                         break;
                     }
-                    let r = run_seed(seed);
+                    let r = run_seed_with(seed, bidders);
                     totals[0].fetch_add(r.images as u64, Ordering::Relaxed);
                     totals[1].fetch_add(r.work_runs, Ordering::Relaxed);
                     totals[2].fetch_add(r.faults, Ordering::Relaxed);
@@ -67,7 +71,7 @@ fn main() {
     let mut failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
     failed.sort_by_key(|r| r.seed);
     for r in &failed {
-        print_report(r);
+        print_report(r, bidders);
     }
     let [images, runs, faults] = totals.map(|t| t.into_inner());
     println!(
@@ -89,7 +93,7 @@ fn main() {
     std::process::exit(if failed.is_empty() { 0 } else { 1 });
 }
 
-fn print_report(r: &Report) {
+fn print_report(r: &Report, bidders: Option<usize>) {
     let status = if r.ok() { "ok" } else { "FAILED" };
     println!("seed {}: {status}: {}", r.seed, r.shape);
     println!(
@@ -100,7 +104,8 @@ fn print_report(r: &Report) {
         println!("  - {f}");
     }
     if !r.ok() {
-        println!("  replay: cargo run --release -p argus-sim{} -- --seed {}", sabotage_flag(), r.seed);
+        let b = bidders.map(|b| format!(" --bidders {b}")).unwrap_or_default();
+        println!("  replay: cargo run --release -p argus-sim{} -- --seed {}{b}", sabotage_flag(), r.seed);
     }
 }
 

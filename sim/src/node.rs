@@ -33,6 +33,7 @@ pub fn config() -> Config {
             complete_confirm_ms: 10,
             max_open: 1_024,
             max_done: 8_192,
+            bidders: 3,
         },
         ..Config::default()
     }
@@ -115,6 +116,8 @@ pub struct SimNode {
     pub anomalous: bool,
     /// Work inferences per image (duplicates count).
     pub work_runs: BTreeMap<ImageId, u32>,
+    /// The plan's `bidders` (candidates per image).
+    pub bidders: usize,
 }
 
 impl SimNode {
@@ -141,6 +144,7 @@ impl SimNode {
             noisy,
             anomalous,
             work_runs: BTreeMap::new(),
+            bidders: 0,
         }
     }
 
@@ -161,7 +165,9 @@ impl SimNode {
             clock_ms: self.store.clock,
             audit_record: self.store.audit_record.clone(),
         };
-        self.state = Some(State::new(id, config(), known, vec![model()], durable, state_seed));
+        let mut cfg = config();
+        cfg.sched.bidders = self.bidders;
+        self.state = Some(State::new(id, cfg, known, vec![model()], durable, state_seed));
         self.started_ms = now_ms;
     }
 

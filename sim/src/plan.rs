@@ -40,6 +40,8 @@ pub struct Plan {
     /// Per node: the time handling one delivered event takes, ms (0: instant). An overloaded
     /// machine (more nodes than cores) handles messages late, and they queue behind each other.
     pub handle_ms: Vec<u64>,
+    /// How many candidates bid for each image at first (`SchedConfig::bidders`; 0: all).
+    pub bidders: usize,
     /// Every fault is over by then.
     pub heal_ms: u64,
     /// The run ends then.
@@ -92,9 +94,12 @@ impl Plan {
         // Drawn last, so the draws above are those of earlier simulator versions.
         let handle_ms =
             if r.chance(0.2) { (0..nodes).map(|_| 1 + r.below(6)).collect() } else { vec![0; nodes] };
+        // From a stream of its own, so every draw above is that of earlier simulator versions.
+        let bidders = [0, 1, 2, 3][Rng::new(seed ^ 0xB1DD_E250_0000_0000).below(4) as usize];
         Plan {
             seed,
             nodes,
+            bidders,
             handle_ms,
             speed_ms,
             skew_ms,
@@ -212,9 +217,10 @@ impl Plan {
             })
             .collect();
         format!(
-            "{} nodes, {} images, loss {:.3}, dup {:.3}, delay {:?} ms, inline {}, handle {:?} ms, anomalous {:?}, \
-             faults [{}]",
+            "{} nodes, {} bidders, {} images, loss {:.3}, dup {:.3}, delay {:?} ms, inline {}, handle {:?} ms, \
+             anomalous {:?}, faults [{}]",
             self.nodes,
+            self.bidders,
             self.images.len(),
             self.loss,
             self.duplicate,

@@ -106,14 +106,16 @@ impl World {
         let mut rng = Rng::new(plan.seed);
         let nodes: Vec<SimNode> = (0..plan.nodes)
             .map(|i| {
-                SimNode::new(
+                let mut node = SimNode::new(
                     i,
                     plan.seed,
                     plan.speed_ms[i],
                     plan.skew_ms[i],
                     plan.noisy[i],
                     plan.anomalous == Some(i),
-                )
+                );
+                node.bidders = plan.bidders;
+                node
             })
             .collect();
         let peer_index = nodes.iter().enumerate().map(|(i, n)| (n.key.public().to_peer_id(), i)).collect();

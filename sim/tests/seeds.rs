@@ -26,3 +26,16 @@ fn a_seed_replays_exactly() {
         assert!(a.work_runs > 0, "seed {seed} did some work");
     }
 }
+
+/// Seeds that once failed, with the setting that made them fail. 1755 with one candidate per
+/// image: a partial partition made three nodes run one image (the anomalous worker last), two
+/// honest backends' values differed in rounding, and the auditors each voted for their own, so
+/// the anomalous value kept the latest of three one-vote candidates. Auditors now vote for a
+/// stored value that agrees with theirs.
+#[test]
+fn seeds_that_once_failed_pass() {
+    for (seed, bidders) in [(1755u64, 1usize)] {
+        let r = argus_sim::run_seed_with(seed, Some(bidders));
+        assert!(r.ok(), "seed {seed} --bidders {bidders}: {}", r.failures.join("; "));
+    }
+}

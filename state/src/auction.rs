@@ -26,6 +26,10 @@ pub struct SchedConfig {
     pub max_open: usize,
     /// How many finished image ids are remembered to ignore late messages.
     pub max_done: usize,
+    /// How many nodes bid for an image at first (its candidates, drawn by rendezvous hashing
+    /// of the image id and the node ids, see `candidates`); the others bid only if none of
+    /// them is left. 0: every node bids.
+    pub bidders: usize,
 }
 
 /// What the caller must do.
@@ -73,6 +77,13 @@ pub(crate) struct Open<P> {
     pub(crate) renew_at: Option<u64>,
     /// True once its bid window has closed (counted once, early or by timeout).
     pub(crate) closed: bool,
+    /// Our estimate when the image was announced: our bid, or, when we are not one of its
+    /// candidates, the bid we hold back until the auction escalates.
+    pub(crate) mine: u32,
+    /// The nodes besides the candidates that may run the image (ourselves excluded): they bid
+    /// once no candidate is left (none bid within the window, or every bidder missed its
+    /// deadline). `None`: every node bid from the start, or the auction escalated already.
+    pub(crate) standby: Option<Vec<P>>,
 }
 
 /// What one step of an auction did.
@@ -82,11 +93,15 @@ pub(crate) struct Stepped<I> {
     pub due: Option<u64>,
     /// The window closed in this step: early (`true`) or by its timeout.
     pub closed: Option<bool>,
+    /// No candidate was left: the auction opened to every node (see `Open::standby`).
+    pub escalated: bool,
 }
 
 impl<P: Clone + Ord> Open<P> {
-    pub(crate) fn new(opened_ms: u64, bids: BTreeMap<P, u32>, expected: Option<Vec<P>>) -> Self {
+    pub(crate) fn new(opened_ms: u64, bids: BTreeMap<P, u32>, expected: Option<Vec<P>>, mine: u32) -> Self {
         Open {
+            mine,
+            standby: None,
             opened_ms,
             bids,
             expected,
@@ -132,7 +147,7 @@ impl<P: Clone + Ord> Open<P> {
     /// in, claim (and run, after the confirm period) when we are next in line, hand the image
     /// over when its holder is late.
     pub(crate) fn step<I: Clone>(&mut self, me: &P, cfg: &SchedConfig, image: &I, now_ms: u64) -> Stepped<I> {
-        let mut out = Stepped { actions: Vec::new(), due: None, closed: None };
+        let mut out = Stepped { actions: Vec::new(), due: None, closed: None, escalated: false };
         if self.running {
             // Still ours and not finished: a slow holder renews its claim before the other
             // nodes' deadline for it passes, so they wait instead of taking it over.
@@ -172,6 +187,19 @@ impl<P: Clone + Ord> Open<P> {
         }
         let takeover = !self.failed.is_empty();
         if next_bidder(&self.bids, &self.failed).is_none() {
+            if let Some(standby) = self.standby.take() {
+                // No candidate is left (none bid, or every bidder missed its deadline): the
+                // auction escalates to every node that runs the model, with a window of its own.
+                self.expected = Some(standby);
+                self.opened_ms = now_ms;
+                self.closed = false;
+                out.escalated = true;
+                if !self.bids.contains_key(me) {
+                    self.bids.insert(me.clone(), self.mine);
+                    out.actions.push(Action::Bid { image: image.clone(), wait_ms: self.mine });
+                }
+                return out;
+            }
             // Every bidder missed its deadline: start the rotation again rather than leave the
             // image unprocessed while someone is alive.
             self.failed.clear();

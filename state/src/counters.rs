@@ -25,6 +25,7 @@ counters! {
     images_won: "auctions won (claims published)",
     windows_closed_early: "bid windows closed early: a bid had come from every expected bidder",
     windows_timed_out: "bid windows closed by their timeout (a bid missing, or the view of the peers not settled)",
+    auctions_escalated: "auctions opened to every node because none of the image's candidates was left (none bid in time, or every bidder missed its deadline)",
     images_taken_over: "images taken over from a holder that missed its deadline",
     images_processed: "images this node ran inference on",
     results_adopted: "own results that agreed with a peer's stored result for the same image and voted for it",

@@ -29,6 +29,7 @@
 mod auction;
 pub mod audit;
 mod backlog;
+mod candidates;
 pub mod counters;
 mod dispatch;
 pub mod events;

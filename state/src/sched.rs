@@ -27,6 +27,23 @@ pub const MAX_EARLY_BIDS: usize = 4_096;
 
 pub use crate::auction::{Action, SchedConfig};
 
+/// Who bids for an image, as this node sees it. With many nodes, only a few candidates bid
+/// (`SchedConfig::bidders`): bids per image stay constant instead of growing with the network,
+/// and only the candidates can ever think they won. The others follow the auction (claims,
+/// deadlines) and bid only when it escalates: no candidate bid within the window, or every
+/// bidder missed its deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entrants<P> {
+    /// The candidates whose bids close the window early (ourselves ignored). `None`: unknown;
+    /// the window closes by its timeout only.
+    pub expected: Option<Vec<P>>,
+    /// We are a candidate: we bid at once.
+    pub bid: bool,
+    /// The other nodes that run the model, expected to bid once the auction escalates
+    /// (ourselves ignored). `None`: every node is a candidate; nothing to escalate to.
+    pub standby: Option<Vec<P>>,
+}
+
 /// The auction state of one node.
 #[derive(Debug)]
 pub struct Scheduler<I, P> {
@@ -50,6 +67,8 @@ pub struct Scheduler<I, P> {
     /// Bid windows closed early (every expected bid in) and by their timeout.
     pub closed_early: u64,
     pub timed_out: u64,
+    /// Auctions opened to every node because no candidate was left.
+    pub escalated: u64,
     /// When our claims' confirm periods end, so the caller can wake then instead of waiting
     /// for the next tick. Entries whose claim has since changed are skipped when due.
     due: BTreeSet<(u64, I)>,
@@ -79,6 +98,7 @@ where
             committed: 0,
             closed_early: 0,
             timed_out: 0,
+            escalated: 0,
             due: BTreeSet::new(),
         }
     }
@@ -141,14 +161,28 @@ where
         self.done_set.contains_key(image)
     }
 
-    /// An image was announced (or first heard of). `wait_ms` is our own estimate; `expected`
-    /// the peers we expect a bid from (the nodes that run its model), or `None` when the
-    /// caller cannot tell (then only the timeout closes the window).
+    /// An image was announced (or first heard of), and every node bids for it. `wait_ms` is
+    /// our own estimate; `expected` the peers we expect a bid from (the nodes that run its
+    /// model), or `None` when the caller cannot tell (then only the timeout closes the window).
     pub fn on_announce(
         &mut self,
         image: I,
         wait_ms: u32,
         expected: Option<&[P]>,
+        now_ms: u64,
+    ) -> Vec<Action<I>> {
+        let entrants = Entrants { expected: expected.map(<[P]>::to_vec), bid: true, standby: None };
+        self.on_announce_with(image, wait_ms, entrants, now_ms)
+    }
+
+    /// An image was announced (or first heard of), with who bids for it first (see
+    /// [`Entrants`]). `wait_ms` is our own estimate, published now when we bid, and held back
+    /// for an escalation otherwise.
+    pub fn on_announce_with(
+        &mut self,
+        image: I,
+        wait_ms: u32,
+        entrants: Entrants<P>,
         now_ms: u64,
     ) -> Vec<Action<I>> {
         if self.done_set.contains_key(&image) || self.open.contains_key(&image) {
@@ -162,16 +196,21 @@ where
             actions.push(Action::Dropped { image: oldest });
         }
         let mut bids = BTreeMap::new();
-        bids.insert(self.me.clone(), wait_ms);
+        if entrants.bid {
+            bids.insert(self.me.clone(), wait_ms);
+        }
         for (p, w) in self.early.remove(&image).unwrap_or_default() {
             bids.entry(p).or_insert(w);
         }
-        let expected = expected.map(|e| e.iter().filter(|p| **p != self.me).cloned().collect());
-        let open = Open::new(now_ms, bids, expected);
+        let without_me = |v: Vec<P>| v.into_iter().filter(|p| *p != self.me).collect::<Vec<P>>();
+        let mut open = Open::new(now_ms, bids, entrants.expected.map(without_me), wait_ms);
+        open.standby = entrants.standby.map(without_me);
         self.committed += usize::from(open.counts(&self.me));
         self.open.insert(image.clone(), open);
         self.order.push_back(image.clone());
-        actions.push(Action::Bid { image: image.clone(), wait_ms });
+        if entrants.bid {
+            actions.push(Action::Bid { image: image.clone(), wait_ms });
+        }
         actions.extend(self.step(&image, now_ms));
         actions
     }
@@ -311,6 +350,7 @@ where
         if let Some(t) = step.due {
             self.due.insert((t, image.clone()));
         }
+        self.escalated += u64::from(step.escalated);
         match step.closed {
             Some(true) => self.closed_early += 1,
             Some(false) => self.timed_out += 1,
@@ -326,3 +366,7 @@ mod handoff;
 #[cfg(test)]
 #[path = "sched_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "escalation_tests.rs"]
+mod escalation_tests;

@@ -12,6 +12,7 @@ pub(super) fn cfg() -> SchedConfig {
         complete_confirm_ms: 0,
         max_open: 64,
         max_done: 128,
+        bidders: 0,
     }
 }
 

@@ -67,6 +67,7 @@ impl Default for Config {
                 complete_confirm_ms: 10,
                 max_open: 4_096,
                 max_done: 65_536,
+                bidders: 3,
             },
             ratio: RatioConfig::default(),
             suspect_after_fails: 1,

@@ -121,8 +121,9 @@ impl State {
             self.counters.images_dropped += 1;
             warn!(image = %gone, "image buffer full: dropped the oldest image");
         }
-        let expected = self.expected_bidders(&entry_model_name);
-        for action in self.sched.on_announce(image, wait_ms, expected.as_deref(), self.now.ms) {
+        let others = self.expected_bidders(&entry_model_name);
+        let entrants = crate::candidates::entrants(self.me, &image, others, self.cfg.sched.bidders);
+        for action in self.sched.on_announce_with(image, wait_ms, entrants, self.now.ms) {
             self.act(action);
         }
     }
@@ -148,6 +149,7 @@ impl State {
         self.counters.queue_len = self.queued_jobs();
         self.counters.windows_closed_early = self.sched.closed_early;
         self.counters.windows_timed_out = self.sched.timed_out;
+        self.counters.auctions_escalated = self.sched.escalated;
     }
 
     pub(crate) fn act(&mut self, action: Action<ImageId>) {
