@@ -95,6 +95,10 @@ pub(crate) struct Suspicion {
     pub(crate) passes: HashMap<PeerId, u32>,
     /// Results of these workers attested at or before the wall time (ms) are still audited.
     pub(crate) condemned: HashMap<PeerId, u64>,
+    /// Suspects that restarted: every result of their new incarnation is audited by
+    /// rendezvous until it has passed `PASSES_TO_FORGIVE` audits (or fails one, and is suspect
+    /// again). Not persisted: after this node restarts, the record's condemnation remains.
+    pub(crate) probation: HashSet<PeerId>,
     /// Our own latest FAIL verdict per worker, published again to nodes back in reach.
     pub(crate) own: HashMap<PeerId, AuditVerdict>,
     /// FAIL verdicts counted, as (image, auditor), so a replayed one is not counted twice.

@@ -1,9 +1,10 @@
 //! Suspicion: which workers this node believes anomalous, and why. A FAIL verdict (heard, or
 //! our own) counts against a worker; at `suspect_after_fails` it is suspect, and its recent
 //! results and its stored single-vote results are audited by rendezvous. A suspect is trusted
-//! again after `PASSES_TO_FORGIVE` passing audits in a row, or when it restarts; a restarted
-//! suspect's old incarnation stays condemned (its results attested up to the restart are
-//! still audited). The record survives this node's restarts (`Out::SaveAuditRecord`), and our
+//! again after `PASSES_TO_FORGIVE` passing audits in a row. A suspect that restarts is on
+//! probation: its new incarnation's results are all audited by rendezvous until it has passed
+//! `PASSES_TO_FORGIVE` audits, and its old incarnation stays condemned (its results attested up
+//! to the restart are still audited). The record survives this node's restarts (`Out::SaveAuditRecord`), and our
 //! own FAIL verdicts are published again to nodes that come back into reach, so suspicion
 //! crosses a healed partition.
 
@@ -25,7 +26,9 @@ impl State {
 
     /// Whether a result of `worker` attested at `ts` is to be audited by rendezvous.
     pub(crate) fn doubted(&self, worker: &PeerId, ts: HlcTimestamp) -> bool {
-        self.is_suspect(worker) || self.suspicion.condemned.get(worker).is_some_and(|c| ts.wall_ms() <= *c)
+        self.is_suspect(worker)
+            || self.suspicion.probation.contains(worker)
+            || self.suspicion.condemned.get(worker).is_some_and(|c| ts.wall_ms() <= *c)
     }
 
     pub(crate) fn tally_pass(&mut self, worker: &PeerId) {
@@ -35,6 +38,9 @@ impl State {
         }
         let passes = sus.passes.entry(*worker).or_default();
         *passes += 1;
+        if *passes >= PASSES_TO_FORGIVE && sus.probation.remove(worker) {
+            info!(%worker, "restarted suspect passed its audits: off probation");
+        }
         if *passes >= PASSES_TO_FORGIVE && sus.fails.remove(worker).is_some() {
             sus.own.remove(worker);
             info!(%worker, "suspect passed its audits: trusted again");
@@ -52,6 +58,7 @@ impl State {
         }
         *sus.fails.entry(worker).or_default() += 1;
         sus.passes.remove(&worker);
+        sus.probation.remove(&worker);
         self.save_audit_record();
         if !was_suspect && self.is_suspect(&worker) {
             warn!(%worker, "worker failed audits: auditing its recent and its stored single-vote results");
@@ -72,18 +79,22 @@ impl State {
     }
 
     /// A node restarted (its heartbeat uptime went down): the new incarnation starts with a
-    /// clean record, and its first FAIL makes it suspect again. A suspect's old incarnation
-    /// stays condemned: its stored single-vote results, and those that arrive later, are
-    /// still audited.
+    /// clean record, and its first FAIL makes it suspect again. A suspect's new incarnation is
+    /// on probation (a restart need not have cured it: every result it makes is audited until
+    /// it has passed enough audits), and its old incarnation stays condemned: its stored
+    /// single-vote results, and those that arrive later, are still audited.
     pub(crate) fn forgive_restarted(&mut self, node: &PeerId) {
         self.suspicion.passes.remove(node);
         if self.is_suspect(node) {
             self.suspicion.fails.remove(node);
             self.suspicion.own.remove(node);
+            if self.suspicion.probation.len() < MAX_TALLIED_WORKERS {
+                self.suspicion.probation.insert(*node);
+            }
             let cutoff = self.now.wall_ms + CONDEMN_SKEW_MS;
             let c = self.suspicion.condemned.entry(*node).or_default();
             *c = (*c).max(cutoff);
-            info!(worker = %node, "suspect restarted: its new incarnation starts trusted, its old results are still audited");
+            info!(worker = %node, "suspect restarted: its new incarnation is on probation, its old results are still audited");
             self.out.push(Out::FindSingleVotes { worker: *node });
             self.save_audit_record();
         }
