@@ -80,10 +80,10 @@ pub(crate) struct Open<P> {
     /// Our estimate when the image was announced: our bid, or, when we are not one of its
     /// candidates, the bid we hold back until the auction escalates.
     pub(crate) mine: u32,
-    /// The nodes besides the candidates that may run the image (ourselves excluded): they bid
-    /// once no candidate is left (none bid within the window, or every bidder missed its
-    /// deadline). `None`: every node bid from the start, or the auction escalated already.
-    pub(crate) standby: Option<Vec<P>>,
+    /// Only the image's candidates bid at first; the other nodes stand by and bid once no
+    /// candidate is left (see `escalate_at`). False: every node bid from the start, or the
+    /// auction escalated already.
+    pub(crate) standby: bool,
 }
 
 /// What one step of an auction did.
@@ -101,7 +101,7 @@ impl<P: Clone + Ord> Open<P> {
     pub(crate) fn new(opened_ms: u64, bids: BTreeMap<P, u32>, expected: Option<Vec<P>>, mine: u32) -> Self {
         Open {
             mine,
-            standby: None,
+            standby: false,
             opened_ms,
             bids,
             expected,
@@ -187,10 +187,16 @@ impl<P: Clone + Ord> Open<P> {
         }
         let takeover = !self.failed.is_empty();
         if next_bidder(&self.bids, &self.failed).is_none() {
-            if let Some(standby) = self.standby.take() {
+            if self.standby {
+                if self.failed.is_empty() && now_ms < escalate_at(self.opened_ms, cfg) {
+                    return out; // candidates that have not bid yet may only be late
+                }
                 // No candidate is left (none bid, or every bidder missed its deadline): the
                 // auction escalates to every node that runs the model, with a window of its own.
-                self.expected = Some(standby);
+                // It closes by its timeout only and its winner waits the full confirm period:
+                // a late candidate's claim may still come, and beats a standby node's.
+                self.standby = false;
+                self.expected = None;
                 self.opened_ms = now_ms;
                 self.closed = false;
                 out.escalated = true;
@@ -243,6 +249,14 @@ pub(crate) fn allowance(wait_ms: u32, slack_ms: u64) -> u64 {
 /// still arrives before they give up on the holder.
 pub(crate) fn renew_after(wait_ms: u32, slack_ms: u64) -> u64 {
     allowance(wait_ms, slack_ms) / 2
+}
+
+/// When standby nodes bid for an image none of whose candidates has bid: as late as a first
+/// winner that bid 0 ms would be taken over. Candidates that are only late (a busy machine, a
+/// flood of announcements) then still win it, and escalation stays for candidates that are gone
+/// (their connections not closed yet) or on the other side of a partition.
+pub(crate) fn escalate_at(opened_ms: u64, cfg: &SchedConfig) -> u64 {
+    opened_ms + cfg.bid_window_ms + cfg.claim_grace_ms + allowance(0, cfg.result_slack_ms)
 }
 
 /// The best bidder that has not failed: lowest wait, then lowest id.

@@ -40,21 +40,19 @@ pub(crate) fn entrants(
     bidders: usize,
 ) -> Entrants<PeerId> {
     let Some(others) = others else {
-        return Entrants { expected: None, bid: true, standby: None };
+        return Entrants { expected: None, bid: true, standby: false };
     };
     if bidders == 0 || others.len() < bidders {
-        return Entrants { expected: Some(others), bid: true, standby: None };
+        return Entrants { expected: Some(others), bid: true, standby: false };
     }
     let mut all = others;
     all.push(me);
     let all = ranked(BID_DOMAIN, image, &all);
-    let (candidates, rest) = all.split_at(bidders);
+    let candidates = &all[..bidders];
     let bid = candidates.contains(&me);
-    let mut standby: Vec<PeerId> = rest.iter().copied().filter(|p| *p != me).collect();
-    standby.sort();
     let mut expected: Vec<PeerId> = candidates.iter().copied().filter(|p| *p != me).collect();
     expected.sort();
-    Entrants { expected: Some(expected), bid, standby: Some(standby) }
+    Entrants { expected: Some(expected), bid, standby: true }
 }
 
 #[cfg(test)]
@@ -77,7 +75,7 @@ mod tests {
     }
 
     /// Every node of the same set draws the same candidates, and exactly `bidders` of them
-    /// bid; the others stand by for exactly the rest.
+    /// bid; the others stand by.
     #[test]
     fn every_node_draws_the_same_candidates() {
         let all = nodes(9);
@@ -99,9 +97,7 @@ mod tests {
                 let mut want = bidding.clone();
                 want.sort();
                 assert_eq!(expected, want, "image {k}: every node expects the same candidates");
-                let standby = e.standby.clone().unwrap();
-                assert_eq!(standby.len() + expected.len() + usize::from(!e.bid), 9);
-                assert!(standby.iter().all(|p| !want.contains(p) && p != me));
+                assert!(e.standby);
             }
         }
     }
@@ -114,7 +110,7 @@ mod tests {
         let others = all[1..].to_vec();
         for (view, bidders) in [(Some(others.clone()), 3), (Some(others.clone()), 0), (None, 2)] {
             let e = entrants(all[0], &img, view.clone(), bidders);
-            assert!(e.bid && e.standby.is_none(), "{bidders}");
+            assert!(e.bid && !e.standby, "{bidders}");
             assert_eq!(e.expected, view);
         }
     }

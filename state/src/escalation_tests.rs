@@ -3,14 +3,15 @@
 
 use super::tests::cfg;
 use super::*;
+use crate::auction::escalate_at;
 
-/// Node 5's view: candidates 1 and 2, nodes 3 and 4 standing by with us.
+/// Node 5's view: candidates 1 and 2; we (and nodes 3 and 4) stand by.
 fn follower() -> Scheduler<u32, u8> {
     Scheduler::new(5, cfg())
 }
 
 fn not_a_candidate() -> Entrants<u8> {
-    Entrants { expected: Some(vec![1, 2]), bid: false, standby: Some(vec![3, 4]) }
+    Entrants { expected: Some(vec![1, 2]), bid: false, standby: true }
 }
 
 fn bids(actions: &[Action<u32>]) -> Vec<u32> {
@@ -29,7 +30,7 @@ fn a_node_that_is_not_a_candidate_follows_without_bidding() {
     assert!(s.on_bid(&7, 1, 30, 5).is_empty());
     assert!(s.on_bid(&7, 2, 20, 6).is_empty(), "the best candidate holds it, not us");
     assert_eq!(s.closed_early, 1, "both candidates' bids close the window");
-    // However long the candidates take, nobody stands by while one of them is left.
+    // However long the candidates take, nobody stands in while one of them is left.
     let mut all = Vec::new();
     for t in (0..10_000).step_by(50) {
         all.extend(s.tick(t));
@@ -47,19 +48,26 @@ fn a_node_that_is_not_a_candidate_follows_without_bidding() {
 fn silent_candidates_open_the_auction_to_every_node() {
     let mut s = follower();
     assert!(s.on_announce_with(7, 10, not_a_candidate(), 0).is_empty());
-    assert!(s.tick(150).is_empty(), "the window is still open");
-    let a = s.tick(200);
-    assert_eq!(bids(&a), vec![10], "no candidate bid in the window: we bid our held-back estimate");
+    let at = escalate_at(0, &cfg());
+    for t in (50..at).step_by(50) {
+        assert!(s.tick(t).is_empty(), "t={t}: candidates that have not bid may only be late");
+    }
+    let a = s.tick(at);
+    assert_eq!(bids(&a), vec![10], "no candidate bid: we bid our held-back estimate");
     assert_eq!(s.escalated, 1);
-    assert!(s.on_bid(&7, 3, 50, 210).is_empty());
-    let a = s.on_bid(&7, 4, 70, 211);
+    assert!(s.on_bid(&7, 3, 50, at + 10).is_empty());
+    assert!(s.on_bid(&7, 4, 70, at + 11).is_empty(), "an escalated window closes by its timeout only");
+    let close = at + cfg().bid_window_ms;
     assert_eq!(
-        a,
-        vec![
-            Action::Claim { image: 7, takeover: false, wait_ms: 10 },
-            Action::Run { image: 7, takeover: false }
-        ],
-        "every standby bid is in and ours is the best"
+        s.tick(close),
+        vec![Action::Claim { image: 7, takeover: false, wait_ms: 10 }],
+        "ours is the best"
+    );
+    let run = close + cfg().claim_confirm_ms;
+    assert_eq!(
+        s.run_due(run),
+        vec![Action::Run { image: 7, takeover: false }],
+        "after the full confirm period"
     );
 }
 
@@ -74,25 +82,25 @@ fn when_every_candidate_misses_its_deadline_the_standby_nodes_take_over() {
     let mut escalated_at = None;
     while t < 10_000 && escalated_at.is_none() {
         t += 50;
-        let a = s.tick(t);
-        if !bids(&a).is_empty() {
+        if !bids(&s.tick(t)).is_empty() {
             escalated_at = Some(t);
         }
     }
     let at = escalated_at.expect("the standby nodes bid once both candidates failed");
     assert_eq!(s.past_holders(&7), vec![1, 2], "both candidates had their turn first");
-    // The escalated window closes with every standby bid; ours is the best: a takeover claim,
-    // run after the (full) confirm period, since a failed holder may still answer.
+    // The escalated window closes; ours is the best bid: a takeover claim, run after the
+    // confirm period.
     s.on_bid(&7, 3, 100, at + 1);
-    let a = s.on_bid(&7, 4, 200, at + 2);
-    assert_eq!(a, vec![Action::Claim { image: 7, takeover: true, wait_ms: 10 }]);
-    assert_eq!(s.run_due(at + 2 + cfg().claim_confirm_ms), vec![Action::Run { image: 7, takeover: true }]);
+    s.on_bid(&7, 4, 200, at + 2);
+    let close = at + cfg().bid_window_ms;
+    assert_eq!(s.tick(close), vec![Action::Claim { image: 7, takeover: true, wait_ms: 10 }]);
+    assert_eq!(s.run_due(close + cfg().claim_confirm_ms), vec![Action::Run { image: 7, takeover: true }]);
 }
 
 #[test]
 fn a_candidate_whose_partner_is_silent_wins_without_escalating() {
     let mut s: Scheduler<u32, u8> = Scheduler::new(1, cfg());
-    let e = Entrants { expected: Some(vec![2]), bid: true, standby: Some(vec![3, 4]) };
+    let e = Entrants { expected: Some(vec![2]), bid: true, standby: true };
     assert_eq!(bids(&s.on_announce_with(7, 40, e, 0)), vec![40]);
     assert_eq!(s.committed(), 1, "we lead the auction: our work to come");
     let a = s.tick(200);
@@ -105,14 +113,16 @@ fn a_candidate_whose_partner_is_silent_wins_without_escalating() {
 fn a_late_candidate_claim_beats_an_escalated_bidder_that_has_not_started() {
     let mut s = follower();
     s.on_announce_with(7, 90, not_a_candidate(), 0);
-    s.tick(200);
-    s.on_bid(&7, 3, 100, 201);
-    let a = s.on_bid(&7, 4, 200, 202);
-    assert_eq!(a.len(), 2, "we claim and take it on: {a:?}");
+    let at = escalate_at(0, &cfg());
+    assert_eq!(bids(&s.tick(at)).len(), 1);
+    s.on_bid(&7, 3, 100, at + 1);
+    let close = at + cfg().bid_window_ms;
+    assert_eq!(s.tick(close).len(), 1, "we claim");
+    assert_eq!(s.run_due(close + cfg().claim_confirm_ms).len(), 1, "and take it on");
     assert_eq!(s.committed(), 1, "it waits in our backlog");
     // Candidate 1 was only slow: its bid and claim arrive now, with a better wait.
-    s.on_bid(&7, 1, 20, 203);
-    assert!(s.on_claim(&7, 1, 20, false, 204).is_none());
+    s.on_bid(&7, 1, 20, close + 60);
+    assert!(s.on_claim(&7, 1, 20, false, close + 61).is_none());
     assert!(!s.dispatch(&7), "we yielded to the better claim before inference");
     assert_eq!(s.committed(), 0);
 }

@@ -48,10 +48,11 @@ impl State {
     /// The peers an auction for an image of this model waits for before it closes early:
     /// every connected node whose last heartbeat, however old, advertised a model of this
     /// name (a node that restarted bids as soon as it reconnects, before its next heartbeat
-    /// makes it live again). `None` while some connected peer is still unknown: neither heard
-    /// in a heartbeat nor seen announcing as a source, and connected for less than
-    /// `settle_ms`; until then this node cannot tell who will bid, and its auctions close by
-    /// their timeout only (a peer that just joined). Also `None` during this node's first
+    /// makes it live again), and every node not connected to us that did so within the
+    /// liveness window (its gossip comes relayed by others). `None` while some connected peer
+    /// is still unknown: neither heard in a heartbeat nor seen announcing as a source, and
+    /// connected for less than `settle_ms`; until then this node cannot tell who will bid,
+    /// and its auctions close by their timeout only (a peer that just joined). Also `None` during this node's first
     /// liveness window (`node_live_ms`) after it starts.
     pub(crate) fn expected_bidders(&self, model_name: &str) -> Option<Vec<PeerId>> {
         let now = self.now.ms;
@@ -68,11 +69,18 @@ impl State {
         if self.peers.iter().any(unknown) {
             return None;
         }
+        let runs = |s: &NodeSeen| s.models.iter().any(|m| m.name == model_name);
+        // Gossip also reaches nodes we have no connection to, through the peers we share
+        // (a node that knows only a bootstrap peer): one heard within the liveness window
+        // bids too, and every node must count it to draw the same candidates.
+        let relayed = |p: &PeerId, s: &NodeSeen| {
+            !self.peers.contains_key(p) && !s.closed && now.saturating_sub(s.last_ms) < self.cfg.node_live_ms
+        };
         let mut v: Vec<PeerId> = self
-            .peers
-            .keys()
-            .filter(|p| self.nodes.get(p).is_some_and(|s| s.models.iter().any(|m| m.name == model_name)))
-            .copied()
+            .nodes
+            .iter()
+            .filter(|(p, s)| runs(s) && (self.peers.contains_key(p) || relayed(p, s)))
+            .map(|(p, _)| *p)
             .collect();
         v.sort();
         Some(v)

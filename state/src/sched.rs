@@ -39,9 +39,9 @@ pub struct Entrants<P> {
     pub expected: Option<Vec<P>>,
     /// We are a candidate: we bid at once.
     pub bid: bool,
-    /// The other nodes that run the model, expected to bid once the auction escalates
-    /// (ourselves ignored). `None`: every node is a candidate; nothing to escalate to.
-    pub standby: Option<Vec<P>>,
+    /// Only the candidates bid at first; the other nodes (`bid: false`) stand by until the
+    /// auction escalates. False: every node is a candidate.
+    pub standby: bool,
 }
 
 /// The auction state of one node.
@@ -171,7 +171,7 @@ where
         expected: Option<&[P]>,
         now_ms: u64,
     ) -> Vec<Action<I>> {
-        let entrants = Entrants { expected: expected.map(<[P]>::to_vec), bid: true, standby: None };
+        let entrants = Entrants { expected: expected.map(<[P]>::to_vec), bid: true, standby: false };
         self.on_announce_with(image, wait_ms, entrants, now_ms)
     }
 
@@ -204,7 +204,7 @@ where
         }
         let without_me = |v: Vec<P>| v.into_iter().filter(|p| *p != self.me).collect::<Vec<P>>();
         let mut open = Open::new(now_ms, bids, entrants.expected.map(without_me), wait_ms);
-        open.standby = entrants.standby.map(without_me);
+        open.standby = entrants.standby;
         self.committed += usize::from(open.counts(&self.me));
         self.open.insert(image.clone(), open);
         self.order.push_back(image.clone());

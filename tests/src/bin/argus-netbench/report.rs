@@ -12,8 +12,10 @@ pub(crate) fn processed(nodes: &[NodeProc]) -> u64 {
 }
 
 /// The counters that say where scheduling time and duplicate work went, per node.
-pub(crate) const SCHED_COUNTERS: [&str; 21] = [
+pub(crate) const SCHED_COUNTERS: [&str; 23] = [
     "gossip_received",
+    "bids_sent",
+    "auctions_escalated",
     "gossip_rejected",
     "net_events_dropped",
     "publish_dropped",
