@@ -2,7 +2,7 @@
 //! claim and its confirm period. `Open::step` is the whole rule of a window closing, a claim,
 //! a run and a takeover; `sched` keeps many of them and the bounds around them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Timing and bounds of the auction; the node's config fills it.
 #[derive(Debug, Clone)]
@@ -146,7 +146,14 @@ impl<P: Clone + Ord> Open<P> {
     /// The auction at `now_ms`: close the window when the time is up or every expected bid is
     /// in, claim (and run, after the confirm period) when we are next in line, hand the image
     /// over when its holder is late.
-    pub(crate) fn step<I: Clone>(&mut self, me: &P, cfg: &SchedConfig, image: &I, now_ms: u64) -> Stepped<I> {
+    pub(crate) fn step<I: Clone>(
+        &mut self,
+        me: &P,
+        cfg: &SchedConfig,
+        image: &I,
+        now_ms: u64,
+        live: &BTreeSet<P>,
+    ) -> Stepped<I> {
         let mut out = Stepped { actions: Vec::new(), due: None, closed: None, escalated: false };
         if self.running {
             // Still ours and not finished: a slow holder renews its claim before the other
@@ -179,7 +186,7 @@ impl<P: Clone + Ord> Open<P> {
         }
         if let Some((holder, deadline)) = &self.holder {
             // Sabotage (a test build only): a holder that misses its deadline keeps the image.
-            if now_ms < *deadline || cfg!(feature = "sabotage-no-takeover") {
+            if now_ms < *deadline + overtime(holder, live, cfg) || cfg!(feature = "sabotage-no-takeover") {
                 return out;
             }
             self.failed.push(holder.clone());
@@ -242,6 +249,15 @@ impl<P: Clone + Ord> Open<P> {
 pub(crate) fn allowance(wait_ms: u32, slack_ms: u64) -> u64 {
     let wait = u64::from(wait_ms);
     wait + wait / 2 + slack_ms
+}
+
+/// How long past its deadline a holder is still waited for: twice the slack when we still hear
+/// from it (connected, and heartbeating within the liveness window), none otherwise. Under
+/// overload a holder's renewals run late like every message, and a takeover then is duplicate
+/// work; its heartbeats keep it live for seconds longer. A holder that crashed closes its
+/// connections, and one that stopped or is cut off stops being live after the liveness window.
+fn overtime<P: Ord>(holder: &P, live: &BTreeSet<P>, cfg: &SchedConfig) -> u64 {
+    if live.contains(holder) { 2 * cfg.result_slack_ms } else { 0 }
 }
 
 /// How long after taking an image on (or renewing) a holder renews its claim: half of the

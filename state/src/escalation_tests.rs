@@ -1,5 +1,6 @@
-//! Fake-clock tests of candidate bidding: a node that is not one of an image's candidates
-//! follows the auction without bidding, and bids once no candidate is left.
+//! Fake-clock tests of candidate bidding (a node that is not one of an image's candidates
+//! follows the auction without bidding, and bids once no candidate is left) and of the
+//! overtime a late but live holder gets.
 
 use super::tests::cfg;
 use super::*;
@@ -125,4 +126,20 @@ fn a_late_candidate_claim_beats_an_escalated_bidder_that_has_not_started() {
     assert!(s.on_claim(&7, 1, 20, false, close + 61).is_none());
     assert!(!s.dispatch(&7), "we yielded to the better claim before inference");
     assert_eq!(s.committed(), 0);
+}
+
+/// A holder we still hear from is slow, not gone: it gets twice the slack past its deadline.
+#[test]
+fn a_live_holder_gets_overtime_before_a_takeover() {
+    let first_takeover = |live: bool| {
+        let mut s: Scheduler<u32, u8> = Scheduler::new(2, cfg());
+        if live {
+            s.set_live([1]);
+        }
+        s.on_announce(7, 50, Some(&[1]), 0);
+        s.on_bid(&7, 1, 10, 1);
+        (0..20_000u64).step_by(10).find(|t| s.tick(*t).iter().any(|a| matches!(a, Action::Claim { .. })))
+    };
+    let (gone, live) = (first_takeover(false).unwrap(), first_takeover(true).unwrap());
+    assert_eq!(live - gone, 2 * cfg().result_slack_ms, "gone at {gone} ms, live at {live} ms");
 }

@@ -72,6 +72,8 @@ pub struct Scheduler<I, P> {
     /// When our claims' confirm periods end, so the caller can wake then instead of waiting
     /// for the next tick. Entries whose claim has since changed are skipped when due.
     due: BTreeSet<(u64, I)>,
+    /// The peers we still hear from (see `set_live`): a late holder among them gets overtime.
+    live: BTreeSet<P>,
     /// How late bids arrive here; `cfg`'s window and confirm period follow it from `base`.
     late: Lateness,
     base: SchedConfig,
@@ -100,6 +102,7 @@ where
             timed_out: 0,
             escalated: 0,
             due: BTreeSet::new(),
+            live: BTreeSet::new(),
         }
     }
 
@@ -329,6 +332,12 @@ where
         });
     }
 
+    /// The peers we still hear from (connected and heartbeating): a holder among them that
+    /// misses its deadline is waited for a while longer before a takeover (see `auction`).
+    pub fn set_live(&mut self, live: impl IntoIterator<Item = P>) {
+        self.live = live.into_iter().collect();
+    }
+
     /// Advance time: close bid windows and hand images over when a holder misses its deadline.
     pub fn tick(&mut self, now_ms: u64) -> Vec<Action<I>> {
         let images: Vec<I> = self.open.keys().cloned().collect();
@@ -344,7 +353,10 @@ where
     /// due claims and the window counters right.
     fn step(&mut self, image: &I, now_ms: u64) -> Vec<Action<I>> {
         let me = self.me.clone();
-        let Some(step) = self.update(image, |open, cfg| open.step(&me, cfg, image, now_ms)) else {
+        let live = std::mem::take(&mut self.live);
+        let step = self.update(image, |open, cfg| open.step(&me, cfg, image, now_ms, &live));
+        self.live = live;
+        let Some(step) = step else {
             return Vec::new();
         };
         if let Some(t) = step.due {

@@ -142,6 +142,7 @@ impl State {
     }
 
     pub(crate) fn on_tick(&mut self) {
+        self.sched.set_live(self.live_nodes(self.now.ms));
         for action in self.sched.tick(self.now.ms) {
             self.act(action);
         }

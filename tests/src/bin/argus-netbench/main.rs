@@ -238,10 +238,12 @@ fn main() -> anyhow::Result<()> {
 
     // 2. Together, light load: the latency that scheduling adds.
     let together = tmp.0.join("together");
-    let first = start_node(&together, 0, &[], o.audit_ratio)?;
-    let boot = vec![first.addr()];
-    let mut nodes = vec![first];
-    for i in 1..n {
+    // mDNS on a LAN connects every node with every other; on loopback it is off, so each node
+    // is given every node started before it (a star around one bootstrap node would make that
+    // node relay every message to all the others, which no LAN does).
+    let mut nodes: Vec<NodeProc> = Vec::with_capacity(n);
+    for i in 0..n {
+        let boot: Vec<String> = nodes.iter().map(NodeProc::addr).collect();
         nodes.push(start_node(&together, i, &boot, o.audit_ratio)?);
     }
     // A node's first liveness window closes every auction by its timeout (its view of the
