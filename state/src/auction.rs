@@ -84,6 +84,9 @@ pub(crate) struct Open<P> {
     /// candidate is left (see `escalate_at`). False: every node bid from the start, or the
     /// auction escalated already.
     pub(crate) standby: bool,
+    /// We stand by as a newcomer (see `Entrants::newcomer`): we escalate one window after the
+    /// announcement if no bid came at all.
+    pub(crate) newcomer: bool,
 }
 
 /// What one step of an auction did.
@@ -102,6 +105,7 @@ impl<P: Clone + Ord> Open<P> {
         Open {
             mine,
             standby: false,
+            newcomer: false,
             opened_ms,
             bids,
             expected,
@@ -195,7 +199,7 @@ impl<P: Clone + Ord> Open<P> {
         let takeover = !self.failed.is_empty();
         if next_bidder(&self.bids, &self.failed).is_none() {
             if self.standby {
-                if self.failed.is_empty() && now_ms < escalate_at(self.opened_ms, cfg) {
+                if self.failed.is_empty() && now_ms < escalate_at(self.opened_ms, cfg, self.newcomer) {
                     return out; // candidates that have not bid yet may only be late
                 }
                 // No candidate is left (none bid, or every bidder missed its deadline): the
@@ -271,8 +275,11 @@ pub(crate) fn renew_after(wait_ms: u32, slack_ms: u64) -> u64 {
 /// winner that bid 0 ms would be taken over. Candidates that are only late (a busy machine, a
 /// flood of announcements) then still win it, and escalation stays for candidates that are gone
 /// (their connections not closed yet) or on the other side of a partition.
-pub(crate) fn escalate_at(opened_ms: u64, cfg: &SchedConfig) -> u64 {
-    opened_ms + cfg.bid_window_ms + cfg.claim_grace_ms + allowance(0, cfg.result_slack_ms)
+/// A newcomer (see `Entrants::newcomer`) waits one window only: no bid at all by then means
+/// no settled node is bidding.
+pub(crate) fn escalate_at(opened_ms: u64, cfg: &SchedConfig, newcomer: bool) -> u64 {
+    let late = if newcomer { 0 } else { cfg.claim_grace_ms + allowance(0, cfg.result_slack_ms) };
+    opened_ms + cfg.bid_window_ms + late
 }
 
 /// The best bidder that has not failed: lowest wait, then lowest id.

@@ -32,18 +32,23 @@ pub(crate) fn ranked(domain: &[u8], image: &ImageId, nodes: &[PeerId]) -> Vec<Pe
 
 /// Who bids for `image` as `me` sees it: `others` are the other nodes that run its model
 /// (`None` while this node cannot tell, then everyone bids and the window closes by its
-/// timeout); `bidders` how many candidates (0: every node).
+/// timeout); `bidders` how many candidates (0: every node); `newcomer`: we started less than
+/// a liveness window ago (see `Entrants::newcomer`).
 pub(crate) fn entrants(
     me: PeerId,
     image: &ImageId,
     others: Option<Vec<PeerId>>,
     bidders: usize,
+    newcomer: bool,
 ) -> Entrants<PeerId> {
+    if newcomer {
+        return Entrants { expected: None, bid: false, standby: true, newcomer: true };
+    }
     let Some(others) = others else {
-        return Entrants { expected: None, bid: true, standby: false };
+        return Entrants { expected: None, bid: true, standby: false, newcomer: false };
     };
     if bidders == 0 || others.len() < bidders {
-        return Entrants { expected: Some(others), bid: true, standby: false };
+        return Entrants { expected: Some(others), bid: true, standby: false, newcomer: false };
     }
     let mut all = others;
     all.push(me);
@@ -52,7 +57,7 @@ pub(crate) fn entrants(
     let bid = candidates.contains(&me);
     let mut expected: Vec<PeerId> = candidates.iter().copied().filter(|p| *p != me).collect();
     expected.sort();
-    Entrants { expected: Some(expected), bid, standby: true }
+    Entrants { expected: Some(expected), bid, standby: true, newcomer: false }
 }
 
 #[cfg(test)]
@@ -83,7 +88,9 @@ mod tests {
             let img = image(k);
             let views: Vec<Entrants<PeerId>> = all
                 .iter()
-                .map(|me| entrants(*me, &img, Some(all.iter().filter(|p| *p != me).copied().collect()), 3))
+                .map(|me| {
+                    entrants(*me, &img, Some(all.iter().filter(|p| *p != me).copied().collect()), 3, false)
+                })
                 .collect();
             let bidding: Vec<PeerId> =
                 all.iter().zip(&views).filter(|(_, e)| e.bid).map(|(p, _)| *p).collect();
@@ -109,7 +116,7 @@ mod tests {
         let img = image(1);
         let others = all[1..].to_vec();
         for (view, bidders) in [(Some(others.clone()), 3), (Some(others.clone()), 0), (None, 2)] {
-            let e = entrants(all[0], &img, view.clone(), bidders);
+            let e = entrants(all[0], &img, view.clone(), bidders, false);
             assert!(e.bid && !e.standby, "{bidders}");
             assert_eq!(e.expected, view);
         }
@@ -121,7 +128,7 @@ mod tests {
         let all = nodes(8);
         let mut count = vec![0u32; 8];
         for k in 0..4_000 {
-            let e = entrants(all[0], &image(k), Some(all[1..].to_vec()), 3);
+            let e = entrants(all[0], &image(k), Some(all[1..].to_vec()), 3, false);
             let mut c = e.expected.unwrap();
             if e.bid {
                 c.push(all[0]);

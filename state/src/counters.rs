@@ -48,6 +48,7 @@ counters! {
     image_bytes_received: "image bytes that reached this node: inline in announcements, and in answers to its fetches",
     fetches_sent: "image fetch requests sent",
     fetches_failed: "image fetch requests that failed",
+    prefetches_sent: "image fetches sent ahead of a win, for images this node bid for (counted in fetches_sent too)",
     audits_requested: "audits this node asked for",
     audits_performed: "audits this node answered",
     audits_abandoned: "audits given up (image unavailable, undecodable, or the worker's result not stored)",

@@ -12,7 +12,7 @@ fn follower() -> Scheduler<u32, u8> {
 }
 
 fn not_a_candidate() -> Entrants<u8> {
-    Entrants { expected: Some(vec![1, 2]), bid: false, standby: true }
+    Entrants { expected: Some(vec![1, 2]), bid: false, standby: true, newcomer: false }
 }
 
 fn bids(actions: &[Action<u32>]) -> Vec<u32> {
@@ -49,7 +49,7 @@ fn a_node_that_is_not_a_candidate_follows_without_bidding() {
 fn silent_candidates_open_the_auction_to_every_node() {
     let mut s = follower();
     assert!(s.on_announce_with(7, 10, not_a_candidate(), 0).is_empty());
-    let at = escalate_at(0, &cfg());
+    let at = escalate_at(0, &cfg(), false);
     for t in (50..at).step_by(50) {
         assert!(s.tick(t).is_empty(), "t={t}: candidates that have not bid may only be late");
     }
@@ -101,7 +101,7 @@ fn when_every_candidate_misses_its_deadline_the_standby_nodes_take_over() {
 #[test]
 fn a_candidate_whose_partner_is_silent_wins_without_escalating() {
     let mut s: Scheduler<u32, u8> = Scheduler::new(1, cfg());
-    let e = Entrants { expected: Some(vec![2]), bid: true, standby: true };
+    let e = Entrants { expected: Some(vec![2]), bid: true, standby: true, newcomer: false };
     assert_eq!(bids(&s.on_announce_with(7, 40, e, 0)), vec![40]);
     assert_eq!(s.committed(), 1, "we lead the auction: our work to come");
     let a = s.tick(200);
@@ -114,7 +114,7 @@ fn a_candidate_whose_partner_is_silent_wins_without_escalating() {
 fn a_late_candidate_claim_beats_an_escalated_bidder_that_has_not_started() {
     let mut s = follower();
     s.on_announce_with(7, 90, not_a_candidate(), 0);
-    let at = escalate_at(0, &cfg());
+    let at = escalate_at(0, &cfg(), false);
     assert_eq!(bids(&s.tick(at)).len(), 1);
     s.on_bid(&7, 3, 100, at + 1);
     let close = at + cfg().bid_window_ms;
@@ -142,4 +142,22 @@ fn a_live_holder_gets_overtime_before_a_takeover() {
     };
     let (gone, live) = (first_takeover(false).unwrap(), first_takeover(true).unwrap());
     assert_eq!(live - gone, 2 * cfg().result_slack_ms, "gone at {gone} ms, live at {live} ms");
+}
+
+/// A node up for less than a liveness window bids only when nobody else does.
+#[test]
+fn a_newcomer_follows_a_settled_bidder_and_bids_only_into_silence() {
+    let newcomer = Entrants { expected: None, bid: false, standby: true, newcomer: true };
+    let mut s = follower();
+    assert!(s.on_announce_with(7, 0, newcomer.clone(), 0).is_empty(), "its empty queue's bid stays back");
+    s.on_bid(&7, 1, 500, 20);
+    let all: Vec<_> = (0..2_000).step_by(50).flat_map(|t| s.tick(t)).collect();
+    assert!(all.is_empty() && s.escalated == 0, "a settled candidate bid: it holds the image: {all:?}");
+
+    let mut s = follower();
+    s.on_announce_with(8, 0, newcomer, 0);
+    let window = cfg().bid_window_ms;
+    assert!(s.tick(window - 1).is_empty());
+    assert_eq!(bids(&s.tick(window)), vec![0], "nobody bid within a window: a network starting together");
+    assert_eq!(s.tick(2 * window), vec![Action::Claim { image: 8, takeover: false, wait_ms: 0 }]);
 }

@@ -11,6 +11,12 @@ use crate::state::State;
 /// Most nodes a won image's bytes are asked from, one after another.
 const MAX_FETCH_SOURCES: usize = 8;
 
+/// Most fetches in flight at once; the rest wait their turn in line (`Prefetch::waiting`). A
+/// connection carries a bounded number of streams (yamux), and a flood of won images fetched
+/// all at once failed beyond it ("max sub-streams reached"): each failure made the winner give
+/// its image up, to be taken over only at its deadline.
+pub const MAX_FETCHING: usize = 32;
+
 impl State {
     /// Fetches the bytes of an image we took on: from `holder` first when one handed it to us
     /// (its backlog had the bytes), then from `source`, then from the holders that missed their
@@ -25,12 +31,31 @@ impl State {
         if from.is_empty() {
             return self.sched.on_local_failure(&image);
         }
+        if self.prefetch_flying(&image) {
+            // Its answer serves the work; the list is for should it fail.
+            self.work_fetches.insert(image, from);
+            return;
+        }
         let first = from.remove(0);
         self.work_fetches.insert(image, from);
         self.fetch(image, first)
     }
 
+    /// Asks `from` for the image's bytes, or puts the request in line while `MAX_FETCHING`
+    /// are in flight. The line holds at most one request per image per purpose (work, audit),
+    /// so it is bounded by the image buffer and the audits waiting; beyond twice the buffer a
+    /// request is sent at once.
     pub(crate) fn fetch(&mut self, image: ImageId, from: PeerId) {
+        let room = self.prefetch.in_flight < MAX_FETCHING;
+        if !room && self.prefetch.waiting.len() < 2 * self.cfg.sched.max_open {
+            self.prefetch.waiting.push_back((image, from));
+            return;
+        }
+        self.send_fetch(image, from);
+    }
+
+    pub(crate) fn send_fetch(&mut self, image: ImageId, from: PeerId) {
+        self.prefetch.in_flight += 1;
         self.counters.fetches_sent += 1;
         self.out.push(Out::Fetch { image, from });
     }
@@ -40,6 +65,13 @@ impl State {
     /// next source on a failure. An answer nothing waits for any more is ignored.
     pub(crate) fn on_fetched(&mut self, image: ImageId, bytes: Option<Bytes>) {
         self.counters.image_bytes_received += bytes.as_ref().map_or(0, |b| b.len() as u64);
+        self.prefetch.in_flight = self.prefetch.in_flight.saturating_sub(1);
+        while self.prefetch.in_flight < MAX_FETCHING
+            && let Some((next, from)) = self.prefetch.waiting.pop_front()
+        {
+            self.send_fetch(next, from);
+        }
+        self.prefetch_landed(&image);
         let waiting_audit = self.audits.waiting.remove(&image);
         let waiting_work = self.work_fetches.remove(&image);
         let Some(bytes) = bytes.filter(|b| ImageId::of_bytes(b) == image) else {

@@ -41,6 +41,7 @@ pub mod ledger;
 pub mod load;
 pub mod majority;
 mod peers;
+mod prefetch;
 pub mod ratio;
 pub mod reconcile;
 mod results;

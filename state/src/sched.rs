@@ -42,6 +42,11 @@ pub struct Entrants<P> {
     /// Only the candidates bid at first; the other nodes (`bid: false`) stand by until the
     /// auction escalates. False: every node is a candidate.
     pub standby: bool,
+    /// We started less than a liveness window ago and do not bid at first (`bid: false`): our
+    /// view of the others, and so of the candidates, is not complete, and our empty queue's
+    /// low bid would beat the claim of a candidate that decided on a complete view. We bid
+    /// once a window has passed without any bid (a network starting together).
+    pub newcomer: bool,
 }
 
 /// The auction state of one node.
@@ -174,7 +179,8 @@ where
         expected: Option<&[P]>,
         now_ms: u64,
     ) -> Vec<Action<I>> {
-        let entrants = Entrants { expected: expected.map(<[P]>::to_vec), bid: true, standby: false };
+        let entrants =
+            Entrants { expected: expected.map(<[P]>::to_vec), bid: true, standby: false, newcomer: false };
         self.on_announce_with(image, wait_ms, entrants, now_ms)
     }
 
@@ -208,6 +214,7 @@ where
         let without_me = |v: Vec<P>| v.into_iter().filter(|p| *p != self.me).collect::<Vec<P>>();
         let mut open = Open::new(now_ms, bids, entrants.expected.map(without_me), wait_ms);
         open.standby = entrants.standby;
+        open.newcomer = entrants.newcomer;
         self.committed += usize::from(open.counts(&self.me));
         self.open.insert(image.clone(), open);
         self.order.push_back(image.clone());

@@ -275,6 +275,8 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
                 let captured_at_ms = crate::clock::wall_ms();
                 let ann =
                     announcement(me, &args.name, &sent.model, sent.inline_max, seq, captured_at_ms, &bytes)?;
+                // Kept before it is announced: a node may ask for the bytes as soon as it hears.
+                sent.add(id, seq, captured_at_ms, bytes.clone());
                 if !lose_first {
                     net.publish(&GossipMessage::Announce(ann)).await?;
                 }
@@ -285,7 +287,6 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
                     captured_at_ms,
                     size_bytes: bytes.len() as u64,
                 }));
-                sent.add(id, seq, captured_at_ms, bytes);
                 seq += 1;
             }
             _ = linger => break,

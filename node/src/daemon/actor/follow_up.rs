@@ -56,6 +56,7 @@ impl Context {
                 Some(In::Written { image, changed, then })
             }
             FollowUp::Fetch { image, from } => {
+                let asked = std::time::Instant::now();
                 let bytes =
                     match self.net.request(from, Outbound::Fetch(FetchRequest { image_id: image })).await {
                         Ok(Response::Fetch(r)) if r.matches(&image) => {
@@ -67,6 +68,8 @@ impl Context {
                             None
                         }
                     };
+                let ms = asked.elapsed().as_millis();
+                debug!(%image, %from, ms, found = bytes.is_some(), "fetch answered");
                 Some(In::Fetched { image, bytes })
             }
             FollowUp::SingleVotes { worker } => {
