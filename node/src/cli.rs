@@ -118,7 +118,7 @@ pub struct SendArgs {
     #[arg(long, default_value = "sender")]
     pub name: String,
     /// Images up to this many bytes travel inside their announcement to every node; larger
-    /// ones are served by this sender to the node that runs them and its auditors (at most
+    /// ones are served by this sender to the nodes that bid for them and the auditors (at most
     /// 524288).
     #[arg(long, default_value_t = argus_state::DEFAULT_INLINE_MAX_BYTES)]
     pub inline_max_bytes: usize,

@@ -57,7 +57,8 @@ pub struct NetConfig {
     /// Capacity of the channels between the swarm task and the rest of the node.
     pub channel_capacity: usize,
     /// Uploads up to this many bytes travel inside their announcement to every node; larger
-    /// ones are fetched only by the node that runs them (and its auditors). At most 524,288.
+    /// ones are fetched only by the nodes that bid for them (and the auditors). Default
+    /// 16,384; at most 524,288.
     pub inline_max_bytes: usize,
 }
 

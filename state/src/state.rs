@@ -43,18 +43,18 @@ pub struct Config {
     /// where a work image can still yield to a better claim (see `dispatch`).
     pub dispatch_depth: usize,
     /// Uploaded images up to this size travel inside their announcement; larger ones are
-    /// fetched by whoever runs them (at most `MAX_INLINE_IMAGE_BYTES`).
+    /// fetched by the nodes that bid for them (at most `MAX_INLINE_IMAGE_BYTES`).
     pub inline_max_bytes: usize,
 }
 
 /// Images up to this size travel inside their announcement by default: see `Config`. Larger
-/// ones reach only the node that runs them and its auditors. The default sends every image
-/// the protocol allows inline, because fetching costs throughput today: with `argus-netbench
-/// --nodes 2 --no-audit` on 36 KiB images, fetching each image after winning it cut the
-/// received bytes per node per image from 39 KiB to 26-28 KiB but left the workers idle 57-76%
-/// of the time waiting for bytes (throughput share 0.31-0.36 instead of 0.81). A smaller
-/// threshold pays once fetches overlap inference.
-pub const DEFAULT_INLINE_MAX_BYTES: usize = argus_protocol::limits::MAX_INLINE_IMAGE_BYTES;
+/// ones reach only the nodes that bid for them (an image's few candidates fetch it from its
+/// source as soon as they bid, see `prefetch`), so the bytes a node receives per image do not
+/// grow with the network. Measured with `argus-netbench --inline-max-bytes 16384` on 36 KiB
+/// images: 32.7 KiB per node per image at 3 nodes, 13.9 at 8, 8.2 at 16 (every image inline:
+/// 36-69 KiB, more under a flood's re-announcements); at 2 nodes with audits off the throughput
+/// share was 0.88 and 0.93, against 0.91 with every image inline.
+pub const DEFAULT_INLINE_MAX_BYTES: usize = 16 * 1024;
 
 impl Default for Config {
     fn default() -> Self {
