@@ -283,6 +283,7 @@ fn main() -> anyhow::Result<()> {
     };
     let read_before: Vec<u64> = nodes.iter().map(|nd| counter(nd, "image_bytes_received")).collect();
     let gossip_before: Vec<u64> = nodes.iter().map(|nd| counter(nd, "gossip_received")).collect();
+    let audits_before: u64 = nodes.iter().map(|nd| counter(nd, "audits_performed")).sum();
     let busy_before: Vec<(f64, f64)> =
         nodes.iter().map(|nd| histogram(nd, "argus_inference_ms").unwrap_or((0.0, 0.0))).collect();
     let sent = send_dir(&flood, &all, o.flood_rate, n, o.inline_max)?;
@@ -318,6 +319,20 @@ fn main() -> anyhow::Result<()> {
         100.0 * extra as f64 / fresh.len().max(1) as f64
     );
     println!("throughput share: {tput:.1} / {sum:.1} (sum of standalone) = {:.2}", tput / sum.max(1e-9));
+    // Verification is work too: every audit is one more inference. Counting the flood's audit
+    // inferences (those done by the time the last result is stored) beside its work runs
+    // separates what scheduling loses from what auditing costs.
+    let audits =
+        nodes.iter().map(|nd| counter(nd, "audits_performed")).sum::<u64>().saturating_sub(audits_before);
+    if audits > 0 {
+        let per_image = (runs + audits) as f64 / fresh.len().max(1) as f64;
+        println!(
+            "audits: {audits} audit inferences beside {runs} work runs ({per_image:.3} inferences per image): \
+             audits cost at most {:.2} of the throughput; inference throughput share (work and audits) = {:.2}",
+            1.0 - 1.0 / per_image,
+            tput * per_image / sum.max(1e-9)
+        );
+    }
     print_busy(&nodes, &busy_before, end_ms.saturating_sub(first_ms));
     let image_bytes: u64 =
         std::fs::read_dir(&flood)?.filter_map(|e| Some(e.ok()?.metadata().ok()?.len())).sum();
