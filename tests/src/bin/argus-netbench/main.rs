@@ -328,8 +328,8 @@ fn main() -> anyhow::Result<()> {
         let per_image = (runs + audits) as f64 / fresh.len().max(1) as f64;
         println!(
             "audits: {audits} audit inferences beside {runs} work runs ({per_image:.3} inferences per image): \
-             audits cost at most {:.2} of the throughput; inference throughput share (work and audits) = {:.2}",
-            1.0 - 1.0 / per_image,
+             audits took {:.2} of the inferences; inference throughput share (work and audits) = {:.2}",
+            audits as f64 / (runs + audits) as f64,
             tput * per_image / sum.max(1e-9)
         );
     }
