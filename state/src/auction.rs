@@ -199,8 +199,14 @@ impl<P: Clone + Ord> Open<P> {
         let takeover = !self.failed.is_empty();
         if next_bidder(&self.bids, &self.failed).is_none() {
             if self.standby {
-                if self.failed.is_empty() && now_ms < escalate_at(self.opened_ms, cfg, self.newcomer) {
-                    return out; // candidates that have not bid yet may only be late
+                // Candidates that have not bid yet may only be late; one we still hear from
+                // is, and gets the overtime a late holder gets.
+                let live_candidate = self.expected.iter().flatten().find(|p| live.contains(*p));
+                let overtime = live_candidate.map_or(0, |p| overtime(p, live, cfg));
+                if self.failed.is_empty()
+                    && now_ms < escalate_at(self.opened_ms, cfg, self.newcomer) + overtime
+                {
+                    return out;
                 }
                 // No candidate is left (none bid, or every bidder missed its deadline): the
                 // auction escalates to every node that runs the model, with a window of its own.
@@ -228,7 +234,15 @@ impl<P: Clone + Ord> Open<P> {
             out.actions.push(Action::Claim { image: image.clone(), takeover, wait_ms });
             // Every expected bid is in and ours is the best: only a claim already on its way can
             // beat it, so the confirm period is a network delay, not a missed bid.
-            let confirm = if complete && !takeover { cfg.complete_confirm_ms } else { cfg.claim_confirm_ms };
+            // A takeover waits as long as a first winner has to claim: a holder that is only
+            // slow (an overloaded machine, a queue of messages) answers our takeover claim by
+            // claiming again, and we yield instead of running it a second time. Its deadline
+            // passed seconds ago; the grace costs the image little.
+            let confirm = match (complete, takeover) {
+                (_, true) => cfg.claim_confirm_ms.max(cfg.claim_grace_ms),
+                (true, false) => cfg.complete_confirm_ms,
+                (false, false) => cfg.claim_confirm_ms,
+            };
             if confirm == 0 {
                 self.hold(wait_ms, now_ms, cfg.result_slack_ms);
                 out.actions.push(Action::Run { image: image.clone(), takeover });
@@ -272,9 +286,11 @@ pub(crate) fn renew_after(wait_ms: u32, slack_ms: u64) -> u64 {
 }
 
 /// When standby nodes bid for an image none of whose candidates has bid: as late as a first
-/// winner that bid 0 ms would be taken over. Candidates that are only late (a busy machine, a
-/// flood of announcements) then still win it, and escalation stays for candidates that are gone
-/// (their connections not closed yet) or on the other side of a partition.
+/// winner that bid 0 ms would be taken over (and, while a candidate is live to us, its
+/// overtime later still). Candidates that are only late (a busy machine, a flood of
+/// announcements) then still win it, and escalation stays for candidates that are gone (their
+/// connections not closed yet) or on the other side of a partition. Under overload an early
+/// escalation feeds itself: every standby node's bid is more gossip for the late candidates.
 /// A newcomer (see `Entrants::newcomer`) waits one window only: no bid at all by then means
 /// no settled node is bidding.
 pub(crate) fn escalate_at(opened_ms: u64, cfg: &SchedConfig, newcomer: bool) -> u64 {

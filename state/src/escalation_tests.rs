@@ -95,7 +95,8 @@ fn when_every_candidate_misses_its_deadline_the_standby_nodes_take_over() {
     s.on_bid(&7, 4, 200, at + 2);
     let close = at + cfg().bid_window_ms;
     assert_eq!(s.tick(close), vec![Action::Claim { image: 7, takeover: true, wait_ms: 10 }]);
-    assert_eq!(s.run_due(close + cfg().claim_confirm_ms), vec![Action::Run { image: 7, takeover: true }]);
+    assert!(s.run_due(close + cfg().claim_confirm_ms).is_empty(), "a takeover waits the claim grace");
+    assert_eq!(s.run_due(close + cfg().claim_grace_ms), vec![Action::Run { image: 7, takeover: true }]);
 }
 
 #[test]
@@ -160,4 +161,20 @@ fn a_newcomer_follows_a_settled_bidder_and_bids_only_into_silence() {
     assert!(s.tick(window - 1).is_empty());
     assert_eq!(bids(&s.tick(window)), vec![0], "nobody bid within a window: a network starting together");
     assert_eq!(s.tick(2 * window), vec![Action::Claim { image: 8, takeover: false, wait_ms: 0 }]);
+}
+
+/// A silent candidate we still hear from is late, not gone: standby nodes give it overtime.
+#[test]
+fn a_live_silent_candidate_gets_overtime_before_escalation() {
+    let first_bid = |live: bool| {
+        let mut s = follower();
+        if live {
+            s.set_live([2]);
+        }
+        s.on_announce_with(7, 10, not_a_candidate(), 0);
+        (0..20_000u64).step_by(10).find(|t| !bids(&s.tick(*t)).is_empty())
+    };
+    let (gone, live) = (first_bid(false).unwrap(), first_bid(true).unwrap());
+    assert_eq!(gone, escalate_at(0, &cfg(), false));
+    assert_eq!(live - gone, 2 * cfg().result_slack_ms);
 }

@@ -289,7 +289,9 @@ fn local_failure_hands_over() {
     assert!(s.tick(400).is_empty());
     // Node 1 never delivers: the rotation comes back to us.
     assert_eq!(s.tick(10_000), vec![Action::Claim { image: 8, takeover: true, wait_ms: 1 }]);
-    assert_eq!(s.tick(10_100), vec![Action::Run { image: 8, takeover: true }]);
+    // A takeover waits the claim grace for the holder to claim again.
+    assert!(s.tick(10_100).is_empty());
+    assert_eq!(s.tick(10_000 + cfg().claim_grace_ms), vec![Action::Run { image: 8, takeover: true }]);
 }
 
 #[test]
