@@ -6,16 +6,11 @@ use argus_protocol::ids::ImageId;
 use libp2p_identity::PeerId;
 
 use crate::events::{Bytes, Job, Out, Purpose};
+use crate::inflight::MAX_FETCHING;
 use crate::state::State;
 
 /// Most nodes a won image's bytes are asked from, one after another.
 const MAX_FETCH_SOURCES: usize = 8;
-
-/// Most fetches in flight at once; the rest wait their turn in line (`Prefetch::waiting`). A
-/// connection carries a bounded number of streams (yamux), and a flood of won images fetched
-/// all at once failed beyond it ("max sub-streams reached"): each failure made the winner give
-/// its image up, to be taken over only at its deadline.
-pub const MAX_FETCHING: usize = 32;
 
 impl State {
     /// Fetches the bytes of an image we took on: from `holder` first when one handed it to us
@@ -46,16 +41,16 @@ impl State {
     /// so it is bounded by the image buffer and the audits waiting; beyond twice the buffer a
     /// request is sent at once.
     pub(crate) fn fetch(&mut self, image: ImageId, from: PeerId) {
-        let room = self.prefetch.in_flight < MAX_FETCHING;
-        if !room && self.prefetch.waiting.len() < 2 * self.cfg.sched.max_open {
-            self.prefetch.waiting.push_back((image, from));
+        let room = self.fetches.in_flight < MAX_FETCHING;
+        if !room && self.fetches.waiting.len() < 2 * self.cfg.sched.max_open {
+            self.fetches.waiting.push_back((image, from));
             return;
         }
         self.send_fetch(image, from);
     }
 
     pub(crate) fn send_fetch(&mut self, image: ImageId, from: PeerId) {
-        self.prefetch.in_flight += 1;
+        self.fetches.in_flight += 1;
         self.counters.fetches_sent += 1;
         self.out.push(Out::Fetch { image, from });
     }
@@ -65,9 +60,9 @@ impl State {
     /// next source on a failure. An answer nothing waits for any more is ignored.
     pub(crate) fn on_fetched(&mut self, image: ImageId, bytes: Option<Bytes>) {
         self.counters.image_bytes_received += bytes.as_ref().map_or(0, |b| b.len() as u64);
-        self.prefetch.in_flight = self.prefetch.in_flight.saturating_sub(1);
-        while self.prefetch.in_flight < MAX_FETCHING
-            && let Some((next, from)) = self.prefetch.waiting.pop_front()
+        self.fetches.in_flight = self.fetches.in_flight.saturating_sub(1);
+        while self.fetches.in_flight < MAX_FETCHING
+            && let Some((next, from)) = self.fetches.waiting.pop_front()
         {
             self.send_fetch(next, from);
         }

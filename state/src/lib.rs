@@ -36,6 +36,7 @@ pub mod events;
 pub mod fault;
 mod fetch;
 pub mod images;
+mod inflight;
 pub mod lateness;
 pub mod ledger;
 pub mod load;

@@ -5,29 +5,11 @@
 //! serve later fetches and audits. Speculative fetches yield to the fetches of work won: at
 //! most `MAX_PREFETCHING` are in flight, and a bounded queue holds the rest.
 
-use std::collections::{HashSet, VecDeque};
-
 use argus_protocol::ids::ImageId;
 use libp2p_identity::PeerId;
 
+use crate::inflight::{MAX_FETCHING, MAX_PREFETCHING};
 use crate::state::State;
-
-/// Most speculative fetches in flight at once.
-pub const MAX_PREFETCHING: usize = 8;
-
-/// Fetches in flight and in line (see `fetch`), and the prefetches among them.
-#[derive(Debug, Default)]
-pub(crate) struct Prefetch {
-    /// Fetches sent and not answered yet (every `Out::Fetch` is answered by one `In::Fetched`).
-    pub(crate) in_flight: usize,
-    /// Fetches of work and audits waiting for a slot (see `fetch::MAX_FETCHING`).
-    pub(crate) waiting: VecDeque<(ImageId, PeerId)>,
-    /// Images whose prefetch is in flight.
-    pub(crate) flying: HashSet<ImageId>,
-    /// Images waiting for a prefetch slot, with their source (bounded by the auction's
-    /// `max_open`; the oldest is dropped beyond it).
-    pub(crate) queue: VecDeque<(ImageId, PeerId)>,
-}
 
 impl State {
     /// We bid for an image whose bytes we lack: fetch them from its source ahead of the win.
@@ -35,28 +17,28 @@ impl State {
         if source == self.me {
             return;
         }
-        if self.prefetch.queue.len() >= self.cfg.sched.max_open {
-            self.prefetch.queue.pop_front();
+        if self.fetches.queue.len() >= self.cfg.sched.max_open {
+            self.fetches.queue.pop_front();
         }
-        self.prefetch.queue.push_back((image, source));
+        self.fetches.queue.push_back((image, source));
         self.prefetch_more();
     }
 
     /// Starts queued prefetches while slots are free and no fetch of work or audits waits,
     /// skipping images that no longer need one (bytes here, finished, or fetched as won work).
     pub(crate) fn prefetch_more(&mut self) {
-        while self.prefetch.flying.len() < MAX_PREFETCHING
-            && self.prefetch.waiting.is_empty()
-            && self.prefetch.in_flight < crate::fetch::MAX_FETCHING
+        while self.fetches.flying.len() < MAX_PREFETCHING
+            && self.fetches.waiting.is_empty()
+            && self.fetches.in_flight < MAX_FETCHING
         {
-            let Some((image, source)) = self.prefetch.queue.pop_front() else { break };
+            let Some((image, source)) = self.fetches.queue.pop_front() else { break };
             let wanted = self.images.get(&image).is_some_and(|e| e.bytes.is_none())
                 && !self.sched.is_done(&image)
                 && !self.work_fetches.contains_key(&image)
-                && !self.prefetch.flying.contains(&image);
+                && !self.fetches.flying.contains(&image);
             if wanted {
                 self.counters.prefetches_sent += 1;
-                self.prefetch.flying.insert(image);
+                self.fetches.flying.insert(image);
                 self.send_fetch(image, source);
             }
         }
@@ -64,12 +46,12 @@ impl State {
 
     /// We won an image: true when its prefetch is in flight (the answer serves the work too).
     pub(crate) fn prefetch_flying(&self, image: &ImageId) -> bool {
-        self.prefetch.flying.contains(image)
+        self.fetches.flying.contains(image)
     }
 
     /// A fetch for the image answered: if it was a prefetch, its slot is free again.
     pub(crate) fn prefetch_landed(&mut self, image: &ImageId) {
-        if self.prefetch.flying.remove(image) {
+        if self.fetches.flying.remove(image) {
             self.prefetch_more();
         }
     }

@@ -128,8 +128,8 @@ pub struct State {
     /// Images we took on and are fetching, with the nodes still to ask should this fetch fail.
     /// At most one entry per open auction.
     pub(crate) work_fetches: HashMap<argus_protocol::ids::ImageId, Vec<PeerId>>,
-    /// Fetches ahead of a win, for images we bid for (see `prefetch`).
-    pub(crate) prefetch: crate::prefetch::Prefetch,
+    /// Image fetches in flight and waiting, and the prefetches among them (see `inflight`).
+    pub(crate) fetches: crate::inflight::Fetches,
     /// Peers that announced images without ever sending a heartbeat: sources, not bidders
     /// (bounded by `MAX_NODES_SEEN`).
     pub(crate) sources: HashSet<PeerId>,
@@ -174,7 +174,7 @@ impl State {
             rng: Rng::new(seed),
             peers: HashMap::new(),
             work_fetches: HashMap::new(),
-            prefetch: Default::default(),
+            fetches: Default::default(),
             sources: HashSet::new(),
             nodes: HashMap::new(),
             heartbeat_seq: 0,
