@@ -86,6 +86,15 @@ impl State {
         Some(v)
     }
 
+    /// We joined a settled network less than a liveness window ago: a peer's last heartbeat
+    /// says it has been up for longer than that. We then hold our bids back (see
+    /// `Entrants::newcomer`). In a network starting together every node is new, and they bid
+    /// as usual, by the timeout of their windows.
+    pub(crate) fn newcomer(&self) -> bool {
+        let live = self.cfg.node_live_ms;
+        self.now.ms < live && self.nodes.values().any(|s| s.uptime_ms >= live)
+    }
+
     /// Live peers that run exactly this model and weights (candidate auditors).
     pub(crate) fn live_holders(&self, model: &ModelRef) -> Vec<PeerId> {
         let mut v = self.live_nodes(self.now.ms);

@@ -42,10 +42,10 @@ pub struct Entrants<P> {
     /// Only the candidates bid at first; the other nodes (`bid: false`) stand by until the
     /// auction escalates. False: every node is a candidate.
     pub standby: bool,
-    /// We started less than a liveness window ago and do not bid at first (`bid: false`): our
-    /// view of the others, and so of the candidates, is not complete, and our empty queue's
-    /// low bid would beat the claim of a candidate that decided on a complete view. We bid
-    /// once a window has passed without any bid (a network starting together).
+    /// We joined a settled network less than a liveness window ago and do not bid at first
+    /// (`bid: false`): our view of the others, and so of the candidates, is not complete, and
+    /// our empty queue's low bid would beat the claim of a candidate that decided on a
+    /// complete view. We bid once a window has passed without any bid.
     pub newcomer: bool,
 }
 

@@ -122,7 +122,7 @@ impl State {
             warn!(image = %gone, "image buffer full: dropped the oldest image");
         }
         let others = self.expected_bidders(&entry_model_name);
-        let newcomer = self.now.ms < self.cfg.node_live_ms;
+        let newcomer = self.newcomer();
         let entrants = crate::candidates::entrants(self.me, &image, others, self.cfg.sched.bidders, newcomer);
         let bid = entrants.bid;
         for action in self.sched.on_announce_with(image, wait_ms, entrants, self.now.ms) {
