@@ -201,12 +201,11 @@ impl<P: Clone + Ord> Open<P> {
             if self.standby {
                 // Candidates that have not bid yet may only be late; one we still hear from
                 // is, and gets the overtime a late holder gets.
-                let live_candidate = self.expected.iter().flatten().find(|p| live.contains(*p));
-                let overtime = live_candidate.map_or(0, |p| overtime(p, live, cfg));
-                if self.failed.is_empty()
-                    && now_ms < escalate_at(self.opened_ms, cfg, self.newcomer) + overtime
-                {
-                    return out;
+                if self.failed.is_empty() {
+                    let overtime = self.expected.iter().flatten().map(|p| overtime(p, live, cfg)).max();
+                    if now_ms < escalate_at(self.opened_ms, cfg, self.newcomer) + overtime.unwrap_or(0) {
+                        return out;
+                    }
                 }
                 // No candidate is left (none bid, or every bidder missed its deadline): the
                 // auction escalates to every node that runs the model, with a window of its own.

@@ -32,8 +32,8 @@ pub(crate) fn ranked(domain: &[u8], image: &ImageId, nodes: &[PeerId]) -> Vec<Pe
 
 /// Who bids for `image` as `me` sees it: `others` are the other nodes that run its model
 /// (`None` while this node cannot tell, then everyone bids and the window closes by its
-/// timeout); `bidders` how many candidates (0: every node); `newcomer`: we started less than
-/// a liveness window ago (see `Entrants::newcomer`).
+/// timeout); `bidders` how many candidates (0: every node); `newcomer`: we joined a settled
+/// network less than a liveness window ago (see `Entrants::newcomer`).
 pub(crate) fn entrants(
     me: PeerId,
     image: &ImageId,

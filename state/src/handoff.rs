@@ -86,6 +86,15 @@ mod tests {
         Scheduler::new(me, super::super::tests::cfg())
     }
 
+    /// Node 1's view of image 1 won by node 0 (bids: 0 -> 10 ms, 1 -> 50 ms), claimed at 1 ms.
+    fn thief() -> Scheduler<u32, u8> {
+        let mut thief = sched(1);
+        thief.on_announce(1, 50, Some(&[0]), 0);
+        thief.on_bid(&1, 0, 10, 0);
+        thief.on_claim(&1, 0, 10, false, 1);
+        thief
+    }
+
     /// Node 0 wins image 1 (bids: 0 -> 10 ms, 1 -> 50 ms) and takes it on at once.
     fn won_by_zero() -> Scheduler<u32, u8> {
         let mut s = sched(0);
@@ -125,10 +134,7 @@ mod tests {
 
     #[test]
     fn a_handed_image_is_renewed_against_the_handoff_wait() {
-        let mut thief = sched(1);
-        thief.on_announce(1, 50, Some(&[0]), 0);
-        thief.on_bid(&1, 0, 10, 0);
-        thief.on_claim(&1, 0, 10, false, 1);
+        let mut thief = thief();
         assert_eq!(thief.on_handoff(&1, 1, 100, 5), Some(Action::Run { image: 1, takeover: false }));
         // (100 + 50 + 1,000) / 2 = 575 ms after the handoff.
         assert!(thief.tick(579).is_empty());
@@ -146,10 +152,7 @@ mod tests {
 
     #[test]
     fn the_thief_takes_a_handed_image_on_and_a_third_node_follows() {
-        let mut thief = sched(1);
-        thief.on_announce(1, 50, Some(&[0]), 0);
-        thief.on_bid(&1, 0, 10, 0);
-        thief.on_claim(&1, 0, 10, false, 1);
+        let mut thief = thief();
         assert_eq!(thief.busiest_holder(|_| true), Some((0, 1, 1)));
         assert_eq!(thief.on_handoff(&1, 1, 100, 5), Some(Action::Run { image: 1, takeover: false }));
         assert_eq!(thief.committed(), 1);

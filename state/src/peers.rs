@@ -52,8 +52,8 @@ impl State {
     /// liveness window (its gossip comes relayed by others). `None` while some connected peer
     /// is still unknown: neither heard in a heartbeat nor seen announcing as a source, and
     /// connected for less than `settle_ms`; until then this node cannot tell who will bid,
-    /// and its auctions close by their timeout only (a peer that just joined). Also `None` during this node's first
-    /// liveness window (`node_live_ms`) after it starts.
+    /// and its auctions close by their timeout only (a peer that just joined). Also `None`
+    /// during this node's first liveness window (`node_live_ms`) after it starts.
     pub(crate) fn expected_bidders(&self, model_name: &str) -> Option<Vec<PeerId>> {
         let now = self.now.ms;
         if now < self.cfg.node_live_ms {

@@ -4,9 +4,9 @@
 //! again after `PASSES_TO_FORGIVE` passing audits in a row. A suspect that restarts is on
 //! probation: its new incarnation's results are all audited by rendezvous until it has passed
 //! `PASSES_TO_FORGIVE` audits, and its old incarnation stays condemned (its results attested up
-//! to the restart are still audited). The record survives this node's restarts (`Out::SaveAuditRecord`), and our
-//! own FAIL verdicts are published again to nodes that come back into reach, so suspicion
-//! crosses a healed partition.
+//! to the restart are still audited). The record survives this node's restarts
+//! (`Out::SaveAuditRecord`), and our own FAIL verdicts are published again to nodes that come
+//! back into reach, so suspicion crosses a healed partition.
 
 use argus_protocol::hlc::HlcTimestamp;
 use argus_protocol::messages::{AuditVerdict, GossipMessage};
@@ -38,10 +38,13 @@ impl State {
         }
         let passes = sus.passes.entry(*worker).or_default();
         *passes += 1;
-        if *passes >= PASSES_TO_FORGIVE && sus.probation.remove(worker) {
+        if *passes < PASSES_TO_FORGIVE {
+            return;
+        }
+        if sus.probation.remove(worker) {
             info!(%worker, "restarted suspect passed its audits: off probation");
         }
-        if *passes >= PASSES_TO_FORGIVE && sus.fails.remove(worker).is_some() {
+        if sus.fails.remove(worker).is_some() {
             sus.own.remove(worker);
             info!(%worker, "suspect passed its audits: trusted again");
             self.save_audit_record();

@@ -1,6 +1,6 @@
 //! `argus send`: an image source. It joins the network as a peer (with a fresh identity),
 //! waits until enough nodes are heard from, announces each image at the requested rate (inline
-//! up to the protocol's limit, otherwise served on request), prints one JSON line per image,
+//! up to `--inline-max-bytes`, otherwise served on request), prints one JSON line per image,
 //! and stays, serving fetches, until a node has confirmed a stored result for every image (at
 //! most `--linger-s` after the last one). Each image is re-announced until a node confirms it
 //! (see `Sent`); a last line sums up what was confirmed. Never stores anything.
