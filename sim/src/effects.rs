@@ -122,6 +122,7 @@ impl World {
     pub(crate) fn commit(&mut self, i: usize) {
         self.nodes[i].commit_scheduled = false;
         for (image, changed, then) in self.nodes[i].store.commit() {
+            self.observed.stored(image, self.now, self.blocked_ms);
             match then {
                 Some(then) => self.deliver_now(i, In::Written { image, changed: Some(changed), then }),
                 None if changed => {
@@ -251,21 +252,39 @@ impl World {
                 self.active.insert(f);
             }
             Fault::Crash { node, .. } => {
-                if !self.nodes[node].alive() {
-                    return;
+                if self.nodes[node].alive() {
+                    self.crash(node);
                 }
-                for other in 0..self.plan.nodes {
-                    if other != node {
-                        // The OS closes a dead process's sockets: peers see the connection go.
-                        self.disconnect(node, other);
-                    }
-                }
-                self.nodes[node].crash();
             }
             Fault::Pause { node, until, .. } => {
                 self.nodes[node].paused_until = self.nodes[node].paused_until.max(until);
             }
+            Fault::BusyCrash { at, .. } => {
+                let work = |n: &crate::node::SimNode| {
+                    n.queue.iter().filter(|j| matches!(j.purpose, Purpose::Work { .. })).count()
+                };
+                let busiest = (0..self.plan.nodes)
+                    .filter(|&i| self.nodes[i].alive())
+                    .max_by_key(|&i| (work(&self.nodes[i]), std::cmp::Reverse(i)));
+                let Some(node) = busiest else { return };
+                if work(&self.nodes[node]) == 0 && self.now < at + crate::plan::BUSY_WAIT_MS {
+                    self.observed.faults -= 1;
+                    return self.at(self.now + crate::world::TICK_MS, Ev::FaultStart(f));
+                }
+                self.busy_crashed.insert(f, node);
+                self.crash(node);
+            }
         }
+    }
+
+    fn crash(&mut self, node: usize) {
+        for other in 0..self.plan.nodes {
+            if other != node {
+                // The OS closes a dead process's sockets: peers see the connection go.
+                self.disconnect(node, other);
+            }
+        }
+        self.nodes[node].crash();
     }
 
     pub(crate) fn fault_end(&mut self, f: usize) {
@@ -275,6 +294,13 @@ impl World {
             }
             Fault::Crash { node, .. } => {
                 if !self.nodes[node].alive() {
+                    self.start_node(node);
+                }
+            }
+            Fault::BusyCrash { .. } => {
+                if let Some(&node) = self.busy_crashed.get(&f)
+                    && !self.nodes[node].alive()
+                {
                     self.start_node(node);
                 }
             }

@@ -9,12 +9,14 @@
 //! - `plan`: the run's shape and faults, drawn from the seed.
 //! - `world`: the event loop that moves `In` and `Out` events.
 //! - `node`: one simulated node: its state, store and inference worker.
+//! - `sender`: the image sender.
 //! - `check`: the invariants.
 
 pub mod check;
 mod effects;
 pub mod node;
 pub mod plan;
+mod sender;
 pub mod world;
 
 pub use check::Report;

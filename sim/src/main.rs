@@ -97,8 +97,8 @@ fn print_report(r: &Report, bidders: Option<usize>) {
     let status = if r.ok() { "ok" } else { "FAILED" };
     println!("seed {}: {status}: {}", r.seed, r.shape);
     println!(
-        "  {} images, {} work runs, {} faults, {} registers pulled by anti-entropy",
-        r.images, r.work_runs, r.faults, r.sync_pulled
+        "  {} images, {} work runs, {} faults, {} registers pulled by anti-entropy, longest wait for a store {} ms",
+        r.images, r.work_runs, r.faults, r.sync_pulled, r.max_wait_ms
     );
     for f in &r.failures {
         println!("  - {f}");

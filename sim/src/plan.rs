@@ -15,7 +15,14 @@ pub enum Fault {
     Crash { node: usize, at: u64, restart: u64 },
     /// The process stops (SIGSTOP) and resumes later, events held meanwhile.
     Pause { node: usize, at: u64, until: u64 },
+    /// The node with the most work in its worker queue dies at `at` (or at the first moment
+    /// after it, up to `BUSY_WAIT_MS` later, that some node has work) and starts again only at
+    /// `restart`, long after: its images must be taken over, not waited for.
+    BusyCrash { at: u64, restart: u64 },
 }
+
+/// How long a `BusyCrash` waits for some node to have work before it strikes anyway, ms.
+pub const BUSY_WAIT_MS: u64 = 2_000;
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -96,6 +103,13 @@ impl Plan {
             if r.chance(0.2) { (0..nodes).map(|_| 1 + r.below(6)).collect() } else { vec![0; nodes] };
         // From a stream of its own, so every draw above is that of earlier simulator versions.
         let bidders = [0, 1, 2, 3][Rng::new(seed ^ 0xB1DD_E250_0000_0000).below(4) as usize];
+        // A busy node down for most of the run, from a stream of its own too: at least 15 s,
+        // far longer than any takeover, so images it held wait visibly if nobody takes them.
+        let mut long = Rng::new(seed ^ 0x10C6_C4A5_0000_0000);
+        if long.chance(0.25) {
+            let at = 1_000 + long.below(2_000);
+            faults.push(Fault::BusyCrash { at, restart: heal_ms });
+        }
         Plan {
             seed,
             nodes,
@@ -150,7 +164,7 @@ impl Plan {
         self.faults.iter().all(|f| {
             let (a, b) = match f {
                 Fault::Partition { at, until, .. } | Fault::Cut { at, until, .. } => (*at, *until),
-                Fault::Crash { at, restart, .. } => (*at, *restart),
+                Fault::Crash { at, restart, .. } | Fault::BusyCrash { at, restart } => (*at, *restart),
                 Fault::Pause { at, until, .. } => (*at, *until),
             };
             b < lo || a > hi
@@ -179,6 +193,9 @@ impl Plan {
         }
         if count(|f| matches!(f, Fault::Pause { .. })) > 0 {
             k.push("pause");
+        }
+        if count(|f| matches!(f, Fault::BusyCrash { .. })) > 0 {
+            k.push("long crash of a busy node");
         }
         if self.loss > 0.0 {
             k.push("message loss");
@@ -214,6 +231,7 @@ impl Plan {
                 Fault::Cut { .. } => "partial",
                 Fault::Crash { .. } => "crash",
                 Fault::Pause { .. } => "pause",
+                Fault::BusyCrash { .. } => "busy crash",
             })
             .collect();
         format!(

@@ -7,14 +7,14 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 
-use argus_protocol::ids::{ImageId, NodeId};
-use argus_protocol::messages::{GossipMessage, ImageAnnouncement};
+use argus_protocol::ids::ImageId;
+use argus_protocol::messages::GossipMessage;
 use argus_state::rng::Rng;
 use argus_state::{In, Now};
 use libp2p_identity::{Keypair, PeerId};
 
 use crate::check::{Observed, Report};
-use crate::node::{MODEL, SimNode, WORKER_QUEUE};
+use crate::node::{SimNode, WORKER_QUEUE};
 use crate::plan::{Fault, Plan};
 
 pub(crate) const TICK_MS: u64 = 20;
@@ -87,7 +87,7 @@ pub struct World {
     /// The images the sender announces: id, bytes.
     pub(crate) images: Vec<(ImageId, Arc<Vec<u8>>)>,
     /// Images the sender has announced (and re-announces until one is stored).
-    announced: BTreeSet<usize>,
+    pub(crate) announced: BTreeSet<usize>,
     /// Faults in force: index into `plan.faults`.
     pub(crate) active: BTreeSet<usize>,
     /// Connected pairs (a < b); the sender is always connected when reachable.
@@ -99,6 +99,11 @@ pub struct World {
     pub(crate) next_fetch: u64,
     pub observed: Observed,
     pub(crate) trace: bool,
+    /// Time so far during which no node could work for the sender: none was running and
+    /// reachable from it (every node crashed, paused or cut off), ms.
+    pub(crate) blocked_ms: u64,
+    /// Per `BusyCrash` fault (index into `plan.faults`): the node it crashed.
+    pub(crate) busy_crashed: HashMap<usize, usize>,
 }
 
 impl World {
@@ -144,6 +149,8 @@ impl World {
             next_fetch: 0,
             observed: Observed::default(),
             trace: std::env::var_os("ARGUS_SIM_TRACE").is_some(),
+            blocked_ms: 0,
+            busy_crashed: HashMap::new(),
             plan,
         }
     }
@@ -163,7 +170,7 @@ impl World {
         for (i, f) in self.plan.faults.clone().iter().enumerate() {
             let (start, end) = match f {
                 Fault::Partition { at, until, .. } | Fault::Cut { at, until, .. } => (*at, *until),
-                Fault::Crash { at, restart, .. } => (*at, *restart),
+                Fault::Crash { at, restart, .. } | Fault::BusyCrash { at, restart } => (*at, *restart),
                 Fault::Pause { at, until, .. } => (*at, *until),
             };
             self.at(start, Ev::FaultStart(i));
@@ -174,6 +181,9 @@ impl World {
         while let Some(Reverse(q)) = self.queue.pop() {
             if q.at > self.plan.end_ms {
                 break;
+            }
+            if self.blocked() {
+                self.blocked_ms += q.at - self.now;
             }
             self.now = q.at;
             self.step(q.ev);
@@ -216,6 +226,12 @@ impl World {
             Fault::Cut { pairs, .. } => !pairs.contains(&(a.min(b), a.max(b))),
             _ => true,
         })
+    }
+
+    /// Whether no node can work for the sender now: none is running, unpaused and reachable.
+    fn blocked(&self) -> bool {
+        let s = sender(&self.plan);
+        !(0..self.plan.nodes).any(|i| self.runnable(i) && self.reachable(s, i))
     }
 
     pub(crate) fn runnable(&self, i: usize) -> bool {
@@ -340,6 +356,7 @@ impl World {
             }
             Ev::Announce(k) => {
                 self.announced.insert(k);
+                self.observed.announced_at.insert(self.images[k].0, (self.now, self.blocked_ms));
                 self.announce(k);
             }
             Ev::SenderCheck => {
@@ -359,39 +376,6 @@ impl World {
             }
             Ev::FaultStart(f) => self.fault_start(f),
             Ev::FaultEnd(f) => self.fault_end(f),
-        }
-    }
-
-    fn announce(&mut self, k: usize) {
-        let (image, bytes) = self.images[k].clone();
-        let inline = self.rng.chance(self.plan.inline);
-        let ann = ImageAnnouncement {
-            image_id: image,
-            source: NodeId(self.sender_key.public().to_peer_id()),
-            source_name: "sim-sender".into(),
-            model: MODEL.into(),
-            seq: k as u64,
-            captured_at_ms: EPOCH_WALL_MS + self.plan.images[k],
-            width: 64,
-            height: 64,
-            size_bytes: bytes.len() as u64,
-            bytes: inline.then(|| serde_bytes::ByteBuf::from(bytes.to_vec())),
-        };
-        self.observed.announcements += 1;
-        self.gossip(sender(&self.plan), GossipMessage::Announce(ann));
-    }
-
-    /// The sender asks a node it reaches whether each announced image is stored, and
-    /// announces again the ones that are not (as `argus send` does).
-    fn sender_check(&mut self) {
-        let s = sender(&self.plan);
-        let asked: Vec<usize> =
-            (0..self.plan.nodes).filter(|&i| self.runnable(i) && self.reachable(s, i)).collect();
-        for k in self.announced.clone() {
-            let id = self.images[k].0;
-            if !asked.iter().any(|&i| self.nodes[i].store.committed.contains_key(&id)) {
-                self.announce(k);
-            }
         }
     }
 }

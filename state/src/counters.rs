@@ -38,6 +38,7 @@ counters! {
     steals_sent: "requests for work sent to the busiest holder while this node ran dry",
     images_handed_off: "images this node gave from its backlog to a node that asked for work",
     images_stolen: "images handed to this node by a busier holder",
+    images_given_up: "images this node had taken on and could not run (bytes not to be had here, queue full), handed to the next bidder at once",
     results_received: "results heard from peers",
     results_republished: "own results published again because a peer claimed a takeover of a finished image",
     results_invalid: "results refused (bad signature, bad detections, a class the model lacks)",

@@ -74,7 +74,7 @@ impl State {
         if undispatched && !self.backlog.has_work(&image) && !self.work_fetches.contains_key(&image) {
             self.counters.claims_released += 1;
             warn!(%image, "an image we hold is no longer in hand here: letting the next bidder run it");
-            return self.sched.on_local_failure(&image);
+            return self.give_up(image);
         }
         let ahead = self.committed();
         let fresh = self.images.get(&image).map_or(0, |e| self.load.wait_ms(&e.model, ahead, self.now.ms));

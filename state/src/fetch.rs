@@ -24,7 +24,7 @@ impl State {
             }
         }
         if from.is_empty() {
-            return self.sched.on_local_failure(&image);
+            return self.give_up(image);
         }
         if self.prefetch_flying(&image) {
             // Its answer serves the work; the list is for should it fail.
@@ -89,7 +89,7 @@ impl State {
                     self.work_fetches.insert(image, rest);
                     self.fetch(image, next)
                 }
-                Some(_) => self.sched.on_local_failure(&image),
+                Some(_) => self.give_up(image),
                 None => {}
             }
             return;
@@ -115,7 +115,7 @@ impl State {
                 bytes,
                 purpose: Purpose::Work { takeover: false },
             }),
-            (Some(_), None) => self.sched.on_local_failure(&image),
+            (Some(_), None) => self.give_up(image),
             (None, _) => {}
         }
     }

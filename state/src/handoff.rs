@@ -55,12 +55,16 @@ where
 
     /// `from` handed the image to `to`: `to` becomes its holder; when that is us, we take it
     /// on (`Run`). An image we run ourselves is kept (two nodes then think they hold it; the
-    /// results vote as for any duplicate).
-    pub fn on_handoff(&mut self, image: &I, to: P, wait_ms: u32, now_ms: u64) -> Option<Action<I>> {
+    /// results vote as for any duplicate). `from` will not run it: should `to` fail it too,
+    /// the rotation passes `from` by, as a holder that missed its deadline.
+    pub fn on_handoff(&mut self, image: &I, from: P, to: P, wait_ms: u32, now_ms: u64) -> Option<Action<I>> {
         let me = self.me.clone();
         self.update(image, |open, cfg| {
             if open.running {
                 return None;
+            }
+            if !open.failed.contains(&from) {
+                open.failed.push(from);
             }
             open.claimed = None;
             if to == me {
@@ -135,7 +139,7 @@ mod tests {
     #[test]
     fn a_handed_image_is_renewed_against_the_handoff_wait() {
         let mut thief = thief();
-        assert_eq!(thief.on_handoff(&1, 1, 100, 5), Some(Action::Run { image: 1, takeover: false }));
+        assert_eq!(thief.on_handoff(&1, 0, 1, 100, 5), Some(Action::Run { image: 1, takeover: false }));
         // (100 + 50 + 1,000) / 2 = 575 ms after the handoff.
         assert!(thief.tick(579).is_empty());
         assert_eq!(thief.tick(580), vec![Action::Reassert { image: 1, wait_ms: 50, renew: true }]);
@@ -154,7 +158,7 @@ mod tests {
     fn the_thief_takes_a_handed_image_on_and_a_third_node_follows() {
         let mut thief = thief();
         assert_eq!(thief.busiest_holder(|_| true), Some((0, 1, 1)));
-        assert_eq!(thief.on_handoff(&1, 1, 100, 5), Some(Action::Run { image: 1, takeover: false }));
+        assert_eq!(thief.on_handoff(&1, 0, 1, 100, 5), Some(Action::Run { image: 1, takeover: false }));
         assert_eq!(thief.committed(), 1);
         assert!(thief.dispatch(&1));
 
@@ -163,11 +167,11 @@ mod tests {
         third.on_bid(&1, 0, 10, 0);
         third.on_bid(&1, 1, 50, 0);
         third.on_claim(&1, 0, 10, false, 1);
-        assert_eq!(third.on_handoff(&1, 1, 100, 5), None);
+        assert_eq!(third.on_handoff(&1, 0, 1, 100, 5), None);
         assert_eq!(third.busiest_holder(|_| true), Some((1, 1, 1)), "node 1 holds it now");
         // Node 1's deadline (1,155 ms), not node 0's, decides when the next bidder moves in.
+        // Node 0 gave it away and node 1 missed its deadline: the next bidder is node 2.
         assert!(third.tick(1_154).is_empty());
-        third.tick(1_155);
-        assert_eq!(third.busiest_holder(|_| true), Some((0, 1, 1)), "back to the best bidder");
+        assert_eq!(third.tick(1_155), vec![Action::Claim { image: 1, takeover: true, wait_ms: 90 }]);
     }
 }

@@ -327,16 +327,23 @@ where
         }
     }
 
-    /// Our own inference of the image failed or was abandoned: let the next bidder have it.
-    pub fn on_local_failure(&mut self, image: &I) {
+    /// Our own inference of the image failed or was abandoned (its bytes cannot be had here,
+    /// the worker refused it): the next bidder that has not failed it becomes its holder, and
+    /// is returned with its bid so that it can be told (a `Handoff`) instead of waiting out our
+    /// deadline. None when no other bidder is left (the rotation starts again at the next step).
+    pub fn on_local_failure(&mut self, image: &I, now_ms: u64) -> Option<(P, u32)> {
         let me = self.me.clone();
-        self.update(image, |open, _| {
+        self.update(image, |open, cfg| {
             open.running = false;
             open.dispatched = false;
             open.claimed = None;
             open.failed.push(me);
             open.holder = None;
-        });
+            let (next, wait_ms) = crate::auction::next_bidder(&open.bids, &open.failed)?;
+            open.holder = Some((next.clone(), now_ms + allowance(wait_ms, cfg.result_slack_ms)));
+            Some((next, wait_ms))
+        })
+        .flatten()
     }
 
     /// The peers we still hear from (connected and heartbeating): a holder among them that

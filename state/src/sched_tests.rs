@@ -284,8 +284,8 @@ fn local_failure_hands_over() {
     assert!(s.on_bid(&8, 1, 50, 0).is_empty());
     assert_eq!(s.tick(250), vec![Action::Claim { image: 8, takeover: false, wait_ms: 1 }]);
     assert_eq!(s.tick(300), vec![Action::Run { image: 8, takeover: false }]);
-    s.on_local_failure(&8);
-    // Node 1 becomes responsible; we do not rerun while it is within its deadline.
+    // Node 1 becomes responsible (and is told); we do not rerun while it is within its deadline.
+    assert_eq!(s.on_local_failure(&8, 300), Some((1, 50)));
     assert!(s.tick(400).is_empty());
     // Node 1 never delivers: the rotation comes back to us.
     assert_eq!(s.tick(10_000), vec![Action::Claim { image: 8, takeover: true, wait_ms: 1 }]);
@@ -387,7 +387,7 @@ fn the_committed_count_always_equals_a_recount() {
             6 if next(2) == 0 => drop(s.dispatch(&image)),
             _ => {
                 if next(2) == 0 {
-                    s.on_local_failure(&image);
+                    drop(s.on_local_failure(&image, now));
                 } else {
                     drop(s.tick(now));
                 }

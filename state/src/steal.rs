@@ -82,6 +82,43 @@ impl State {
         self.publish(GossipMessage::Handoff(handoff));
     }
 
+    /// We took an image on and cannot run it (its bytes are not to be had from here, the
+    /// worker refused it): the next bidder becomes its holder, and a `Handoff` says so to
+    /// everyone, so that it starts at once and nobody waits out our deadline (a holder cut off
+    /// from the image's source would otherwise hold it silently until then). When every bidder
+    /// has failed it, a live node that runs its model and did not bid (a standby candidate,
+    /// maybe one that reaches the source) gets it instead, the first in the image's
+    /// rendezvous order.
+    pub(crate) fn give_up(&mut self, image: ImageId) {
+        let (next, wait_ms) = match self.sched.on_local_failure(&image, self.now.ms) {
+            Some(next) => next,
+            None => {
+                let Some(model) = self.images.get(&image).map(|e| e.model.clone()) else { return };
+                let failed = self.sched.past_holders(&image);
+                let standby: Vec<PeerId> = self
+                    .live_nodes(self.now.ms)
+                    .into_iter()
+                    .filter(|p| !failed.contains(p))
+                    .filter(|p| {
+                        self.nodes.get(p).is_some_and(|s| s.models.iter().any(|m| m.name == model.name))
+                    })
+                    .collect();
+                let Some(to) = crate::candidates::ranked(b"standby", &image, &standby).into_iter().next()
+                else {
+                    return;
+                };
+                let wait_ms = self.load.wait_ms(&model, 0, self.now.ms);
+                // We are not running it, so this only names the new holder in our view.
+                let _ = self.sched.on_handoff(&image, self.me, to, wait_ms, self.now.ms);
+                (to, wait_ms)
+            }
+        };
+        self.counters.images_given_up += 1;
+        debug!(%image, %next, "cannot run an image taken on: handing it to another node");
+        let handoff = Handoff { from: self.node_id(), to: NodeId(next), images: vec![image], wait_ms };
+        self.publish(GossipMessage::Handoff(handoff));
+    }
+
     /// A holder handed images to a node (maybe us): it is their holder from now on.
     pub(crate) fn on_handoff(&mut self, from: PeerId, h: Handoff) {
         if from == self.me {
@@ -93,7 +130,7 @@ impl State {
         }
         for image in &h.images {
             if let Some(Action::Run { image, takeover }) =
-                self.sched.on_handoff(image, to, h.wait_ms, self.now.ms)
+                self.sched.on_handoff(image, from, to, h.wait_ms, self.now.ms)
             {
                 self.counters.images_stolen += 1;
                 // The holder had it in its backlog, so it has the bytes when they did not travel.

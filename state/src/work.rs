@@ -189,7 +189,7 @@ impl State {
     ) {
         let Some(entry) = self.images.get(&image).cloned() else {
             // The buffer evicted it: we cannot run it; let the next bidder try.
-            return self.sched.on_local_failure(&image);
+            return self.give_up(image);
         };
         self.counters.images_won += 1;
         if takeover {
@@ -220,7 +220,7 @@ impl State {
         self.counters.inference_refused += 1;
         warn!(image = %job.image, model = %job.model.name, "inference queue full");
         match job.purpose {
-            Purpose::Work { .. } => self.sched.on_local_failure(&job.image),
+            Purpose::Work { .. } => self.give_up(job.image),
             Purpose::Audit { .. } => self.audit_abandoned(&job.image),
         }
     }
