@@ -191,9 +191,15 @@ pub struct MonitorStatus {
     pub heartbeats_total: u64,
     pub verdicts_pass_total: u64,
     pub verdicts_fail_total: u64,
-    /// Restarts by reason kind: missed_heartbeats, failed_audits, exited, not_ready.
+    /// Restarts by reason kind: unhealthy, failed_audits, exited, not_ready.
     pub restarts_total: BTreeMap<String, u64>,
     pub give_ups_total: u64,
+    /// Times a node's heartbeats stopped reaching the monitor (no restart follows).
+    #[serde(default)]
+    pub unreachable_total: u64,
+    /// Health probes that failed or timed out.
+    #[serde(default)]
+    pub probes_failed_total: u64,
     pub nodes: Vec<MonitorNodeStatus>,
 }
 

@@ -78,6 +78,13 @@ pub enum MonitorLine {
         at_ms: u64,
     },
     Restart(Restart),
+    /// A node's heartbeats stopped reaching the monitor (nothing is restarted for it).
+    Unreachable {
+        node: String,
+        peer_id: Option<String>,
+        silent_ms: u64,
+        at_ms: u64,
+    },
     /// The restart budget is spent; the node stays down.
     GiveUp {
         node: String,
@@ -93,7 +100,7 @@ pub struct Restart {
     pub node: String,
     pub peer_id: Option<String>,
     pub reason: String,
-    /// `missed_heartbeats`, `failed_audits`, `exited` or `not_ready`.
+    /// `unhealthy`, `failed_audits`, `exited` or `not_ready`.
     pub kind: String,
     pub backoff_ms: u64,
     /// Whether the restart removed the node's `--fault` argument.

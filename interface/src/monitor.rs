@@ -4,7 +4,9 @@
 //!
 //! ```toml
 //! argus_bin = "/usr/local/bin/argus"  # default: the running executable
-//! heartbeat_timeout_ms = 5000
+//! heartbeat_timeout_ms = 5000        # silent this long over the network: "unreachable" (no restart)
+//! health_timeout_ms = 10000           # no answer to the local health probe this long: restart
+//! probe_interval_ms = 1000            # the health probe (GET /v1/status on the node's own socket)
 //! audit_fail_threshold = 3            # FAIL verdicts within audit_window_ms ...
 //! audit_fail_min_auditors = 2         # ... from at least this many distinct auditors
 //! audit_window_ms = 60000
@@ -45,6 +47,8 @@ pub struct MonitorConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub argus_bin: Option<PathBuf>,
     pub heartbeat_timeout_ms: u64,
+    pub health_timeout_ms: u64,
+    pub probe_interval_ms: u64,
     pub audit_fail_threshold: u32,
     pub audit_fail_min_auditors: u32,
     pub audit_window_ms: u64,
@@ -85,6 +89,12 @@ impl Default for MonitorConfig {
             // Five heartbeat periods (1 s each, NetConfig::heartbeat_interval_ms): one or two
             // lost gossip messages or a GC-like stall never look like a dead node.
             heartbeat_timeout_ms: 5_000,
+            // Restarts need local evidence: the node's own HTTP socket (a Unix socket or
+            // loopback, never the network) answers `GET /v1/status` through its event loop. A
+            // stopped or wedged process stops answering; a loaded one answers late, so ten
+            // seconds without one answer, probed every second, is not a slow node.
+            health_timeout_ms: 10_000,
+            probe_interval_ms: 1_000,
             // Auditors compare with a tolerance (IoU >= 0.5, close scores), so an honest node
             // fails rarely; three failures in a minute are a pattern, not noise.
             audit_fail_threshold: 3,
@@ -146,6 +156,8 @@ impl MonitorConfig {
         }
         let positive = [
             ("heartbeat_timeout_ms", self.heartbeat_timeout_ms),
+            ("health_timeout_ms", self.health_timeout_ms),
+            ("probe_interval_ms", self.probe_interval_ms),
             ("audit_window_ms", self.audit_window_ms),
             ("restart_backoff_ms", self.restart_backoff_ms),
             ("budget_window_ms", self.budget_window_ms),
@@ -159,6 +171,12 @@ impl MonitorConfig {
         }
         if self.audit_fail_min_auditors > self.audit_fail_threshold {
             return bad("audit_fail_min_auditors cannot exceed audit_fail_threshold".into());
+        }
+        if self.health_timeout_ms < 2 * self.probe_interval_ms {
+            return bad(
+                "health_timeout_ms must be at least twice probe_interval_ms (one lost probe is no evidence)"
+                    .into(),
+            );
         }
         if self.restart_backoff_max_ms < self.restart_backoff_ms {
             return bad("restart_backoff_max_ms must be at least restart_backoff_ms".into());

@@ -126,6 +126,16 @@ fn optional(c: &Checks, f: &Figures, out: &mut Vec<CheckResult>) {
             "restart events from the monitor",
         ));
     }
+    if let Some(max) = c.restarts_max {
+        let n = f.monitor_restarts;
+        out.push(result(
+            "restarts_max",
+            n as u32 <= max,
+            n.to_string(),
+            format!("<= {max}"),
+            "restart events from the monitor",
+        ));
+    }
     if let Some(max_s) = c.restart_max_s {
         out.push(restart_delay(f, max_s));
     }

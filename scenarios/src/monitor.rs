@@ -32,6 +32,7 @@ pub fn wrapped_prefix(lab_prefix: &[String], dir: &Path) -> Vec<String> {
 pub fn config(m: &Monitor, nodes: &[MonitorNode]) -> MonitorConfig {
     MonitorConfig {
         heartbeat_timeout_ms: m.heartbeat_timeout_ms,
+        health_timeout_ms: m.health_timeout_ms,
         audit_fail_threshold: m.audit_fail_threshold,
         restart_budget: m.restart_budget,
         restart_backoff_ms: m.backoff_ms,
@@ -55,6 +56,7 @@ mod tests {
     fn config_round_trips_and_the_wrapper_records_pid_and_stderr() {
         let m = Monitor {
             heartbeat_timeout_ms: 3000,
+            health_timeout_ms: 4000,
             audit_fail_threshold: 3,
             restart_budget: 5,
             backoff_ms: 500,
@@ -70,7 +72,10 @@ mod tests {
         let text = render(&m, std::slice::from_ref(&node)).unwrap();
         let back = MonitorConfig::from_toml(&text).unwrap();
         assert_eq!(back, config(&m, std::slice::from_ref(&node)));
-        assert_eq!((back.heartbeat_timeout_ms, back.restart_backoff_ms), (3000, 500));
+        assert_eq!(
+            (back.heartbeat_timeout_ms, back.health_timeout_ms, back.restart_backoff_ms),
+            (3000, 4000, 500)
+        );
         assert_eq!(back.node[0].args[1], "n0");
         // Run the prefix as the monitor would, with a shell standing in for the node.
         let mut argv = node.exec_prefix.clone();

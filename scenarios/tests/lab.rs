@@ -29,6 +29,7 @@ fn check_rejects_a_bad_file_and_accepts_the_shipped_ones() {
         "rolling-restart",
         "all-fail",
         "mixed-backends",
+        "monitor-partition",
         "photos",
         "photos-wgpu",
         "scale-32",

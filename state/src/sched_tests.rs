@@ -387,7 +387,7 @@ fn the_committed_count_always_equals_a_recount() {
             6 if next(2) == 0 => drop(s.dispatch(&image)),
             _ => {
                 if next(2) == 0 {
-                    drop(s.on_local_failure(&image, now));
+                    let _ = s.on_local_failure(&image, now);
                 } else {
                     drop(s.tick(now));
                 }

@@ -28,6 +28,7 @@ impl From<&MonitorConfig> for PolicyConfig {
     fn from(c: &MonitorConfig) -> PolicyConfig {
         PolicyConfig {
             heartbeat_timeout_ms: c.heartbeat_timeout_ms,
+            health_timeout_ms: c.health_timeout_ms,
             audit_fail_threshold: c.audit_fail_threshold,
             audit_fail_min_auditors: c.audit_fail_min_auditors,
             audit_window_ms: c.audit_window_ms,

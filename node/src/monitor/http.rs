@@ -91,6 +91,18 @@ pub fn render_metrics(s: &Snapshot) -> String {
         s.restarts_total.iter().map(|(k, v)| (format!("{{reason=\"{k}\"}}"), *v)).collect();
     metric("argus_monitor_restarts_total", "counter", "Restarts decided, by reason.", &restarts);
     metric(
+        "argus_monitor_unreachable_total",
+        "counter",
+        "Times a node's heartbeats stopped reaching the monitor (nothing is restarted for it).",
+        &one(s.unreachable_total),
+    );
+    metric(
+        "argus_monitor_probes_failed_total",
+        "counter",
+        "Local health probes that failed or timed out.",
+        &one(s.probes_failed_total),
+    );
+    metric(
         "argus_monitor_give_ups_total",
         "counter",
         "Nodes given up on (restart budget spent).",

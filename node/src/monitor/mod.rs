@@ -1,13 +1,16 @@
 //! `argus monitor`: supervises node processes on this host. It starts them (from a TOML file
 //! naming each node's arguments, or `--spawn N -- NODE-ARGS...`), watches heartbeats and audit
-//! verdicts on the network, and restarts a node whose heartbeats stop, whose audits fail too
-//! often or which exits, with doubling backoff and a restart budget. Every decision is logged
+//! verdicts on the network, probes each node's own HTTP socket, and restarts a node only on
+//! local evidence: it exited, it stopped answering the probe, or several auditors failed its
+//! results; with doubling backoff and a restart budget. A node whose heartbeats stop reaching
+//! the monitor is reported unreachable, not restarted. Every decision is logged
 //! with its reason and printed as a JSON line on stdout; `/metrics` and `/v1/status` are served
 //! over HTTP. It only ever signals processes it started itself.
 //!
 //! - `config`: the TOML format, `--spawn` expansion, argument rewriting (pure).
 //! - `policy`: failure detection and restart decisions as a pure state machine.
 //! - `supervise`: the async shell that executes the policy's decisions.
+//! - `probe`: the local health probe of each node's own HTTP socket.
 //! - `child`: spawning one node, its ready line, its exit, signals to its process group.
 //! - `watch`: joining the network and turning gossip into observations.
 //! - `http`, `report`: the HTTP API, JSON event lines and the status snapshot.
@@ -19,6 +22,8 @@ pub mod child;
 pub mod config;
 pub mod http;
 pub mod policy;
+pub mod probe;
+pub mod reason;
 pub mod report;
 pub mod supervise;
 pub mod watch;

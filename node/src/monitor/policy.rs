@@ -7,8 +7,15 @@
 //! - A node is started at the first tick (with sequential start, only once no other node is
 //!   still waiting for its ready line). Until its ready line arrives it is `Starting`; no
 //!   ready line within `ready_timeout_ms` is a failure.
-//! - Once ready, heartbeats are not expected for `startup_grace_ms`, unless one already came:
-//!   from then on silence longer than `heartbeat_timeout_ms` is a failure.
+//! - Restarts need local evidence. Once ready, the shell probes the node's own HTTP socket
+//!   (`on_probe`); no successful probe for `health_timeout_ms` (counted from the ready line
+//!   until the first answer) is a failure. A node the shell cannot probe (no HTTP address in
+//!   its ready line) is judged by its exit and its audits alone.
+//! - Heartbeats travel over the network, which may be cut while the process is healthy: a
+//!   node silent for longer than `heartbeat_timeout_ms` (or `startup_grace_ms` before its
+//!   first heartbeat) is only *unreachable*. It is reported (`Decision::Unreachable`, once per
+//!   silence) and counted, never restarted for it. A partition between the monitor and its
+//!   nodes therefore restarts nothing.
 //! - FAIL verdicts against it are counted within a sliding `audit_window_ms`; reaching
 //!   `audit_fail_threshold`, from at least `audit_fail_min_auditors` distinct auditors, is a
 //!   failure. A verdict counts only when it judges a result the current incarnation published
@@ -22,10 +29,11 @@
 //!   restarted in a tight loop.
 
 use std::collections::{HashSet, VecDeque};
-use std::fmt;
 
 use argus_protocol::ids::ImageId;
 use libp2p::PeerId;
+
+pub use super::reason::Reason;
 
 /// Index of a node in the monitor's node list.
 pub type NodeIx = usize;
@@ -34,6 +42,7 @@ pub type NodeIx = usize;
 #[derive(Debug, Clone)]
 pub struct PolicyConfig {
     pub heartbeat_timeout_ms: u64,
+    pub health_timeout_ms: u64,
     pub audit_fail_threshold: u32,
     pub audit_fail_min_auditors: u32,
     pub audit_window_ms: u64,
@@ -43,48 +52,6 @@ pub struct PolicyConfig {
     pub budget_window_ms: u64,
     pub startup_grace_ms: u64,
     pub ready_timeout_ms: u64,
-}
-
-/// Why a node is restarted or given up on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reason {
-    /// No heartbeat for `silent_ms` (since the last one, or since ready when none came).
-    MissedHeartbeats { silent_ms: u64 },
-    /// `fails` FAIL verdicts within the audit window.
-    FailedAudits { fails: u32 },
-    /// The process ended by itself; both `None` when it could not be spawned at all.
-    Exited { code: Option<i32>, signal: Option<i32> },
-    /// No ready line within the ready timeout.
-    NotReady { waited_ms: u64 },
-}
-
-impl Reason {
-    /// Short machine-readable name (`kind` in the JSON events, a label in /metrics).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Reason::MissedHeartbeats { .. } => "missed_heartbeats",
-            Reason::FailedAudits { .. } => "failed_audits",
-            Reason::Exited { .. } => "exited",
-            Reason::NotReady { .. } => "not_ready",
-        }
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Reason::MissedHeartbeats { silent_ms } => {
-                write!(f, "missed heartbeats: silent for {silent_ms} ms")
-            }
-            Reason::FailedAudits { fails } => {
-                write!(f, "failed audits: {fails} FAIL verdicts within the audit window")
-            }
-            Reason::Exited { code: Some(c), .. } => write!(f, "exited by itself with code {c}"),
-            Reason::Exited { signal: Some(s), .. } => write!(f, "exited by itself on signal {s}"),
-            Reason::Exited { .. } => write!(f, "could not be started"),
-            Reason::NotReady { waited_ms } => write!(f, "no ready line within {waited_ms} ms"),
-        }
-    }
 }
 
 /// What the shell must do.
@@ -97,6 +64,9 @@ pub enum Decision {
     Restart { node: NodeIx, reason: Reason, drop_fault: bool, backoff_ms: u64 },
     /// Stop the node now and never start it again: its restart budget is spent.
     GiveUp { node: NodeIx, reason: Reason },
+    /// No heartbeat over the network for `silent_ms`: report it, restart nothing (the node
+    /// may be cut off from the monitor, not dead). Once per silence.
+    Unreachable { node: NodeIx, silent_ms: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,10 +79,12 @@ enum Phase {
     Starting {
         since_ms: u64,
     },
-    /// Ready at `ready_ms`.
+    /// Ready at `ready_ms`. `healthy_since_ms`: the last successful health probe, or the ready
+    /// line once a probe has failed before any succeeded (None: never probed).
     Up {
         ready_ms: u64,
         last_heartbeat_ms: Option<u64>,
+        healthy_since_ms: Option<u64>,
     },
     GaveUp,
 }
@@ -132,6 +104,9 @@ struct NodeState {
     started_once: bool,
     /// Set by `on_exit` while starting or up; consumed by `tick`.
     exited: Option<Reason>,
+    /// Heartbeats have stopped (reported once, until one comes again).
+    unreachable: bool,
+    unreachable_total: u64,
 }
 
 /// Read-only view of one node for status and metrics.
@@ -142,6 +117,8 @@ pub struct NodeView {
     pub audit_fails: u32,
     pub restarts_total: u64,
     pub restarts_in_window: u32,
+    /// Times its heartbeats stopped reaching the monitor while it was up.
+    pub unreachable_total: u64,
 }
 
 /// Most FAIL verdicts remembered per node; far above any sensible threshold.
@@ -168,6 +145,8 @@ impl MonitorPolicy {
             restarts_total: 0,
             started_once: false,
             exited: None,
+            unreachable: false,
+            unreachable_total: 0,
         };
         Self { cfg, nodes: (0..node_count).map(|_| fresh()).collect(), sequential: false }
     }
@@ -186,7 +165,7 @@ impl MonitorPolicy {
             return;
         };
         if matches!(n.phase, Phase::Starting { .. }) {
-            n.phase = Phase::Up { ready_ms: now_ms, last_heartbeat_ms: None };
+            n.phase = Phase::Up { ready_ms: now_ms, last_heartbeat_ms: None, healthy_since_ms: None };
         }
     }
 
@@ -196,6 +175,19 @@ impl MonitorPolicy {
         };
         if let Phase::Up { last_heartbeat_ms, .. } = &mut n.phase {
             *last_heartbeat_ms = Some(last_heartbeat_ms.map_or(now_ms, |t| t.max(now_ms)));
+        }
+    }
+
+    /// The shell probed the node's own HTTP socket: it answered (`ok`) or not (an error, a
+    /// timeout). Only the current incarnation's probes may be passed in.
+    pub fn on_probe(&mut self, node: NodeIx, ok: bool, now_ms: u64) {
+        let Some(n) = self.nodes.get_mut(node) else { return };
+        if let Phase::Up { ready_ms, healthy_since_ms, .. } = &mut n.phase {
+            if ok {
+                *healthy_since_ms = Some(healthy_since_ms.map_or(now_ms, |t| t.max(now_ms)));
+            } else if healthy_since_ms.is_none() {
+                *healthy_since_ms = Some(*ready_ms);
+            }
         }
     }
 
@@ -275,13 +267,28 @@ impl MonitorPolicy {
                     .or((waited_ms >= cfg.ready_timeout_ms).then_some(Reason::NotReady { waited_ms }))?;
                 Some(self.fail(node, reason, now_ms))
             }
-            Phase::Up { ready_ms, last_heartbeat_ms } => {
-                let reason = n
-                    .exited
-                    .take()
-                    .or_else(|| failed_audits(cfg, &n.fails))
-                    .or_else(|| silent(cfg, ready_ms, last_heartbeat_ms, now_ms))?;
-                Some(self.fail(node, reason, now_ms))
+            Phase::Up { ready_ms, last_heartbeat_ms, healthy_since_ms } => {
+                let reason = n.exited.take().or_else(|| failed_audits(cfg, &n.fails)).or_else(|| {
+                    let since = healthy_since_ms?;
+                    let silent_ms = now_ms.saturating_sub(since);
+                    (silent_ms >= cfg.health_timeout_ms).then_some(Reason::Unhealthy { silent_ms })
+                });
+                if let Some(reason) = reason {
+                    n.unreachable = false;
+                    return Some(self.fail(node, reason, now_ms));
+                }
+                match silent(cfg, ready_ms, last_heartbeat_ms, now_ms) {
+                    Some(silent_ms) if !n.unreachable => {
+                        n.unreachable = true;
+                        n.unreachable_total += 1;
+                        Some(Decision::Unreachable { node, silent_ms })
+                    }
+                    Some(_) => None,
+                    None => {
+                        n.unreachable = false;
+                        None
+                    }
+                }
             }
         }
     }
@@ -320,6 +327,7 @@ impl MonitorPolicy {
         let (state, last_hb) = match n.phase {
             Phase::Down { .. } => ("down", None),
             Phase::Starting { .. } => ("starting", None),
+            Phase::Up { last_heartbeat_ms, .. } if n.unreachable => ("unreachable", last_heartbeat_ms),
             Phase::Up { last_heartbeat_ms, .. } => ("up", last_heartbeat_ms),
             Phase::GaveUp => ("gave_up", None),
         };
@@ -331,6 +339,7 @@ impl MonitorPolicy {
             audit_fails: n.fails.iter().filter(|(t, _)| *t >= window_start).count() as u32,
             restarts_total: n.restarts_total,
             restarts_in_window: n.restarts.iter().filter(|t| **t >= budget_start).count() as u32,
+            unreachable_total: n.unreachable_total,
         })
     }
 }
@@ -345,14 +354,15 @@ fn failed_audits(cfg: &PolicyConfig, fails: &VecDeque<(u64, PeerId)>) -> Option<
     (auditors.len() as u32 >= cfg.audit_fail_min_auditors).then_some(Reason::FailedAudits { fails: count })
 }
 
-/// Silence past the deadline: `heartbeat_timeout_ms` after the last heartbeat, or, before the
-/// first one, the later of the grace and the timeout after the ready line.
-fn silent(cfg: &PolicyConfig, ready_ms: u64, last_heartbeat_ms: Option<u64>, now_ms: u64) -> Option<Reason> {
+/// Heartbeat silence past the deadline, in ms: `heartbeat_timeout_ms` after the last
+/// heartbeat, or, before the first one, the later of the grace and the timeout after the ready
+/// line.
+fn silent(cfg: &PolicyConfig, ready_ms: u64, last_heartbeat_ms: Option<u64>, now_ms: u64) -> Option<u64> {
     let (since, deadline) = match last_heartbeat_ms {
         Some(t) => (t, t.saturating_add(cfg.heartbeat_timeout_ms)),
         None => (ready_ms, ready_ms.saturating_add(cfg.startup_grace_ms.max(cfg.heartbeat_timeout_ms))),
     };
-    (now_ms >= deadline).then(|| Reason::MissedHeartbeats { silent_ms: now_ms - since })
+    (now_ms >= deadline).then(|| now_ms - since)
 }
 
 #[cfg(test)]

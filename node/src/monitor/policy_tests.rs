@@ -5,6 +5,7 @@ use super::*;
 fn cfg() -> PolicyConfig {
     PolicyConfig {
         heartbeat_timeout_ms: 5_000,
+        health_timeout_ms: 10_000,
         audit_fail_threshold: 3,
         audit_fail_min_auditors: 2,
         audit_window_ms: 60_000,
@@ -47,37 +48,99 @@ fn every_node_is_started_at_the_first_tick() {
 }
 
 #[test]
-fn no_heartbeat_expected_during_startup_grace() {
+fn silence_before_the_first_heartbeat_is_reported_after_the_grace_not_restarted() {
     let mut p = ready_at(cfg(), 1_000);
     // 14.999 s after ready: still within the 15 s grace, although far past the 5 s timeout.
     assert!(p.tick(15_999).is_empty());
-    let d = p.tick(16_000);
-    let (reason, drop_fault, backoff_ms) = restart_of(&d);
-    assert_eq!(*reason, Reason::MissedHeartbeats { silent_ms: 15_000 });
-    assert!(!drop_fault, "a restart for silence keeps the arguments");
-    assert_eq!(backoff_ms, 1_000);
+    assert_eq!(p.tick(16_000), vec![Decision::Unreachable { node: 0, silent_ms: 15_000 }]);
+    assert_eq!(p.view(0, 16_000).unwrap().state, "unreachable");
 }
 
 #[test]
-fn heartbeats_stopping_trigger_a_restart_after_the_timeout() {
+fn heartbeats_stopping_make_a_node_unreachable_once_and_never_restart_it() {
     let mut p = ready_at(cfg(), 1_000);
     for t in (2_000..=30_000).step_by(1_000) {
         p.on_heartbeat(0, t);
+        p.on_probe(0, true, t);
         assert!(p.tick(t).is_empty(), "healthy at {t}");
     }
     assert_eq!(p.view(0, 31_500).unwrap().last_heartbeat_age_ms, Some(1_500));
     assert!(p.tick(34_999).is_empty());
-    let d = p.tick(35_000);
-    assert_eq!(*restart_of(&d).0, Reason::MissedHeartbeats { silent_ms: 5_000 });
-    assert_eq!(p.view(0, 35_000).unwrap().state, "down");
+    assert_eq!(p.tick(35_000), vec![Decision::Unreachable { node: 0, silent_ms: 5_000 }]);
+    // A partition: the probe on the node's own socket keeps answering. Nothing for ten minutes.
+    for t in (35_100..=635_000).step_by(100) {
+        if t % 1_000 == 0 {
+            p.on_probe(0, true, t);
+        }
+        assert!(p.tick(t).is_empty(), "unreachable but healthy at {t}: no restart, no second report");
+    }
+    let v = p.view(0, 635_000).unwrap();
+    assert_eq!((v.state, v.restarts_total, v.unreachable_total), ("unreachable", 0, 1));
+    // Heard again, then silent again: a second report.
+    p.on_heartbeat(0, 636_000);
+    assert!(p.tick(636_000).is_empty());
+    assert_eq!(p.view(0, 636_000).unwrap().state, "up");
+    p.on_probe(0, true, 640_000);
+    assert_eq!(p.tick(641_000), vec![Decision::Unreachable { node: 0, silent_ms: 5_000 }]);
+    assert_eq!(p.view(0, 641_000).unwrap().unreachable_total, 2);
 }
 
 #[test]
-fn first_heartbeat_ends_the_grace() {
-    let mut p = ready_at(cfg(), 0);
-    p.on_heartbeat(0, 1_000);
-    assert!(p.tick(5_999).is_empty());
-    assert_eq!(*restart_of(&p.tick(6_000)).0, Reason::MissedHeartbeats { silent_ms: 5_000 });
+fn a_node_that_stops_answering_its_local_probe_is_restarted_after_the_health_timeout() {
+    let mut p = ready_at(cfg(), 1_000);
+    for t in (2_000..=20_000).step_by(1_000) {
+        p.on_heartbeat(0, t);
+        p.on_probe(0, true, t);
+    }
+    // SIGSTOP at 20.5 s: probes time out (each failure is no news), heartbeats stop.
+    for t in (21_000..30_000).step_by(1_000) {
+        p.on_probe(0, false, t);
+        let d = p.tick(t);
+        assert!(d.iter().all(|d| matches!(d, Decision::Unreachable { .. })), "no restart at {t}: {d:?}");
+    }
+    let d = p.tick(30_000);
+    let (reason, drop_fault, backoff_ms) = restart_of(&d);
+    assert_eq!(*reason, Reason::Unhealthy { silent_ms: 10_000 });
+    assert!(!drop_fault, "a restart for health keeps the arguments");
+    assert_eq!(backoff_ms, 1_000);
+}
+
+#[test]
+fn a_probe_that_never_answered_counts_from_the_ready_line_and_no_probe_means_no_rule() {
+    let mut p = ready_at(cfg(), 1_000);
+    p.on_probe(0, false, 1_500);
+    assert!(p.tick(10_999).is_empty());
+    assert_eq!(*restart_of(&p.tick(11_000)).0, Reason::Unhealthy { silent_ms: 10_000 });
+    // Never probed (no HTTP address): exits and audits alone decide.
+    let mut q = ready_at(cfg(), 0);
+    q.on_heartbeat(0, 1_000);
+    for t in (1_100..=200_000).step_by(100) {
+        assert!(q.tick(t).iter().all(|d| matches!(d, Decision::Unreachable { .. })));
+    }
+}
+
+#[test]
+fn restarts_are_bounded_whatever_the_evidence() {
+    // A node failing its probe right after every start: backoff and budget, never a storm.
+    let mut p = MonitorPolicy::new(cfg(), 1);
+    let (mut now, mut restarts, mut starts) = (0, 0, 0);
+    while now < 3_600_000 {
+        for d in p.tick(now) {
+            match d {
+                Decision::Start { .. } => {
+                    starts += 1;
+                    p.on_ready(0, now);
+                    p.on_probe(0, false, now);
+                }
+                Decision::Restart { .. } => restarts += 1,
+                Decision::GiveUp { .. } => restarts += 100,
+                Decision::Unreachable { .. } => {}
+            }
+        }
+        now += 100;
+    }
+    // Five restarts in the ten-minute window, then it gives up for good.
+    assert_eq!((restarts, starts), (105, 6));
 }
 
 fn image(i: u32) -> ImageId {
@@ -248,8 +311,8 @@ fn exits_of_a_stopped_node_are_ignored() {
 #[test]
 fn reasons_read_well() {
     assert_eq!(
-        Reason::MissedHeartbeats { silent_ms: 5_000 }.to_string(),
-        "missed heartbeats: silent for 5000 ms"
+        Reason::Unhealthy { silent_ms: 10_000 }.to_string(),
+        "unhealthy: no answer to the local health probe for 10000 ms"
     );
     assert_eq!(Reason::Exited { code: None, signal: Some(9) }.to_string(), "exited by itself on signal 9");
     assert_eq!(Reason::FailedAudits { fails: 3 }.kind(), "failed_audits");

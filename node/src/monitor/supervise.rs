@@ -16,7 +16,7 @@ use tracing::{debug, error, info, warn};
 use super::MonitorError;
 use super::child::{self, ChildEvent, ChildHandle, Launch, Ready, Sig};
 use super::config::{self, MonitorConfig, NodeSpec};
-use super::http::{NodeStatus, Snapshot};
+use super::http::Snapshot;
 use super::policy::{Decision, MonitorPolicy, NodeIx, PolicyConfig, Reason};
 use super::report::{Counters, unix_ms};
 use super::watch::{self as netwatch, HeartbeatSummary, Observation};
@@ -45,6 +45,9 @@ pub(super) struct Slot {
     pub(super) last_reason: Option<String>,
     pub(super) fault_dropped: bool,
     pub(super) heartbeat: Option<HeartbeatSummary>,
+    /// A health probe is in flight; the next is due at `next_probe_ms` (`probe`).
+    pub(super) probing: bool,
+    pub(super) next_probe_ms: u64,
 }
 
 pub struct Supervisor {
@@ -109,6 +112,8 @@ impl Supervisor {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut redial = tokio::time::interval(REDIAL);
         redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // At most one probe per node is in flight: one answer each fits.
+        let (probe_tx, mut probe_rx) = mpsc::channel(self.slots.len().max(1));
         let outcome = loop {
             tokio::select! {
                 biased;
@@ -123,8 +128,10 @@ impl Supervisor {
                     // Deaf, the monitor would restart every node for silence: stop instead.
                     None => break Err(MonitorError::Net("the network task stopped".into())),
                 },
+                Some(p) = probe_rx.recv() => self.on_probed(p),
                 _ = tick.tick() => {
                     self.apply_tick();
+                    self.probe_due(&probe_tx);
                     self.publish_status();
                 }
                 _ = redial.tick() => self.redial().await,
@@ -143,6 +150,7 @@ impl Supervisor {
                     self.restart(node, &reason, drop_fault, backoff_ms)
                 }
                 Decision::GiveUp { node, reason } => self.give_up(node, &reason),
+                Decision::Unreachable { node, silent_ms } => self.unreachable(node, silent_ms),
             }
         }
     }
@@ -216,6 +224,20 @@ impl Supervisor {
         });
     }
 
+    /// Heartbeats stopped reaching us: a partition or a dead process. Only the local probe and
+    /// the process's exit tell them apart, so this restarts nothing.
+    fn unreachable(&mut self, node: NodeIx, silent_ms: u64) {
+        let slot = &self.slots[node];
+        self.counters.unreachable += 1;
+        warn!(node = %slot.spec.name, silent_ms, "no heartbeat over the network: unreachable (not restarted for it)");
+        lines::print(&MonitorLine::Unreachable {
+            node: slot.spec.name.clone(),
+            peer_id: slot.peer.map(|p| p.to_string()),
+            silent_ms,
+            at_ms: unix_ms(),
+        });
+    }
+
     /// SIGKILL for the current incarnation; its exit report is then ignored.
     fn stop_child(&mut self, node: NodeIx) {
         if let Some(h) = self.slots[node].child.take() {
@@ -256,6 +278,8 @@ impl Supervisor {
         slot.peer = Some(ready.peer_id);
         slot.listen = ready.listen.clone();
         slot.http = ready.http.clone();
+        slot.probing = false;
+        slot.next_probe_ms = now;
         self.by_peer.insert(ready.peer_id, node);
         self.policy.on_ready(node, now);
         let pid = slot.child.as_ref().map(|h| h.pid);
@@ -350,45 +374,5 @@ impl Supervisor {
             s.child = None;
         }
         info!(left = live.len(), "nodes stopped");
-    }
-
-    /// The status snapshot: the policy's view of each node plus what the shell knows.
-    fn snapshot(&self) -> Snapshot {
-        let now = self.now_ms();
-        let nodes = self
-            .slots
-            .iter()
-            .enumerate()
-            .map(|(i, slot)| {
-                let v = self.policy.view(i, now);
-                NodeStatus {
-                    name: slot.spec.name.clone(),
-                    state: v.as_ref().map_or("unknown", |v| v.state).to_string(),
-                    pid: slot.child.as_ref().map(|h| h.pid),
-                    peer_id: slot.peer.map(|p| p.to_string()),
-                    http: slot.http.clone(),
-                    incarnation: slot.incarnation,
-                    restarts: v.as_ref().map_or(0, |v| v.restarts_total),
-                    restarts_in_window: v.as_ref().map_or(0, |v| v.restarts_in_window),
-                    last_heartbeat_age_ms: v.as_ref().and_then(|v| v.last_heartbeat_age_ms),
-                    audit_fails: v.as_ref().map_or(0, |v| v.audit_fails),
-                    last_reason: slot.last_reason.clone(),
-                    fault_dropped: slot.fault_dropped,
-                    heartbeat: slot.heartbeat.clone(),
-                }
-            })
-            .collect();
-        let c = &self.counters;
-        Snapshot {
-            peer_id: self.me.to_string(),
-            uptime_ms: now,
-            peers_connected: c.peers_connected,
-            heartbeats_total: c.heartbeats,
-            verdicts_pass_total: c.verdicts_pass,
-            verdicts_fail_total: c.verdicts_fail,
-            restarts_total: c.restarts.clone(),
-            give_ups_total: c.give_ups,
-            nodes,
-        }
     }
 }

@@ -58,6 +58,9 @@ pub fn parse_line(ev: &LineEvent, clock: &Clock, sources: &BTreeSet<String>) -> 
             MonitorLine::Started { node, at_ms, .. } => ("started", node, String::new(), at_ms),
             MonitorLine::Restart(r) => ("restart", r.node, r.reason, r.at_ms),
             MonitorLine::GiveUp { node, reason, at_ms, .. } => ("give_up", node, reason, at_ms),
+            MonitorLine::Unreachable { node, silent_ms, at_ms, .. } => {
+                ("unreachable", node, format!("no heartbeat for {silent_ms} ms"), at_ms)
+            }
         };
         // The monitor stamps its events with wall time (unix ms).
         let t_ms = at_ms.saturating_sub(clock.t0_unix_ms);

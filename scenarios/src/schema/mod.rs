@@ -127,6 +127,9 @@ pub struct NodeOverride {
 pub struct Monitor {
     #[serde(default = "default_heartbeat_timeout_ms")]
     pub heartbeat_timeout_ms: u64,
+    /// No answer to the local health probe this long restarts a node.
+    #[serde(default = "default_health_timeout_ms")]
+    pub health_timeout_ms: u64,
     #[serde(default = "default_audit_fail_threshold")]
     pub audit_fail_threshold: u32,
     #[serde(default = "default_restart_budget")]
@@ -242,6 +245,8 @@ pub struct Checks {
     pub partition_answered_min_ratio: Option<f64>,
     /// Restarts the monitor must report.
     pub restarts_min: Option<u32>,
+    /// Restarts the monitor may report at most (0: it must restart no healthy node).
+    pub restarts_max: Option<u32>,
     /// Seconds from a fault on a monitored node to the monitor restarting it.
     pub restart_max_s: Option<f64>,
     /// During the load the mean audit ratio must fall to at most this.
@@ -276,6 +281,9 @@ fn default_ready_timeout_s() -> f64 {
     60.0
 }
 fn default_heartbeat_timeout_ms() -> u64 {
+    3_000
+}
+fn default_health_timeout_ms() -> u64 {
     3_000
 }
 fn default_audit_fail_threshold() -> u32 {

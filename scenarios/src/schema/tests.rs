@@ -168,6 +168,7 @@ fn every_shipped_scenario_validates() {
         "audit-overload",
         "crash",
         "mixed-backends",
+        "monitor-partition",
         "partition",
         "photos",
         "photos-wgpu",

@@ -122,6 +122,12 @@ pub(super) fn check_top(s: &Scenario, cx: &Ctx) -> Result<(), SchemaError> {
                 "monitor: heartbeat_timeout_ms, backoff_ms and audit_fail_threshold must be > 0",
             ));
         }
+        if m.health_timeout_ms < 2_000 {
+            return Err(cx.err(
+                line,
+                "monitor: health_timeout_ms must be at least 2000 (twice the monitor's 1 s probe interval)",
+            ));
+        }
         if s.nodes.spare > 0 {
             return Err(
                 cx.err(line, "monitor: spare nodes are not supported (the monitor owns the node set)")
@@ -196,8 +202,8 @@ pub(super) fn check_checks(s: &Scenario, faults: &[TimedFault], cx: &Ctx) -> Res
         }
     }
     let monitored = s.monitor.is_some();
-    if (c.restarts_min.is_some() || c.restart_max_s.is_some()) && !monitored {
-        return Err(cx.err(line, "checks.restarts_min/restart_max_s need a [monitor]"));
+    if (c.restarts_min.is_some() || c.restarts_max.is_some() || c.restart_max_s.is_some()) && !monitored {
+        return Err(cx.err(line, "checks.restarts_min/restarts_max/restart_max_s need a [monitor]"));
     }
     let partitions =
         faults.iter().any(|f| matches!(f.fault, Fault::Partition { .. } | Fault::Isolate { .. }));
