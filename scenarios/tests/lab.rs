@@ -25,6 +25,8 @@ fn check_rejects_a_bad_file_and_accepts_the_shipped_ones() {
         "partition",
         "crash",
         "anomalous",
+        "anomalous-pair",
+        "anomalous-trio",
         "audit-overload",
         "rolling-restart",
         "all-fail",

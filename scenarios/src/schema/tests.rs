@@ -165,6 +165,8 @@ fn every_shipped_scenario_validates() {
     let want = [
         "all-fail",
         "anomalous",
+        "anomalous-pair",
+        "anomalous-trio",
         "audit-overload",
         "crash",
         "mixed-backends",
