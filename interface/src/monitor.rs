@@ -20,6 +20,7 @@
 //! listen = ["/ip4/0.0.0.0/tcp/0"]     # the monitor's own libp2p settings
 //! peers = []
 //! mdns = true
+//! network_key = "/etc/argus/swarm.key" # optional: the private network's key (`argus keygen`)
 //! http = "127.0.0.1:0"                # or "unix:/path/monitor.sock"
 //! log_dir = "/var/log/argus"          # optional: each node's stderr in <log_dir>/<name>.log
 //!
@@ -62,6 +63,8 @@ pub struct MonitorConfig {
     pub listen: Vec<String>,
     pub peers: Vec<String>,
     pub mdns: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_key: Option<PathBuf>,
     pub http: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_dir: Option<PathBuf>,
@@ -118,6 +121,7 @@ impl Default for MonitorConfig {
             listen: vec!["/ip4/0.0.0.0/tcp/0".into()],
             peers: Vec::new(),
             mdns: true,
+            network_key: None,
             http: "127.0.0.1:0".into(),
             log_dir: None,
             node: Vec::new(),

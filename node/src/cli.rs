@@ -26,6 +26,9 @@ pub enum Cmd {
     Query(QueryArgs),
     /// Supervise node processes on this host and restart failed ones.
     Monitor(MonitorArgs),
+    /// Write a new private-network key file (give it to every node, sender and monitor with
+    /// `--network-key FILE`).
+    Keygen(KeygenArgs),
     /// Print the inference backends this build contains, one per line (wgpu needs the cargo
     /// feature `wgpu`: `cargo build --workspace --bins --features argus-node/wgpu`).
     Backends,
@@ -42,6 +45,10 @@ pub struct NetArgs {
     /// Turn mDNS discovery off (needed on loopback).
     #[arg(long)]
     pub no_mdns: bool,
+    /// The private network's key file (`argus keygen`): only peers with the same key can
+    /// connect. Give it to every node, sender and monitor of the network.
+    #[arg(long, value_name = "FILE")]
+    pub network_key: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -126,6 +133,13 @@ pub struct SendArgs {
     /// (the default for --synthetic).
     #[arg(long)]
     pub model: Option<String>,
+}
+
+#[derive(Args, Clone)]
+pub struct KeygenArgs {
+    /// Where to write the key (created with mode 0600; an existing file is never replaced).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Clone)]

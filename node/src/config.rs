@@ -60,6 +60,9 @@ pub struct NetConfig {
     /// ones are fetched only by the nodes that bid for them (and the auditors). Default
     /// 16,384; at most 524,288.
     pub inline_max_bytes: usize,
+    /// The private network's pre-shared key file (`argus keygen`): with one, only peers that
+    /// hold the same key can complete a connection. None: an open network.
+    pub network_key: Option<std::path::PathBuf>,
 }
 
 impl Default for NetConfig {
@@ -77,6 +80,7 @@ impl Default for NetConfig {
             // hundred images per second before the swarm task applies back-pressure.
             channel_capacity: 4_096,
             inline_max_bytes: argus_state::DEFAULT_INLINE_MAX_BYTES,
+            network_key: None,
         }
     }
 }

@@ -64,6 +64,9 @@ pub async fn run_node(
     if args.net.no_mdns {
         cfg.net.mdns = false;
     }
+    if let Some(k) = &args.net.network_key {
+        cfg.net.network_key = Some(k.clone());
+    }
     if let Some(h) = &args.http {
         cfg.http.listen = h.clone();
     }

@@ -30,6 +30,13 @@ fn main() -> ExitCode {
             Cmd::Send(args) => argus_node::send::run(args).await.map(|()| 0),
             Cmd::Query(args) => argus_node::query_cli(args).await,
             Cmd::Monitor(args) => argus_node::monitor::run(args).await.map(|()| 0),
+            Cmd::Keygen(args) => match argus_node::net::netkey::write_new(&args.out) {
+                Ok(fingerprint) => {
+                    println!("wrote {} (fingerprint {fingerprint})", args.out.display());
+                    Ok(0)
+                }
+                Err(e) => Err(anyhow::anyhow!(e)),
+            },
             Cmd::Backends => {
                 for b in argus_model::BackendKind::ALL.into_iter().filter(|b| b.is_compiled()) {
                     println!("{b}");

@@ -106,6 +106,7 @@ macro_rules! counters {
 counters! {
     gossip_received: "valid gossip messages received",
     gossip_rejected: "gossip messages rejected by validation",
+    connections_refused: "incoming connections whose handshake failed (a peer without this network's key, or with another)",
     gossip_bytes_sent: "gossip payload bytes published",
     net_events_dropped: "network events dropped because the node was behind",
     publish_dropped: "gossip messages and network commands dropped because the swarm task's queue was full",

@@ -125,5 +125,8 @@ pub fn build_config(args: &MonitorArgs) -> anyhow::Result<MonitorConfig> {
     if args.net.no_mdns {
         cfg.mdns = false;
     }
+    if let Some(k) = &args.net.network_key {
+        cfg.network_key = Some(k.clone());
+    }
     Ok(cfg)
 }

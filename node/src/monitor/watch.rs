@@ -50,6 +50,7 @@ pub fn join(cfg: &MonitorConfig) -> Result<(NetHandle, mpsc::Receiver<NetEvent>,
         listen: cfg.listen.clone(),
         peers: cfg.peers.clone(),
         mdns: cfg.mdns,
+        network_key: cfg.network_key.clone(),
         ..Default::default()
     };
     let (net, events) = crate::net::start(&key, &net_cfg, Arc::new(Metrics::default()))

@@ -8,6 +8,7 @@
 
 pub mod behaviour;
 pub mod codec;
+pub mod netkey;
 pub mod swarm;
 pub mod topics;
 
@@ -217,9 +218,17 @@ pub fn start(
     let request_timeout = Duration::from_millis(cfg.request_timeout_ms);
     let mdns = cfg.mdns;
     let user_timeout = Duration::from_millis(cfg.tcp_user_timeout_ms);
+    let psk = match &cfg.network_key {
+        Some(path) => {
+            let psk = netkey::load(path).map_err(|e| setup(&e))?;
+            tracing::info!(fingerprint = %psk.fingerprint(), "private network: only peers with this key can connect");
+            Some(psk)
+        }
+        None => None,
+    };
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key.clone())
         .with_tokio()
-        .with_other_transport(|key| tcp_transport(key, user_timeout))
+        .with_other_transport(|key| tcp_transport(key, user_timeout, psk))
         .map_err(|e| setup(&e))?
         .with_behaviour(|key| {
             behaviour::build(key, mdns, request_timeout)
@@ -258,18 +267,42 @@ const DIAL_UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// TCP + noise + yamux, like libp2p's stock TCP stack, with `TCP_USER_TIMEOUT` set on every
 /// socket (dialled and accepted) so a dead link fails fast (see `NetConfig::tcp_user_timeout_ms`).
+/// With a network key, the pnet handshake comes first on every socket (`netkey`).
 fn tcp_transport(
     key: &Keypair,
     user_timeout: Duration,
+    psk: Option<libp2p::pnet::PreSharedKey>,
 ) -> Result<Boxed<(PeerId, StreamMuxerBox)>, Box<dyn std::error::Error + Send + Sync>> {
-    let noise = noise::Config::new(key)?;
-    Ok(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
-        .map(move |stream: tcp::tokio::TcpStream, _| {
+    let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)).map(
+        move |stream: tcp::tokio::TcpStream, _| {
             if let Err(e) = set_tcp_user_timeout(&stream.0, user_timeout) {
                 tracing::warn!(error = %e, "could not set TCP_USER_TIMEOUT; dead links fail slowly");
             }
             stream
-        })
+        },
+    );
+    match psk {
+        None => secured(tcp, key),
+        Some(psk) => {
+            secured(tcp.and_then(move |socket, _| libp2p::pnet::PnetConfig::new(psk).handshake(socket)), key)
+        }
+    }
+}
+
+/// Noise and yamux over a stream transport, within `DIAL_UPGRADE_TIMEOUT`.
+fn secured<T>(
+    transport: T,
+    key: &Keypair,
+) -> Result<Boxed<(PeerId, StreamMuxerBox)>, Box<dyn std::error::Error + Send + Sync>>
+where
+    T: Transport + Send + Unpin + 'static,
+    T::Output: futures::AsyncRead + futures::AsyncWrite + Unpin + Send + 'static,
+    T::Error: Send + Sync + 'static,
+    T::Dial: Send + 'static,
+    T::ListenerUpgrade: Send + 'static,
+{
+    let noise = noise::Config::new(key)?;
+    Ok(transport
         .upgrade(upgrade::Version::V1Lazy)
         .authenticate(noise)
         .multiplex(yamux::Config::default())

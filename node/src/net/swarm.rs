@@ -289,6 +289,12 @@ impl SwarmTask {
                     self.emit(NetEvent::PeerUp(peer_id));
                 }
             }
+            SwarmEvent::IncomingConnectionError { send_back_addr, error, .. } => {
+                let n = self.metrics.connections_refused.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    warn!(from = %send_back_addr, %error, refused = n, "incoming connection refused (logged at refusal 1, 2, 4, 8, ...)");
+                }
+            }
             SwarmEvent::ConnectionClosed { peer_id, num_established, .. } => {
                 if num_established == 0 {
                     info!(peer = %peer_id, "peer disconnected");

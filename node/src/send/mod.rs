@@ -219,7 +219,12 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     let model = source_model(&args)?;
     let key = Keypair::generate_ed25519();
     let me = key.public().to_peer_id();
-    let mut cfg = NetConfig { peers: args.net.peers.clone(), mdns: !args.net.no_mdns, ..Default::default() };
+    let mut cfg = NetConfig {
+        peers: args.net.peers.clone(),
+        mdns: !args.net.no_mdns,
+        network_key: args.net.network_key.clone(),
+        ..Default::default()
+    };
     if !args.net.listen.is_empty() {
         cfg.listen = args.net.listen.clone();
     }
