@@ -185,6 +185,34 @@ fn optional(c: &Checks, f: &Figures, out: &mut Vec<CheckResult>) {
             "the nodes did not all see each other within warmup_s",
         ));
     }
+    if let Some(max) = c.outsider_connections_max {
+        let threshold = format!("<= {max}");
+        out.push(match f.outsider_connections {
+            None => no_data("outsider_connections", threshold, "no outsider ran, or no member answered"),
+            // Outsiders that never dialled prove nothing: their refusals must show.
+            Some(_) if f.connections_refused == 0 => result(
+                "outsider_connections",
+                false,
+                "no refusal".into(),
+                threshold,
+                "the members refused no connection: the outsiders never reached them",
+            ),
+            Some(n) => result(
+                "outsider_connections",
+                n as u64 <= max,
+                n.to_string(),
+                threshold,
+                format!("{} connection attempts refused", f.connections_refused),
+            ),
+        });
+    }
+    if let Some(max) = c.outsider_values_max {
+        let threshold = format!("<= {max}");
+        out.push(match f.outsider_values {
+            None => no_data("outsider_values", threshold, "no outsider ran, or no member answered"),
+            Some(n) => result("outsider_values", n as u64 <= max, n.to_string(), threshold, ""),
+        });
+    }
     if let Some(max) = c.anomalous_values_max {
         let threshold = format!("<= {max}");
         out.push(match f.anomalous_values {
@@ -260,3 +288,6 @@ fn per_node(name: &str, counts: &BTreeMap<String, f64>, min: u64, counter: &str)
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod outsider_tests;

@@ -133,12 +133,15 @@ fn describe(fleet: &Fleet, fault: &Fault) -> (Vec<String>, String) {
     }
 }
 
-/// Every endpoint of the lab: nodes, sources, monitor.
+/// Every endpoint of the lab: nodes, sources, monitor, outsiders.
 fn all_endpoints(fleet: &Fleet) -> Vec<String> {
     let mut all: Vec<String> = fleet.slots.iter().map(|s| s.name.clone()).collect();
     all.extend(fleet.source_names.iter().cloned());
     if fleet.monitor.is_some() {
         all.push("monitor".into());
+    }
+    if fleet.network_key.is_some() && fleet.outsiders > 0 {
+        all.push("outsiders".into());
     }
     all
 }

@@ -83,6 +83,13 @@ pub struct Figures {
     pub anomalous_examples: Vec<String>,
     /// Seconds until every node saw all the others (see `Observations::mesh_s`).
     pub mesh_s: Option<f64>,
+    /// Member-outsider connections at the end (over every live member that answered); `None`
+    /// without outsiders or without an answer.
+    pub outsider_connections: Option<usize>,
+    /// Images whose stored winner (on some live member) an outsider produced.
+    pub outsider_values: Option<usize>,
+    /// The members' `connections_refused` counters at the end, summed.
+    pub connections_refused: u64,
 }
 
 pub fn compute(obs: &Observations, bands: &[Band]) -> Figures {
@@ -95,7 +102,29 @@ pub fn compute(obs: &Observations, bands: &[Band]) -> Figures {
     restarts(obs, &mut f);
     audit(obs, &mut f);
     anomalous_values(obs, bands, &mut f);
+    outsiders(obs, &mut f);
     f
+}
+
+/// What the outsiders (no network key) got in: connections to members, stored winners.
+fn outsiders(obs: &Observations, f: &mut Figures) {
+    let members: Vec<_> = obs.final_nodes.iter().filter(|n| n.expected_live && n.responded).collect();
+    f.connections_refused = members.iter().filter_map(|n| n.connections_refused).sum();
+    if obs.outsiders.is_empty() || members.is_empty() {
+        return;
+    }
+    let outsider = |p: &str| obs.outsiders.iter().any(|o| o == p);
+    f.outsider_connections =
+        Some(members.iter().map(|n| n.peers.iter().filter(|p| outsider(p)).count()).sum());
+    let mut won: BTreeSet<&str> = BTreeSet::new();
+    for n in &members {
+        for (id, w) in &n.winners {
+            if w.worker.as_deref().is_some_and(outsider) {
+                won.insert(id);
+            }
+        }
+    }
+    f.outsider_values = Some(won.len());
 }
 
 /// A stored winner produced by a node inside one of its anomalous bands and attested by no

@@ -99,6 +99,11 @@ pub struct FinalNode {
     pub peer_id: Option<String>,
     /// image id -> the register's winner as this node holds it.
     pub winners: BTreeMap<String, Winner>,
+    /// Its connected peers and `connections_refused` counter at the end.
+    #[serde(default)]
+    pub peers: Vec<String>,
+    #[serde(default)]
+    pub connections_refused: Option<u64>,
 }
 
 /// A register's winning value: who produced it (earliest attester) and how many nodes vouch.
@@ -135,6 +140,9 @@ pub struct Observations {
     /// namespace lab); `None` when they did not within `warmup_s`.
     #[serde(default)]
     pub mesh_s: Option<f64>,
+    /// PeerIds of the outsiders started without the network key (`[network] outsiders`).
+    #[serde(default)]
+    pub outsiders: Vec<String>,
 }
 
 impl Observations {

@@ -80,6 +80,7 @@ fn expected_run(src: &SourcePlan) -> Duration {
 pub async fn run_sources(
     sources: Vec<(SourcePlan, Placement)>,
     bin: PathBuf,
+    network_key: Option<PathBuf>,
     out: PathBuf,
     lines: mpsc::Sender<LineEvent>,
     clock: Clock,
@@ -105,7 +106,7 @@ pub async fn run_sources(
             _ = tokio::time::sleep_until(at) => {}
             _ = stop.wait_for(|s| *s) => break,
         }
-        match spawn_one(src, place, &bin, &out, lines.clone()) {
+        match spawn_one(src, place, &bin, network_key.as_deref(), &out, lines.clone()) {
             Ok(p) => {
                 runs[i].started_ms = Some(clock.now_ms());
                 eprintln!(
@@ -152,6 +153,7 @@ fn spawn_one(
     src: &SourcePlan,
     place: &Placement,
     bin: &Path,
+    network_key: Option<&Path>,
     out: &Path,
     lines: mpsc::Sender<LineEvent>,
 ) -> Result<Proc, procs::ProcError> {
@@ -160,6 +162,9 @@ fn spawn_one(
     let mut argv = place.exec_prefix.clone();
     argv.push(bin.display().to_string());
     argv.extend(sender_args(src, place));
+    if let Some(k) = network_key {
+        argv.extend(["--network-key".into(), k.display().to_string()]);
+    }
     let spec = Spec {
         who: src.name.clone(),
         argv,

@@ -32,6 +32,7 @@ fn check_rejects_a_bad_file_and_accepts_the_shipped_ones() {
         "all-fail",
         "mixed-backends",
         "monitor-partition",
+        "outsiders",
         "photos",
         "photos-wgpu",
         "scale-32",

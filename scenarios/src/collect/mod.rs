@@ -135,7 +135,11 @@ pub async fn final_stores(view: &FleetView) -> Vec<FinalNode> {
                             (d.image_id, w)
                         })
                         .collect();
-                    f.peer_id = n.client.status().await.ok().map(|s| s.peer_id);
+                    if let Ok(s) = n.client.status().await {
+                        f.connections_refused = s.counter("connections_refused");
+                        f.peers = s.peers;
+                        f.peer_id = Some(s.peer_id);
+                    }
                 }
                 Err(e) => f.error = Some(e.to_string()),
             }

@@ -63,6 +63,9 @@ impl Fleet {
         if let Some(mut m) = self.monitor.take() {
             m.stop(grace).await;
         }
+        for mut p in std::mem::take(&mut self.outsider_procs) {
+            p.stop(grace).await;
+        }
         for slot in &self.slots {
             if let Some(p) = &slot.proc {
                 let _ = p.signal(libc::SIGCONT);

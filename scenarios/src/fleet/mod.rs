@@ -20,6 +20,7 @@ use argus_interface::lines::{self, NodeLine};
 
 mod lifecycle;
 mod monitored;
+mod outsiders;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
@@ -98,6 +99,11 @@ pub struct Fleet {
     pub live_counts: Vec<(u64, usize)>,
     pub source_peers: watch::Receiver<BTreeMap<String, String>>,
     pub source_names: Vec<String>,
+    /// The private network's key file (`[network] key = true`), given to every member.
+    pub network_key: Option<PathBuf>,
+    /// Outsiders to start once the members have meshed, and those running.
+    pub outsiders: u32,
+    pub outsider_procs: Vec<Proc>,
     view: watch::Sender<FleetView>,
 }
 
@@ -132,6 +138,10 @@ impl Fleet {
                 Some(path)
             }
         };
+        let network_key = match s.network.as_ref().filter(|n| n.key) {
+            Some(_) => Some(outsiders::keygen(&bin, out)?),
+            None => None,
+        };
         let mut slots = Vec::new();
         for name in s.node_names() {
             let dir = out.join("nodes").join(&name);
@@ -148,6 +158,9 @@ impl Fleet {
             }
             if let Some(c) = &config {
                 base_args.extend(["--config".into(), c.display().to_string()]);
+            }
+            if let Some(k) = &network_key {
+                base_args.extend(["--network-key".into(), k.display().to_string()]);
             }
             base_args.extend(s.extra_args_of(&name));
             slots.push(Slot {
@@ -174,6 +187,9 @@ impl Fleet {
             live_counts: Vec::new(),
             source_peers,
             source_names: plan.sources.iter().map(|s| s.name.clone()).collect(),
+            network_key,
+            outsiders: s.network.as_ref().map_or(0, |n| n.outsiders),
+            outsider_procs: Vec::new(),
             view,
         };
         Ok((fleet, view_rx))

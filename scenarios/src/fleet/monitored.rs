@@ -51,6 +51,9 @@ impl Fleet {
         if !place.mdns {
             argv.push("--no-mdns".into());
         }
+        if let Some(k) = &self.network_key {
+            argv.extend(["--network-key".into(), k.display().to_string()]);
+        }
         let spec = Spec {
             who: "monitor".into(),
             argv,

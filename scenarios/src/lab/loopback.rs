@@ -101,6 +101,7 @@ mod tests {
             nodes: vec!["n0".into(), "n1".into(), "n2".into()],
             sources: vec!["cam".into()],
             monitor: false,
+            outsiders: false,
             source_homes: BTreeMap::from([("cam".to_string(), vec!["n2".to_string()])]),
         };
         let lab = LoopbackLab::new(&layout).unwrap();

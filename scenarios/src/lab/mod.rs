@@ -46,6 +46,8 @@ pub struct Layout {
     pub nodes: Vec<String>,
     pub sources: Vec<String>,
     pub monitor: bool,
+    /// Outsider processes run (in one endpoint, `outsiders`).
+    pub outsiders: bool,
     /// Loopback only: bootstrap nodes of each source (its side of the first partition).
     pub source_homes: BTreeMap<String, Vec<String>>,
 }
@@ -55,6 +57,9 @@ impl Layout {
         let mut all: Vec<String> = self.nodes.iter().chain(self.sources.iter()).cloned().collect();
         if self.monitor {
             all.push("monitor".into());
+        }
+        if self.outsiders {
+            all.push("outsiders".into());
         }
         all
     }

@@ -123,10 +123,16 @@ fn layout(plan: &Plan) -> Layout {
         };
         homes.insert(src.name.clone(), home);
     }
+    let outsiders = s.network.as_ref().is_some_and(|n| n.outsiders > 0);
+    if outsiders {
+        // Loopback: the outsiders dial every node.
+        homes.insert("outsiders".into(), nodes.clone());
+    }
     Layout {
         nodes,
         sources: plan.sources.iter().map(|s| s.name.clone()).collect(),
         monitor: s.monitor.is_some(),
+        outsiders,
         source_homes: homes,
     }
 }

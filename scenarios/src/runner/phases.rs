@@ -109,6 +109,13 @@ pub async fn execute(
         _ = cancel.wait_for(|c| *c) => return (early, 0, Some(anyhow!("interrupted while starting nodes"))),
     }
     let mesh_s = warmup(plan, fleet, &view, &mut cancel).await;
+    let outsiders = match fleet.start_outsiders(out).await {
+        Ok(ids) => ids,
+        Err(e) => return (early, 0, Some(anyhow!(e).context("starting the outsiders"))),
+    };
+    if !outsiders.is_empty() {
+        progress(fleet, &format!("{} outsiders without the network key started", outsiders.len()));
+    }
     let clock = Clock::start();
     fleet.clock = Some(clock);
     fleet.publish();
@@ -139,6 +146,7 @@ pub async fn execute(
     let senders = tokio::spawn(sources::run_sources(
         placed,
         fleet.bin.clone(),
+        fleet.network_key.clone(),
         out.to_path_buf(),
         lines_tx,
         clock,
@@ -197,6 +205,7 @@ pub async fn execute(
         monitored: s.monitor.is_some(),
         sources: source_runs,
         mesh_s,
+        outsiders,
     };
     (obs, skipped, interrupted.then(|| anyhow!("interrupted")))
 }

@@ -56,6 +56,9 @@ pub struct Scenario {
     /// When present, nodes are spawned and supervised by `argus monitor` instead of the runner.
     #[serde(default)]
     pub monitor: Option<Monitor>,
+    /// A private network (`[network] key = true`) and outsiders trying to join it.
+    #[serde(default)]
+    pub network: Option<Network>,
     #[serde(default)]
     pub sources: Vec<Source>,
     #[serde(default)]
@@ -137,6 +140,23 @@ pub struct Monitor {
     #[serde(default = "default_backoff_ms")]
     pub backoff_ms: u64,
 }
+
+/// `[network]`: with `key = true` the runner writes a key (`argus keygen`) into the output
+/// folder and gives it to every node, sender and the monitor (`--network-key`). `outsiders`
+/// nodes are started once the members have meshed, without the key, each with an identity of
+/// its own and `--fault anomalous` (so any result of theirs that got in would be visible), and
+/// keep dialling the members until the end.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    #[serde(default)]
+    pub key: bool,
+    #[serde(default)]
+    pub outsiders: u32,
+}
+
+/// Most outsider processes a scenario may start.
+pub const MAX_OUTSIDERS: u32 = 32;
 
 /// One image source (`argus send`). Exactly one of `synthetic_seed`/`dir` may be given;
 /// with neither, it sends synthetic scenes seeded from the scenario seed.
@@ -247,6 +267,10 @@ pub struct Checks {
     pub restarts_min: Option<u32>,
     /// Restarts the monitor may report at most (0: it must restart no healthy node).
     pub restarts_max: Option<u32>,
+    /// Connections between members and outsiders seen at the end, at most.
+    pub outsider_connections_max: Option<u64>,
+    /// Stored winners produced by an outsider, at most.
+    pub outsider_values_max: Option<u64>,
     /// Seconds from a fault on a monitored node to the monitor restarting it.
     pub restart_max_s: Option<f64>,
     /// During the load the mean audit ratio must fall to at most this.

@@ -37,7 +37,7 @@ pub(super) fn plan_sources(s: &Scenario, cx: &Ctx, seed: u64) -> Result<Vec<Sour
         let ok_name = !src.name.is_empty()
             && src.name.len() <= 16
             && src.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !ok_name || nodes.contains(&src.name) || src.name == "monitor" {
+        if !ok_name || nodes.contains(&src.name) || src.name == "monitor" || src.name == "outsiders" {
             return Err(cx.err(
                 line,
                 format!(

@@ -171,6 +171,7 @@ fn every_shipped_scenario_validates() {
         "crash",
         "mixed-backends",
         "monitor-partition",
+        "outsiders",
         "partition",
         "photos",
         "photos-wgpu",

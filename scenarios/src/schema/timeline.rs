@@ -236,10 +236,15 @@ fn check_groups(groups: &BTreeMap<String, Vec<String>>, s: &Scenario) -> Result<
     if s.monitor.is_some() {
         expected.insert("monitor".into());
     }
+    if s.network.as_ref().is_some_and(|n| n.outsiders > 0) {
+        expected.insert("outsiders".into());
+    }
     let mut seen = BTreeSet::new();
     for member in groups.values().flatten() {
         if !expected.contains(member) {
-            return Err(format!("partition member `{member}` is not a node, a source or `monitor`"));
+            return Err(format!(
+                "partition member `{member}` is not a node, a source, `monitor` or `outsiders`"
+            ));
         }
         if !seen.insert(member.clone()) {
             return Err(format!("`{member}` is in two partition groups"));

@@ -114,6 +114,15 @@ pub(super) fn check_top(s: &Scenario, cx: &Ctx) -> Result<(), SchemaError> {
     if !(s.idle_s.is_finite() && s.idle_s >= 0.0) {
         return Err(cx.err(cx.line("idle_s", 0), "idle_s must be >= 0"));
     }
+    if let Some(n) = &s.network {
+        let line = cx.line("[network]", 0);
+        if n.outsiders > super::MAX_OUTSIDERS {
+            return Err(cx.err(line, format!("network: at most {} outsiders", super::MAX_OUTSIDERS)));
+        }
+        if n.outsiders > 0 && !n.key {
+            return Err(cx.err(line, "network: outsiders need key = true (they are the ones without it)"));
+        }
+    }
     if let Some(m) = &s.monitor {
         let line = cx.line("[monitor]", 0);
         if m.heartbeat_timeout_ms == 0 || m.backoff_ms == 0 || m.audit_fail_threshold == 0 {
@@ -204,6 +213,12 @@ pub(super) fn check_checks(s: &Scenario, faults: &[TimedFault], cx: &Ctx) -> Res
     let monitored = s.monitor.is_some();
     if (c.restarts_min.is_some() || c.restarts_max.is_some() || c.restart_max_s.is_some()) && !monitored {
         return Err(cx.err(line, "checks.restarts_min/restarts_max/restart_max_s need a [monitor]"));
+    }
+    let outsiders = s.network.as_ref().map_or(0, |n| n.outsiders);
+    if (c.outsider_connections_max.is_some() || c.outsider_values_max.is_some()) && outsiders == 0 {
+        return Err(
+            cx.err(line, "checks.outsider_connections_max/outsider_values_max need [network] outsiders > 0")
+        );
     }
     let partitions =
         faults.iter().any(|f| matches!(f.fault, Fault::Partition { .. } | Fault::Isolate { .. }));
