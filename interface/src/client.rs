@@ -30,15 +30,25 @@ const MAX_PAGES: usize = 10_000;
 pub struct NodeClient {
     pub endpoint: Endpoint,
     pub timeout: Duration,
+    /// Sent as `Authorization: Bearer` (the node's `--admin-token`, for the admin calls).
+    pub token: Option<String>,
 }
 
 impl NodeClient {
     pub fn new(endpoint: Endpoint, timeout: Duration) -> NodeClient {
-        NodeClient { endpoint, timeout }
+        NodeClient { endpoint, timeout, token: None }
+    }
+
+    /// This client, sending `token` as a bearer token with every call.
+    pub fn with_token(mut self, token: Option<String>) -> NodeClient {
+        self.token = token;
+        self
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<&[u8]>) -> Result<(u16, Vec<u8>), ApiError> {
-        let r = http::request(&self.endpoint, method, path, body.map(Body::json), self.timeout).await?;
+        let body = body.map(Body::json);
+        let r =
+            http::request_as(&self.endpoint, method, path, body, self.timeout, self.token.as_deref()).await?;
         Ok((r.status, r.body))
     }
 

@@ -91,6 +91,21 @@ pub async fn request(
     body: Option<Body<'_>>,
     timeout: Duration,
 ) -> Result<Response, HttpError> {
+    request_as(ep, method, path_and_query, body, timeout, None).await
+}
+
+/// `request` with `Authorization: Bearer TOKEN` when a token is given (one the node was
+/// started with: `--admin-token`, `--upload-token`). A token with characters outside visible
+/// ASCII is not sent (it could not be a node's token, and could split the header).
+pub async fn request_as(
+    ep: &Endpoint,
+    method: &str,
+    path_and_query: &str,
+    body: Option<Body<'_>>,
+    timeout: Duration,
+    bearer: Option<&str>,
+) -> Result<Response, HttpError> {
+    let bearer = bearer.filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()));
     let who = ep.to_string();
     let fut = async {
         let raw = match ep {
@@ -98,13 +113,13 @@ pub async fn request(
                 let s = tokio::net::UnixStream::connect(p)
                     .await
                     .map_err(|e| HttpError::Connect(who.clone(), e))?;
-                exchange(s, &who, method, path_and_query, body).await?
+                exchange(s, &who, method, path_and_query, body, bearer).await?
             }
             Endpoint::Tcp(a) => {
                 let s = tokio::net::TcpStream::connect(a)
                     .await
                     .map_err(|e| HttpError::Connect(who.clone(), e))?;
-                exchange(s, &who, method, path_and_query, body).await?
+                exchange(s, &who, method, path_and_query, body, bearer).await?
             }
         };
         parse_response(&raw, true).map_err(|m| HttpError::Malformed(who.clone(), m))
@@ -118,6 +133,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     method: &str,
     path: &str,
     body: Option<Body<'_>>,
+    bearer: Option<&str>,
 ) -> Result<Vec<u8>, HttpError> {
     let io = |e| HttpError::Io(who.to_string(), e);
     let mut head = format!(
@@ -125,6 +141,9 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     );
     if let Some(b) = body {
         head.push_str(&format!("Content-Type: {}\r\nContent-Length: {}\r\n", b.content_type, b.bytes.len()));
+    }
+    if let Some(t) = bearer {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).await.map_err(io)?;

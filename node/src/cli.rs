@@ -82,9 +82,13 @@ pub struct NodeArgs {
     /// FAULT INJECTION for tests: `anomalous[=RATE]` publishes perturbed results.
     #[arg(long, value_name = "FAULT")]
     pub fault: Option<String>,
-    /// Enable the /v1/admin endpoints (fault toggling, connection gating) for labs.
-    #[arg(long)]
-    pub admin: bool,
+    /// Enable the /v1/admin endpoints (fault toggling, connection gating) for labs, behind the
+    /// bearer token in FILE (one line, 16-512 visible ASCII characters).
+    #[arg(long, value_name = "FILE")]
+    pub admin_token: Option<PathBuf>,
+    /// Require the bearer token in FILE for uploads (POST /v1/images).
+    #[arg(long, value_name = "FILE")]
+    pub upload_token: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]

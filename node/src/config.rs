@@ -193,13 +193,21 @@ pub struct HttpConfig {
     pub listen: String,
     /// Largest accepted request body (POST /v1/images): 413 above it.
     pub max_body_bytes: usize,
-    /// Admin endpoints (fault toggling, connection gating) for labs and tests.
-    pub admin: bool,
+    /// A file holding the admin bearer token: the `/v1/admin/*` endpoints (fault toggling,
+    /// connection gating, for labs and tests) exist only with it, and need the token.
+    pub admin_token_file: Option<std::path::PathBuf>,
+    /// A file holding the bearer token `POST /v1/images` needs; without it uploads are open.
+    pub upload_token_file: Option<std::path::PathBuf>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:0".into(), max_body_bytes: 16 * 1024 * 1024, admin: false }
+        Self {
+            listen: "127.0.0.1:0".into(),
+            max_body_bytes: 16 * 1024 * 1024,
+            admin_token_file: None,
+            upload_token_file: None,
+        }
     }
 }
 

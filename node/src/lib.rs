@@ -82,7 +82,12 @@ pub async fn run_node(
     if let Some(m) = &args.model {
         cfg.worker.models = m.clone();
     }
-    cfg.http.admin |= args.admin;
+    if let Some(t) = &args.admin_token {
+        cfg.http.admin_token_file = Some(t.clone());
+    }
+    if let Some(t) = &args.upload_token {
+        cfg.http.upload_token_file = Some(t.clone());
+    }
     let fault_ppm = match &args.fault {
         Some(f) => argus_state::fault::parse(f).map_err(anyhow::Error::msg)?,
         None => 0,

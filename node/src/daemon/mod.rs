@@ -98,6 +98,10 @@ pub async fn run(
     let worker =
         crate::daemon::worker::start(detectors, cfg.worker.queue_capacity, cfg.worker.max_batch, done_tx)?;
     let (net, net_events) = crate::net::start(&key, &cfg.net, metrics.clone())?;
+    let token = |file: &Option<std::path::PathBuf>| {
+        file.as_deref().map(crate::daemon::http::auth::load_token).transpose().map_err(|e| anyhow::anyhow!(e))
+    };
+    let (admin, upload) = (token(&cfg.http.admin_token_file)?, token(&cfg.http.upload_token_file)?);
     let (listener, http_addr) = bind_http(&cfg.http.listen).await?;
     let listen = wait_listening(&net).await?;
     let backend = worker.backend.to_string();
@@ -161,7 +165,7 @@ pub async fn run(
         fault_ppm,
         query_timeout_ms: cfg.net.request_timeout_ms.min(3_000),
     };
-    let app = crate::daemon::http::router(state, cfg.http.max_body_bytes, cfg.http.admin);
+    let app = crate::daemon::http::router(state, cfg.http.max_body_bytes, admin, upload);
     tokio::spawn(async move {
         let r = match listener {
             Listener::Tcp(l) => axum::serve(l, app).await,

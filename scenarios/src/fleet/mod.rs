@@ -101,6 +101,9 @@ pub struct Fleet {
     pub source_names: Vec<String>,
     /// The private network's key file (`[network] key = true`), given to every member.
     pub network_key: Option<PathBuf>,
+    /// The nodes' admin bearer token (`--admin-token`, a fresh one per run); every client of
+    /// the runner sends it.
+    admin_token: String,
     /// Outsiders to start once the members have meshed, and those running.
     pub outsiders: u32,
     pub outsider_procs: Vec<Proc>,
@@ -142,6 +145,10 @@ impl Fleet {
             Some(_) => Some(outsiders::keygen(&bin, out)?),
             None => None,
         };
+        let admin_token: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+        let token_file = out.join("admin.token");
+        std::fs::write(&token_file, format!("{admin_token}\n"))
+            .map_err(|source| FleetError::Write { path: token_file.clone(), source })?;
         let mut slots = Vec::new();
         for name in s.node_names() {
             let dir = out.join("nodes").join(&name);
@@ -152,7 +159,12 @@ impl Fleet {
                 std::fs::create_dir_all(parent)
                     .map_err(|source| FleetError::Write { path: parent.to_path_buf(), source })?;
             }
-            let mut base_args = vec!["--name".to_string(), name.clone(), "--admin".into()];
+            let mut base_args = vec![
+                "--name".to_string(),
+                name.clone(),
+                "--admin-token".into(),
+                token_file.display().to_string(),
+            ];
             if let Some(b) = s.backend_of(&name) {
                 base_args.extend(["--backend".into(), b.as_str().into()]);
             }
@@ -188,6 +200,7 @@ impl Fleet {
             source_peers,
             source_names: plan.sources.iter().map(|s| s.name.clone()).collect(),
             network_key,
+            admin_token,
             outsiders: s.network.as_ref().map_or(0, |n| n.outsiders),
             outsider_procs: Vec::new(),
             view,
@@ -204,6 +217,7 @@ impl Fleet {
 
     pub fn client(&self, i: usize) -> NodeClient {
         NodeClient::new(Endpoint::Unix(self.slots[i].sock.clone()), self.http_timeout)
+            .with_token(Some(self.admin_token.clone()))
     }
 
     /// The node's full `argus` arguments (after the program name) for its current data folder.

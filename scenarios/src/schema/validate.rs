@@ -72,7 +72,7 @@ pub enum SourceKind {
 
 /// Flags the runner sets itself; a scenario may not pass them in `args`.
 const RUNNER_FLAGS: &[&str] =
-    &["--data", "--http", "--listen", "--peer", "--no-mdns", "--name", "--admin", "--backend"];
+    &["--data", "--http", "--listen", "--peer", "--no-mdns", "--name", "--admin-token", "--backend"];
 
 /// At most this many nodes: they share one /24 with sources and the monitor.
 const MAX_NODES: usize = 200;

@@ -3,6 +3,7 @@
 //! actor, majority reads to `majority`. Request bodies are capped (413 above the cap) and every
 //! bad input is a 4xx with a message, never a panic.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use argus_interface::api::{self, Ack, FaultBody, Page, PeersBody, Status, StoreStatus, Uploaded};
@@ -10,6 +11,7 @@ use argus_protocol::ids::ImageId;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -21,6 +23,7 @@ use crate::daemon::actor::Command;
 use crate::net::NetCommand;
 pub use state::{HttpState, NodeInfo, stored_result};
 
+pub mod auth;
 mod majority;
 mod state;
 
@@ -34,19 +37,32 @@ fn unavailable(e: impl std::fmt::Display) -> (StatusCode, String) {
     err(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
 }
 
-pub fn router(state: HttpState, max_body_bytes: usize, admin: bool) -> Router {
+/// The API's routes. `admin`: the admin endpoints exist, behind this bearer token; `upload`:
+/// uploads need this one (see `auth`).
+pub fn router(
+    state: HttpState,
+    max_body_bytes: usize,
+    admin: Option<Arc<str>>,
+    upload: Option<Arc<str>>,
+) -> Router {
+    let mut uploads = Router::new().route("/v1/images", post(upload_image));
+    if let Some(token) = upload {
+        uploads = uploads.route_layer(from_fn_with_state(token, auth::require_bearer));
+    }
     let mut r = Router::new()
         .route("/v1/status", get(status))
         .route("/v1/detections", get(list))
         .route("/v1/detections/{image_id}", get(detections))
         .route("/v1/registers/digest", get(digest))
-        .route("/v1/images", post(upload))
-        .route("/metrics", get(metrics));
-    if admin {
-        r = r
+        .route("/metrics", get(metrics))
+        .merge(uploads);
+    if let Some(token) = admin {
+        let admin = Router::new()
             .route("/v1/admin/block", post(block))
             .route("/v1/admin/unblock", post(unblock))
-            .route("/v1/admin/fault", post(set_fault));
+            .route("/v1/admin/fault", post(set_fault))
+            .route_layer(from_fn_with_state(token, auth::require_bearer));
+        r = r.merge(admin);
     }
     r.layer(DefaultBodyLimit::max(max_body_bytes)).with_state(state)
 }
@@ -146,7 +162,7 @@ struct UploadQuery {
     model: Option<String>,
 }
 
-async fn upload(State(s): State<HttpState>, Query(q): Query<UploadQuery>, body: Bytes) -> Reply {
+async fn upload_image(State(s): State<HttpState>, Query(q): Query<UploadQuery>, body: Bytes) -> Reply {
     if body.is_empty() {
         return Err(err(StatusCode::BAD_REQUEST, "empty body: send PNG or JPEG bytes"));
     }
