@@ -69,19 +69,37 @@ pub fn render_metrics(s: &Snapshot) -> String {
         }
     };
     let one = |v: u64| vec![(String::new(), v)];
-    metric("argus_monitor_uptime_ms", "gauge", "Time since the monitor started.", &one(s.uptime_ms));
-    metric(
-        "argus_monitor_peers_connected",
-        "gauge",
-        "libp2p peers the monitor is connected to.",
-        &one(s.peers_connected),
-    );
-    metric(
-        "argus_monitor_heartbeats_total",
-        "counter",
-        "Heartbeats heard from any node.",
-        &one(s.heartbeats_total),
-    );
+    let single = [
+        ("argus_monitor_uptime_ms", "gauge", "Time since the monitor started.", s.uptime_ms),
+        (
+            "argus_monitor_peers_connected",
+            "gauge",
+            "libp2p peers the monitor is connected to.",
+            s.peers_connected,
+        ),
+        ("argus_monitor_heartbeats_total", "counter", "Heartbeats heard from any node.", s.heartbeats_total),
+        (
+            "argus_monitor_unreachable_total",
+            "counter",
+            "Times a node's heartbeats stopped reaching the monitor (nothing is restarted for it).",
+            s.unreachable_total,
+        ),
+        (
+            "argus_monitor_probes_failed_total",
+            "counter",
+            "Local health probes that failed or timed out.",
+            s.probes_failed_total,
+        ),
+        (
+            "argus_monitor_give_ups_total",
+            "counter",
+            "Nodes given up on (restart budget spent).",
+            s.give_ups_total,
+        ),
+    ];
+    for (name, kind, help, v) in single {
+        metric(name, kind, help, &one(v));
+    }
     let verdicts = vec![
         ("{result=\"pass\"}".to_string(), s.verdicts_pass_total),
         ("{result=\"fail\"}".to_string(), s.verdicts_fail_total),
@@ -90,24 +108,6 @@ pub fn render_metrics(s: &Snapshot) -> String {
     let restarts: Vec<_> =
         s.restarts_total.iter().map(|(k, v)| (format!("{{reason=\"{k}\"}}"), *v)).collect();
     metric("argus_monitor_restarts_total", "counter", "Restarts decided, by reason.", &restarts);
-    metric(
-        "argus_monitor_unreachable_total",
-        "counter",
-        "Times a node's heartbeats stopped reaching the monitor (nothing is restarted for it).",
-        &one(s.unreachable_total),
-    );
-    metric(
-        "argus_monitor_probes_failed_total",
-        "counter",
-        "Local health probes that failed or timed out.",
-        &one(s.probes_failed_total),
-    );
-    metric(
-        "argus_monitor_give_ups_total",
-        "counter",
-        "Nodes given up on (restart budget spent).",
-        &one(s.give_ups_total),
-    );
     let per_node = |f: &dyn Fn(&NodeStatus) -> Option<u64>| -> Vec<(String, u64)> {
         s.nodes.iter().filter_map(|n| Some((format!("{{node=\"{}\"}}", n.name), f(n)?))).collect()
     };
