@@ -13,7 +13,7 @@
 //! - `probe`: the local health probe of each node's own HTTP socket.
 //! - `child`: spawning one node, its ready line, its exit, signals to its process group.
 //! - `watch`: joining the network and turning gossip into observations.
-//! - `http`, `report`: the HTTP API, JSON event lines and the status snapshot.
+//! - `http`, `report`, `status`: the HTTP API, JSON event lines and the status snapshot.
 //!
 //! JSON lines on stdout: `argus_interface::lines::MonitorLine` (ready, started, restart,
 //! give_up), documented in docs/NODE-INTERFACE.md.
@@ -25,6 +25,7 @@ pub mod policy;
 pub mod probe;
 pub mod reason;
 pub mod report;
+pub mod status;
 pub mod supervise;
 pub mod watch;
 
