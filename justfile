@@ -87,6 +87,11 @@ convert-coco:
 fuzz RUNS="50":
     for i in $(seq 1 {{RUNS}}); do cargo test -q --release -p argus-protocol --test codec_fuzz || exit 1; done
 
+# Crash consistency: SIGKILL a node at N random moments during heavy writes; every result it
+# had acknowledged (answered or published) must be in its store after each restart.
+crash-kill KILLS="100": build
+    cargo run -q -p argus-tests --bin argus-crashkill -- --kills {{KILLS}}
+
 # Each node's standalone throughput, the latency scheduling adds, and throughput at saturation
 # as a share of the standalone sum.
 # Network benchmark on loopback (nodes pinned to cores).

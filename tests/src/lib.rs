@@ -13,20 +13,23 @@ use argus_interface::http;
 use argus_interface::lines::{self, NodeLine, NodeReady, SendLine};
 use serde_json::Value;
 
-/// The `argus` binary built by this `cargo test` run (next to the test executable's deps dir).
+/// The `argus` binary built by this `cargo test` run (next to the test executable's deps dir),
+/// or beside a tool binary of this crate (`argus-netbench`, `argus-crashkill`); `ARGUS_BIN`
+/// overrides both.
 pub fn argus_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("ARGUS_BIN") {
         return p.into();
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target profile dir");
-    let bin = dir.join("argus");
+    let dir = exe.parent().expect("the executable's folder");
+    let candidates = [dir.join("argus"), dir.parent().map_or_else(|| dir.join("argus"), |p| p.join("argus"))];
+    let found = candidates.iter().find(|p| p.exists());
     assert!(
-        bin.exists(),
+        found.is_some(),
         "argus binary not found at {} (build it with `cargo build -p argus-node`)",
-        bin.display()
+        candidates[1].display()
     );
-    bin
+    found.cloned().unwrap_or_default()
 }
 
 /// `argus`, behind a command prefix such as `ip netns exec NS` when one is given.
