@@ -96,10 +96,14 @@ pub struct SendArgs {
     /// Folder of PNG/JPEG files to announce (sorted by name).
     #[arg(long, value_name = "DIR", conflicts_with = "synthetic")]
     pub dir: Option<PathBuf>,
+    /// Watch a folder and announce PNG/JPEG files as they appear in it (not those there at
+    /// the start), each once its size holds; runs until interrupted, or --count files.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["dir", "synthetic"])]
+    pub watch: Option<PathBuf>,
     /// Announce generated synthetic scenes instead of files.
     #[arg(long, requires = "count")]
     pub synthetic: bool,
-    /// Number of synthetic scenes.
+    /// Number of synthetic scenes (with --watch: stop after this many files).
     #[arg(long)]
     pub count: Option<u64>,
     /// Seed of the synthetic scenes.

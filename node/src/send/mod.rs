@@ -6,6 +6,7 @@
 //! (see `Sent`); a last line sums up what was confirmed. Never stores anything.
 
 mod source;
+mod watch;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use libp2p::identity::Keypair;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use self::source::{source, source_model};
+use self::source::{Next, source, source_model};
 use crate::cli::SendArgs;
 use crate::config::NetConfig;
 use crate::metrics::Metrics;
@@ -254,6 +255,8 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     // Set when the last image is out: then stay until every image is confirmed, at most
     // `linger_s`, serving fetches and re-announcing.
     let mut linger_until: Option<tokio::time::Instant> = None;
+    let stop = crate::shutdown_signal();
+    tokio::pin!(stop);
     loop {
         if linger_until.is_some() && sent.pending == 0 {
             break;
@@ -270,10 +273,18 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
             _ = recheck.tick() => {
                 sent.start_checks(&net, &nodes, me, &args.name, &checks_tx).await?;
             }
+            _ = &mut stop, if linger_until.is_none() => {
+                // Interrupted: stop announcing, but serve and confirm what was sent, as at the end.
+                linger_until = Some(tokio::time::Instant::now() + Duration::from_secs(args.linger_s));
+            }
             _ = tick.tick(), if linger_until.is_none() => {
-                let Some(bytes) = src.next() else {
-                    linger_until = Some(tokio::time::Instant::now() + Duration::from_secs(args.linger_s));
-                    continue;
+                let bytes = match src.next() {
+                    Next::Image(bytes) => bytes,
+                    Next::Wait => continue,
+                    Next::End => {
+                        linger_until = Some(tokio::time::Instant::now() + Duration::from_secs(args.linger_s));
+                        continue;
+                    }
                 };
                 let bytes = Arc::new(bytes?);
                 let id = ImageId::of_bytes(&bytes);

@@ -12,25 +12,54 @@ use crate::cli::SendArgs;
 
 /// The images to send, produced lazily.
 pub(super) enum Source {
-    Synthetic { seed: u64, next: u64, end: u64, cfg: SceneConfig },
+    Synthetic {
+        seed: u64,
+        next: u64,
+        end: u64,
+        cfg: SceneConfig,
+    },
     Files(VecDeque<std::path::PathBuf>),
+    /// New files in a folder; `left`: how many more to send (`--count`), None: no end.
+    Watch {
+        watch: Box<super::watch::Watch>,
+        left: Option<u64>,
+    },
+}
+
+/// What a source has now.
+pub(super) enum Next {
+    Image(anyhow::Result<Vec<u8>>),
+    /// Nothing yet (a watched folder): ask again at the next tick.
+    Wait,
+    End,
 }
 
 impl Source {
-    pub(super) fn next(&mut self) -> Option<anyhow::Result<Vec<u8>>> {
+    pub(super) fn next(&mut self) -> Next {
         match self {
             Source::Synthetic { seed, next, end, cfg } => {
                 if *next >= *end {
-                    return None;
+                    return Next::End;
                 }
                 let scene = generate(*seed, *next, cfg);
                 *next += 1;
-                Some(Ok(encode_png(&scene.image)))
+                Next::Image(Ok(encode_png(&scene.image)))
             }
-            Source::Files(files) => {
-                let path = files.pop_front()?;
-                Some(read_image_file(&path))
-            }
+            Source::Files(files) => match files.pop_front() {
+                Some(path) => Next::Image(read_image_file(&path)),
+                None => Next::End,
+            },
+            Source::Watch { left: Some(0), .. } => Next::End,
+            Source::Watch { watch, left } => match watch.next_file() {
+                Ok(Some(path)) => {
+                    if let Some(n) = left {
+                        *n -= 1;
+                    }
+                    Next::Image(read_image_file(&path))
+                }
+                Ok(None) => Next::Wait,
+                Err(e) => Next::Image(Err(e)),
+            },
         }
     }
 }
@@ -49,6 +78,7 @@ pub(super) fn source_model(args: &SendArgs) -> anyhow::Result<String> {
     let model = match &args.model {
         Some(m) => m.clone(),
         None if args.synthetic => ModelKind::Shapes.to_string(),
+        // A watched folder holds photographs, like --dir.
         None => ModelKind::Coco.to_string(),
     };
     if crate::models::known(&model).is_none() {
@@ -58,6 +88,10 @@ pub(super) fn source_model(args: &SendArgs) -> anyhow::Result<String> {
 }
 
 pub(super) fn source(args: &SendArgs) -> anyhow::Result<Source> {
+    if let Some(dir) = &args.watch {
+        let watch = Box::new(super::watch::Watch::new(dir)?);
+        return Ok(Source::Watch { watch, left: args.count });
+    }
     if let Some(dir) = &args.dir {
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .with_context(|| format!("reading {}", dir.display()))?
@@ -83,5 +117,5 @@ pub(super) fn source(args: &SendArgs) -> anyhow::Result<Source> {
             cfg: SceneConfig::default(),
         });
     }
-    bail!("say what to send: --dir DIR or --synthetic --count N")
+    bail!("say what to send: --dir DIR, --watch DIR or --synthetic --count N")
 }
