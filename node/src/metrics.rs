@@ -105,7 +105,12 @@ macro_rules! counters {
 
 counters! {
     gossip_received: "valid gossip messages received",
-    gossip_rejected: "gossip messages rejected by validation",
+    gossip_rejected: "gossip messages rejected by validation (all kinds; each kind below)",
+    gossip_rejected_unsigned: "gossip messages rejected: not signed by their author",
+    gossip_rejected_wrong_version: "gossip messages rejected: another protocol version",
+    gossip_rejected_oversized: "gossip messages rejected: over the size limit",
+    gossip_rejected_undecodable: "gossip messages rejected: malformed CBOR or an invalid message",
+    gossip_rejected_misaddressed: "gossip messages rejected: unknown or wrong topic, or an author field that is not the signer",
     connections_refused: "incoming connections whose handshake failed (a peer without this network's key, or with another)",
     gossip_bytes_sent: "gossip payload bytes published",
     net_events_dropped: "network events dropped because the node was behind",
@@ -117,6 +122,29 @@ counters! {
     sync_records_repaired: "registers changed by anti-entropy or read repair",
     store_errors: "store operations that failed",
     store_registers: "gauge: registers stored",
+}
+
+impl Metrics {
+    /// Counts one rejected gossip message (all kinds, and its kind); returns the kind's count
+    /// when it is worth a log line (see `log_worthy`).
+    pub(crate) fn count_rejected(&self, why: crate::net::Rejected) -> Option<u64> {
+        use crate::net::Rejected as R;
+        self.gossip_rejected.fetch_add(1, Ordering::Relaxed);
+        log_worthy(match why {
+            R::Unsigned => &self.gossip_rejected_unsigned,
+            R::WrongVersion => &self.gossip_rejected_wrong_version,
+            R::Oversized => &self.gossip_rejected_oversized,
+            R::Undecodable => &self.gossip_rejected_undecodable,
+            R::Misaddressed(_) => &self.gossip_rejected_misaddressed,
+        })
+    }
+}
+
+/// Adds one to a counter of refusals; returns the new count when it is 1, 2, 4, 8, ...: a
+/// log line then, so a flood of bad input cannot flood the log.
+pub(crate) fn log_worthy(counter: &AtomicU64) -> Option<u64> {
+    let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+    n.is_power_of_two().then_some(n)
 }
 
 #[cfg(test)]

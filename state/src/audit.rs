@@ -285,16 +285,20 @@ impl State {
             self.audits.pending.remove(&v.image_id);
         }
         if v.pass {
-            self.counters.audits_passed += 1;
-            self.tally_pass(&v.worker.0);
+            // A PASS counts only with an attestation that verifies: a forged or replayed one
+            // must not vouch for a worker.
             return match v.verify_attestation() {
                 Some(Ok(att)) => {
+                    self.counters.audits_passed += 1;
+                    self.tally_pass(&v.worker.0);
                     let then = ReadFor::Pass { worker_digest: v.worker_digest, attestation: att };
                     self.out.push(Out::Read { image: v.image_id, then });
                 }
                 _ => {
-                    self.counters.results_invalid += 1;
-                    warn!(auditor = %v.auditor, "audit verdict with a bad attestation");
+                    self.counters.verdicts_invalid += 1;
+                    if self.counters.verdicts_invalid.is_power_of_two() {
+                        warn!(auditor = %v.auditor, refused = self.counters.verdicts_invalid, "audit verdict with a bad attestation refused (logged at refusal 1, 2, 4, ...)");
+                    }
                 }
             };
         }

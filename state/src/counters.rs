@@ -42,6 +42,7 @@ counters! {
     results_received: "results heard from peers",
     results_republished: "own results published again because a peer claimed a takeover of a finished image",
     results_invalid: "results refused (bad signature, bad detections, a class the model lacks)",
+    verdicts_invalid: "PASS verdicts refused because their attestation does not verify (forged, replayed for another digest, or garbage)",
     refused_unknown_model: "messages and uploads refused because they name a model this build does not know",
     announces_model_not_held: "announcements not bid for because this node does not run their model",
     audits_declined_model: "audit requests declined because this node lacks the model and weights",

@@ -131,19 +131,46 @@ pub fn author(msg: &GossipMessage) -> PeerId {
 
 /// Structural validation of one gossip message: it decodes within limits and version, travels
 /// on its own topic, and names as its author the peer that signed it.
-pub(crate) fn validate(
-    message: &libp2p::gossipsub::Message,
-) -> Result<(PeerId, GossipMessage), &'static str> {
-    let source = message.source.ok_or("unsigned message")?;
-    let topic = Topic::from_hash(&message.topic).ok_or("unknown topic")?;
-    let msg = argus_protocol::codec::decode_gossip(&message.data).map_err(|_| "undecodable message")?;
+pub(crate) fn validate(message: &libp2p::gossipsub::Message) -> Result<(PeerId, GossipMessage), Rejected> {
+    use argus_protocol::codec::CodecError;
+    let source = message.source.ok_or(Rejected::Unsigned)?;
+    let topic = Topic::from_hash(&message.topic).ok_or(Rejected::Misaddressed("unknown topic"))?;
+    let msg = argus_protocol::codec::decode_gossip(&message.data).map_err(|e| match e {
+        CodecError::WrongVersion { .. } => Rejected::WrongVersion,
+        CodecError::TooLarge { .. } => Rejected::Oversized,
+        _ => Rejected::Undecodable,
+    })?;
     if Topic::of(&msg) != topic {
-        return Err("message on the wrong topic");
+        return Err(Rejected::Misaddressed("message on the wrong topic"));
     }
     if author(&msg) != source {
-        return Err("author field does not match the signer");
+        return Err(Rejected::Misaddressed("author field does not match the signer"));
     }
     Ok((source, msg))
+}
+
+/// Why a gossip message was refused; each kind has its own counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rejected {
+    Unsigned,
+    WrongVersion,
+    Oversized,
+    /// Malformed CBOR or an invalid message.
+    Undecodable,
+    /// Unknown or wrong topic, or an author field that is not the signer.
+    Misaddressed(&'static str),
+}
+
+impl Rejected {
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Rejected::Unsigned => "unsigned message",
+            Rejected::WrongVersion => "another protocol version",
+            Rejected::Oversized => "over the size limit",
+            Rejected::Undecodable => "undecodable or invalid message",
+            Rejected::Misaddressed(why) => why,
+        }
+    }
 }
 
 /// Cloneable handle to the swarm task.
@@ -335,4 +362,31 @@ fn set_tcp_user_timeout(stream: &tokio::net::TcpStream, timeout: Duration) -> st
 #[cfg(not(target_os = "linux"))]
 fn set_tcp_user_timeout(_stream: &tokio::net::TcpStream, _timeout: Duration) -> std::io::Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argus_protocol::codec::{Envelope, encode};
+    use argus_protocol::limits::MAX_GOSSIP_BYTES;
+
+    fn message(source: Option<PeerId>, data: Vec<u8>) -> libp2p::gossipsub::Message {
+        let topic = Topic::Heartbeats.hash();
+        libp2p::gossipsub::Message { source, data, sequence_number: Some(1), topic }
+    }
+
+    #[test]
+    fn each_kind_of_bad_gossip_is_told_apart() {
+        let peer = Some(PeerId::random());
+        assert_eq!(validate(&message(None, vec![1, 2, 3])).err(), Some(Rejected::Unsigned));
+        assert_eq!(validate(&message(peer, vec![0xff; 64])).err(), Some(Rejected::Undecodable));
+        assert_eq!(validate(&message(peer, vec![0; MAX_GOSSIP_BYTES + 1])).err(), Some(Rejected::Oversized));
+        let envelope = Envelope { v: 999, body: serde_bytes::ByteBuf::from(vec![0xa0]) };
+        let future = encode(&envelope, MAX_GOSSIP_BYTES).unwrap();
+        assert_eq!(validate(&message(peer, future)).err(), Some(Rejected::WrongVersion));
+        let m = crate::metrics::Metrics::default();
+        let logged: Vec<Option<u64>> = (0..5).map(|_| m.count_rejected(Rejected::Oversized)).collect();
+        assert_eq!(logged, vec![Some(1), Some(2), None, Some(4), None], "logged at 1, 2, 4, ...");
+        assert_eq!(m.gossip_rejected.load(std::sync::atomic::Ordering::Relaxed), 5);
+    }
 }

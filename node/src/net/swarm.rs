@@ -290,8 +290,7 @@ impl SwarmTask {
                 }
             }
             SwarmEvent::IncomingConnectionError { send_back_addr, error, .. } => {
-                let n = self.metrics.connections_refused.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_power_of_two() {
+                if let Some(n) = crate::metrics::log_worthy(&self.metrics.connections_refused) {
                     warn!(from = %send_back_addr, %error, refused = n, "incoming connection refused (logged at refusal 1, 2, 4, 8, ...)");
                 }
             }
@@ -344,9 +343,10 @@ impl SwarmTask {
         let verdict = super::validate(&message);
         let acceptance = match &verdict {
             Ok(_) => MessageAcceptance::Accept,
-            Err(reason) => {
-                self.metrics.gossip_rejected.fetch_add(1, Ordering::Relaxed);
-                warn!(peer = %propagation_source, reason, "rejected gossip message");
+            Err(why) => {
+                if let Some(n) = self.metrics.count_rejected(*why) {
+                    warn!(peer = %propagation_source, reason = why.reason(), count = n, "rejected gossip (logged at 1, 2, 4, ... of a kind)");
+                }
                 MessageAcceptance::Reject
             }
         };
