@@ -87,6 +87,11 @@ convert-coco:
 fuzz RUNS="50":
     for i in $(seq 1 {{RUNS}}); do cargo test -q --release -p argus-protocol --test codec_fuzz || exit 1; done
 
+# Mutation fuzzing of every decoder of untrusted bytes (gossip, RPC, registers, images, HTTP
+# bodies, stdout lines, scenario, config and key files): 10 million executions.
+fuzz-long EXECS="10000000":
+    cargo run -q --release -p argus-tests --bin argus-fuzz -- --execs {{EXECS}}
+
 # Crash consistency: SIGKILL a node at N random moments during heavy writes; every result it
 # had acknowledged (answered or published) must be in its store after each restart.
 crash-kill KILLS="100": build
