@@ -124,22 +124,6 @@ counters! {
     store_registers: "gauge: registers stored",
 }
 
-impl Metrics {
-    /// Counts one rejected gossip message (all kinds, and its kind); returns the kind's count
-    /// when it is worth a log line (see `log_worthy`).
-    pub(crate) fn count_rejected(&self, why: crate::net::Rejected) -> Option<u64> {
-        use crate::net::Rejected as R;
-        self.gossip_rejected.fetch_add(1, Ordering::Relaxed);
-        log_worthy(match why {
-            R::Unsigned => &self.gossip_rejected_unsigned,
-            R::WrongVersion => &self.gossip_rejected_wrong_version,
-            R::Oversized => &self.gossip_rejected_oversized,
-            R::Undecodable => &self.gossip_rejected_undecodable,
-            R::Misaddressed(_) => &self.gossip_rejected_misaddressed,
-        })
-    }
-}
-
 /// Adds one to a counter of refusals; returns the new count when it is 1, 2, 4, 8, ...: a
 /// log line then, so a flood of bad input cannot flood the log.
 pub(crate) fn log_worthy(counter: &AtomicU64) -> Option<u64> {

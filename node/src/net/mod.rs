@@ -162,6 +162,19 @@ pub(crate) enum Rejected {
 }
 
 impl Rejected {
+    /// Counts one rejected message (all kinds, and its kind); returns the kind's count when it
+    /// is worth a log line (`metrics::log_worthy`).
+    pub(crate) fn count(self, m: &Metrics) -> Option<u64> {
+        m.gossip_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::metrics::log_worthy(match self {
+            Rejected::Unsigned => &m.gossip_rejected_unsigned,
+            Rejected::WrongVersion => &m.gossip_rejected_wrong_version,
+            Rejected::Oversized => &m.gossip_rejected_oversized,
+            Rejected::Undecodable => &m.gossip_rejected_undecodable,
+            Rejected::Misaddressed(_) => &m.gossip_rejected_misaddressed,
+        })
+    }
+
     pub(crate) fn reason(self) -> &'static str {
         match self {
             Rejected::Unsigned => "unsigned message",
@@ -385,7 +398,7 @@ mod tests {
         let future = encode(&envelope, MAX_GOSSIP_BYTES).unwrap();
         assert_eq!(validate(&message(peer, future)).err(), Some(Rejected::WrongVersion));
         let m = crate::metrics::Metrics::default();
-        let logged: Vec<Option<u64>> = (0..5).map(|_| m.count_rejected(Rejected::Oversized)).collect();
+        let logged: Vec<Option<u64>> = (0..5).map(|_| Rejected::Oversized.count(&m)).collect();
         assert_eq!(logged, vec![Some(1), Some(2), None, Some(4), None], "logged at 1, 2, 4, ...");
         assert_eq!(m.gossip_rejected.load(std::sync::atomic::Ordering::Relaxed), 5);
     }

@@ -344,7 +344,7 @@ impl SwarmTask {
         let acceptance = match &verdict {
             Ok(_) => MessageAcceptance::Accept,
             Err(why) => {
-                if let Some(n) = self.metrics.count_rejected(*why) {
+                if let Some(n) = why.count(&self.metrics) {
                     warn!(peer = %propagation_source, reason = why.reason(), count = n, "rejected gossip (logged at 1, 2, 4, ... of a kind)");
                 }
                 MessageAcceptance::Reject
