@@ -45,20 +45,8 @@ pub fn sender_args(src: &SourcePlan, place: &Placement) -> Vec<String> {
     if let Some(m) = &src.model {
         a.extend(["--model".into(), m.clone()]);
     }
-    a.extend([
-        "--name".into(),
-        src.name.clone(),
-        "--rate".into(),
-        src.rate_per_s.to_string(),
-        "--listen".into(),
-        place.listen.clone(),
-    ]);
-    for p in &place.peers {
-        a.extend(["--peer".into(), p.clone()]);
-    }
-    if !place.mdns {
-        a.push("--no-mdns".into());
-    }
+    a.extend(["--name".into(), src.name.clone(), "--rate".into(), src.rate_per_s.to_string()]);
+    a.extend(place.net_args());
     a.extend([
         "--min-peers".into(),
         src.min_peers.to_string(),

@@ -245,6 +245,13 @@ impl World {
     }
 
     pub(crate) fn fault_start(&mut self, f: usize) {
+        // A busy crash waits (up to `BUSY_WAIT_MS`) for some node to have work to lose.
+        if let Fault::BusyCrash { at, .. } = self.plan.faults[f]
+            && self.busiest().is_none_or(|(_, work)| work == 0)
+            && self.now < at + crate::plan::BUSY_WAIT_MS
+        {
+            return self.at(self.now + crate::world::TICK_MS, Ev::FaultStart(f));
+        }
         self.observed.faults += 1;
         match self.plan.faults[f].clone() {
             Fault::Partition { .. } | Fault::Cut { .. } => {
@@ -259,22 +266,24 @@ impl World {
             Fault::Pause { node, until, .. } => {
                 self.nodes[node].paused_until = self.nodes[node].paused_until.max(until);
             }
-            Fault::BusyCrash { at, .. } => {
-                let work = |n: &crate::node::SimNode| {
-                    n.queue.iter().filter(|j| matches!(j.purpose, Purpose::Work { .. })).count()
-                };
-                let busiest = (0..self.plan.nodes)
-                    .filter(|&i| self.nodes[i].alive())
-                    .max_by_key(|&i| (work(&self.nodes[i]), std::cmp::Reverse(i)));
-                let Some(node) = busiest else { return };
-                if work(&self.nodes[node]) == 0 && self.now < at + crate::plan::BUSY_WAIT_MS {
-                    self.observed.faults -= 1;
-                    return self.at(self.now + crate::world::TICK_MS, Ev::FaultStart(f));
-                }
+            Fault::BusyCrash { .. } => {
+                let Some((node, _)) = self.busiest() else { return };
                 self.busy_crashed.insert(f, node);
                 self.crash(node);
             }
         }
+    }
+
+    /// The running node with the most work in its worker queue (ties: the lowest index), and
+    /// how much.
+    fn busiest(&self) -> Option<(usize, usize)> {
+        let work = |n: &crate::node::SimNode| {
+            n.queue.iter().filter(|j| matches!(j.purpose, Purpose::Work { .. })).count()
+        };
+        (0..self.plan.nodes)
+            .filter(|&i| self.nodes[i].alive())
+            .map(|i| (i, work(&self.nodes[i])))
+            .max_by_key(|&(i, w)| (w, std::cmp::Reverse(i)))
     }
 
     fn crash(&mut self, node: usize) {

@@ -96,11 +96,7 @@ pub(super) fn source(args: &SendArgs) -> anyhow::Result<Source> {
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .with_context(|| format!("reading {}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
-            })
+            .filter(|p| super::watch::is_image(p))
             .collect();
         files.sort();
         if files.is_empty() {

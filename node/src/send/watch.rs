@@ -15,6 +15,13 @@ const SCAN_EVERY: Duration = Duration::from_millis(250);
 /// Most files one listing takes in; the rest wait for the next listings.
 const MAX_NEW_PER_SCAN: usize = 4_096;
 
+/// Whether a file name is one `argus send` takes: `.png`, `.jpg` or `.jpeg`, any case.
+pub(super) fn is_image(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
+}
+
 pub(super) struct Watch {
     dir: PathBuf,
     /// Files already sent, or there at the start, still in the folder.
@@ -24,12 +31,6 @@ pub(super) struct Watch {
     /// Files ready to send, in name order.
     ready: VecDeque<PathBuf>,
     last_scan: Option<Instant>,
-}
-
-fn is_image(p: &Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
 }
 
 fn list(dir: &Path) -> anyhow::Result<Vec<(PathBuf, u64)>> {

@@ -230,13 +230,7 @@ impl Fleet {
         };
         let mut args = vec!["--data".to_string(), data.display().to_string()];
         args.extend(["--http".into(), format!("unix:{}", slot.sock.display())]);
-        args.extend(["--listen".into(), place.listen.clone()]);
-        for p in &place.peers {
-            args.extend(["--peer".into(), p.clone()]);
-        }
-        if !place.mdns {
-            args.push("--no-mdns".into());
-        }
+        args.extend(place.net_args());
         args.extend(slot.base_args.iter().cloned());
         args
     }

@@ -44,13 +44,7 @@ impl Fleet {
             "--config".into(),
             path.display().to_string(),
         ]);
-        argv.extend(["--listen".into(), place.listen.clone()]);
-        for p in &place.peers {
-            argv.extend(["--peer".into(), p.clone()]);
-        }
-        if !place.mdns {
-            argv.push("--no-mdns".into());
-        }
+        argv.extend(place.net_args());
         if let Some(k) = &self.network_key {
             argv.extend(["--network-key".into(), k.display().to_string()]);
         }

@@ -43,14 +43,9 @@ impl Fleet {
             argv.extend([self.bin.display().to_string(), "node".into(), "--data".into()]);
             argv.push(dir.join("data").display().to_string());
             argv.extend(["--name".into(), name.clone(), "--fault".into(), "anomalous".into()]);
-            argv.extend(["--model".into(), "shapes".into(), "--listen".into(), place.listen.clone()]);
+            argv.extend(["--model".into(), "shapes".into()]);
             argv.extend(["--http".into(), format!("unix:{}", sock.display())]);
-            for p in &place.peers {
-                argv.extend(["--peer".into(), p.clone()]);
-            }
-            if !place.mdns {
-                argv.push("--no-mdns".into());
-            }
+            argv.extend(place.net_args());
             let spec = Spec {
                 who: name.clone(),
                 argv,

@@ -77,6 +77,21 @@ pub struct Placement {
     pub mdns: bool,
 }
 
+impl Placement {
+    /// The network flags of a node, sender or monitor placed here: `--listen`, a `--peer` per
+    /// bootstrap address, `--no-mdns` when mDNS is off.
+    pub fn net_args(&self) -> Vec<String> {
+        let mut a = vec!["--listen".to_string(), self.listen.clone()];
+        for p in &self.peers {
+            a.extend(["--peer".into(), p.clone()]);
+        }
+        if !self.mdns {
+            a.push("--no-mdns".into());
+        }
+        a
+    }
+}
+
 /// What the loopback lab needs to gate connections: each endpoint's peer id and, for nodes,
 /// an API client.
 #[derive(Debug, Clone, Default)]

@@ -16,22 +16,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use argus_state::rng::Rng;
 use argus_tests::{NodeProc, TempDir, block_on};
 
 fn usage() -> ! {
     eprintln!("usage: argus-crashkill [--kills N] [--seed S]");
     std::process::exit(2)
-}
-
-/// A small deterministic generator for the kill moments (xorshift).
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 fn ids(node: &NodeProc, worker: Option<&str>) -> anyhow::Result<BTreeSet<String>> {
@@ -67,7 +57,7 @@ fn main() -> anyhow::Result<()> {
             _ => usage(),
         }
     }
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::new(seed);
     let dir = TempDir::new("crashkill");
     let flags = ["--backend", "flex", "--model", "shapes"];
     let witness = NodeProc::start(&dir.0.join("witness"), &[], &flags)?;

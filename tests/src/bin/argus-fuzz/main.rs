@@ -18,21 +18,14 @@ use argus_protocol::codec::{decode, decode_gossip, decode_wire};
 use argus_protocol::rpc::{
     FetchRequest, FetchResponse, QueryRequest, QueryResponse, SyncRequest, SyncResponse,
 };
+use argus_state::rng::Rng;
 
 /// Largest input a mutation may grow to.
 const MAX_INPUT: usize = 64 * 1024;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
+/// Uniform in `[0, n)` (0 when `n` is 0), as an index.
+fn below(rng: &mut Rng, n: usize) -> usize {
+    rng.below(n as u64) as usize
 }
 
 struct Target {
@@ -158,49 +151,49 @@ fn targets() -> Vec<Target> {
 }
 
 fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
-    if rng.below(16) == 0 {
-        let len = rng.below(256);
-        return (0..len).map(|_| rng.next() as u8).collect();
+    if below(rng, 16) == 0 {
+        let len = below(rng, 256);
+        return (0..len).map(|_| rng.next_u64() as u8).collect();
     }
-    let mut b = seeds[rng.below(seeds.len())].clone();
-    for _ in 0..1 + rng.below(4) {
+    let mut b = seeds[below(rng, seeds.len())].clone();
+    for _ in 0..1 + below(rng, 4) {
         let len = b.len();
-        match rng.below(8) {
+        match below(rng, 8) {
             0 if len > 0 => {
-                let i = rng.below(len);
-                b[i] ^= 1 << rng.below(8);
+                let i = below(rng, len);
+                b[i] ^= 1 << below(rng, 8);
             }
             1 if len > 0 => {
-                let i = rng.below(len);
-                b[i] = [0, 0xff, 0x7f, 0x80, 0x1f, 0x20, 0xbf, 0xfb][rng.below(8)];
+                let i = below(rng, len);
+                b[i] = [0, 0xff, 0x7f, 0x80, 0x1f, 0x20, 0xbf, 0xfb][below(rng, 8)];
             }
             2 => {
-                let i = rng.below(len + 1);
-                b.insert(i, rng.next() as u8);
+                let i = below(rng, len + 1);
+                b.insert(i, rng.next_u64() as u8);
             }
             3 if len > 0 => {
-                let i = rng.below(len);
-                let n = 1 + rng.below((len - i).min(16));
+                let i = below(rng, len);
+                let n = 1 + below(rng, (len - i).min(16));
                 b.drain(i..i + n);
             }
             4 if len > 0 && len < MAX_INPUT / 2 => {
-                let i = rng.below(len);
-                let n = 1 + rng.below((len - i).min(64));
+                let i = below(rng, len);
+                let n = 1 + below(rng, (len - i).min(64));
                 let chunk = b[i..i + n].to_vec();
-                let at = rng.below(len + 1);
+                let at = below(rng, len + 1);
                 b.splice(at..at, chunk);
             }
-            5 => b.truncate(rng.below(len + 1)),
+            5 => b.truncate(below(rng, len + 1)),
             6 => {
-                let other = &seeds[rng.below(seeds.len())];
-                let cut = rng.below(len + 1);
-                let from = rng.below(other.len() + 1);
+                let other = &seeds[below(rng, seeds.len())];
+                let cut = below(rng, len + 1);
+                let from = below(rng, other.len() + 1);
                 b.truncate(cut);
                 b.extend_from_slice(&other[from..]);
             }
             _ if len > 0 => {
                 // A length-like field: a big number in a random place.
-                let i = rng.below(len);
+                let i = below(rng, len);
                 b[i] = 0x1b;
             }
             _ => {}
@@ -231,7 +224,7 @@ fn main() {
     let t0 = Instant::now();
     let (mut total, mut failures) = (0u64, 0u64);
     for (k, t) in targets.iter().enumerate() {
-        let mut rng = Rng((seed ^ (k as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1);
+        let mut rng = Rng::new(seed ^ (k as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let start = Instant::now();
         let mut failed = 0u64;
         for _ in 0..per {
