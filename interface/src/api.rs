@@ -52,6 +52,20 @@ pub struct Status {
     pub store: StoreStatus,
     /// Every counter of `/metrics` by name, without the `argus_` prefix.
     pub counters: BTreeMap<String, u64>,
+    /// Peers this node has banned (too many offences, or a black hole), while the ban lasts.
+    #[serde(default)]
+    pub bans: Vec<BanInfo>,
+}
+
+/// One ban in `Status::bans`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanInfo {
+    pub peer_id: String,
+    /// `bad_gossip`, `bad_attestation` or `stalled`.
+    pub offence: String,
+    /// When the ban began (the node's wall clock), and how long it still lasts.
+    pub since_unix_ms: u64,
+    pub remaining_ms: u64,
 }
 
 impl Status {

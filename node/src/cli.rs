@@ -79,7 +79,9 @@ pub struct NodeArgs {
     /// Human-readable node name.
     #[arg(long)]
     pub name: Option<String>,
-    /// FAULT INJECTION for tests: `anomalous[=RATE]` publishes perturbed results.
+    /// FAULT INJECTION for tests: `anomalous[=RATE]` publishes perturbed results; `blackhole`
+    /// bids 0 ms, claims and never delivers; `liar` signs its results and verdicts with
+    /// replayed or garbage attestations; `flooder` floods every topic with bad gossip.
     #[arg(long, value_name = "FAULT")]
     pub fault: Option<String>,
     /// Enable the /v1/admin endpoints (fault toggling, connection gating) for labs, behind the

@@ -88,9 +88,14 @@ pub async fn run_node(
     if let Some(t) = &args.upload_token {
         cfg.http.upload_token_file = Some(t.clone());
     }
-    let fault_ppm = match &args.fault {
-        Some(f) => argus_state::fault::parse(f).map_err(anyhow::Error::msg)?,
-        None => 0,
+    use argus_state::fault::{Fault, Hostile};
+    let fault =
+        args.fault.as_deref().map(argus_state::fault::parse).transpose().map_err(anyhow::Error::msg)?;
+    let (fault_ppm, hostile) = match fault {
+        Some(Fault::Anomalous(ppm)) => (ppm, Hostile::None),
+        Some(Fault::BlackHole) => (0, Hostile::BlackHole),
+        Some(Fault::Liar) => (0, Hostile::Liar),
+        Some(Fault::Flooder) | None => (0, Hostile::None),
     };
     if fault_ppm > 0 {
         tracing::warn!(
@@ -98,7 +103,11 @@ pub async fn run_node(
             "FAULT INJECTION: this node will publish anomalous results"
         );
     }
-    let opts = daemon::NodeOptions { data: args.data, name: args.name, fault_ppm, cfg };
+    if hostile != Hostile::None {
+        tracing::warn!(fault = ?hostile, "FAULT INJECTION: this node is a hostile member");
+    }
+    let flooder = fault == Some(Fault::Flooder);
+    let opts = daemon::NodeOptions { data: args.data, name: args.name, fault_ppm, hostile, flooder, cfg };
     daemon::run(opts, shutdown).await?;
     Ok(0)
 }

@@ -206,6 +206,26 @@ fn optional(c: &Checks, f: &Figures, out: &mut Vec<CheckResult>) {
             ),
         });
     }
+    if let Some(max) = c.hostile_ban_max_s {
+        let threshold = format!("<= {max} s");
+        if f.hostile_bans.is_empty() {
+            out.push(no_data("hostile_ban_s", threshold, "no hostile member ran"));
+        } else {
+            for (name, secs) in &f.hostile_bans {
+                let metric = format!("hostile_ban_s[{name}]");
+                out.push(match secs {
+                    Some(s) => result(&metric, *s <= max, format!("{s:.1}"), threshold.clone(), ""),
+                    None => result(
+                        &metric,
+                        false,
+                        "never".into(),
+                        threshold.clone(),
+                        "some honest member had not banned it by the end",
+                    ),
+                });
+            }
+        }
+    }
     if let Some(max) = c.outsider_values_max {
         let threshold = format!("<= {max}");
         out.push(match f.outsider_values {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::bands::{Band, BandKind, in_partition};
-use crate::observe::{Observations, QueryOutcome, percentile, round_converged};
+use crate::observe::{FinalNode, Observations, QueryOutcome, percentile, round_converged};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Latency {
@@ -90,6 +90,10 @@ pub struct Figures {
     pub outsider_values: Option<usize>,
     /// The members' `connections_refused` counters at the end, summed.
     pub connections_refused: u64,
+    /// Per hostile member: seconds from when it could first misbehave (the later of its start
+    /// and the load's start) until the last honest live member banned it; `None` when some
+    /// member had not banned it by the end.
+    pub hostile_bans: BTreeMap<String, Option<f64>>,
 }
 
 pub fn compute(obs: &Observations, bands: &[Band]) -> Figures {
@@ -103,12 +107,32 @@ pub fn compute(obs: &Observations, bands: &[Band]) -> Figures {
     audit(obs, &mut f);
     anomalous_values(obs, bands, &mut f);
     outsiders(obs, &mut f);
+    hostile_bans(obs, &mut f);
     f
+}
+
+/// How long the honest members took to ban each hostile one (see `Figures::hostile_bans`).
+fn hostile_bans(obs: &Observations, f: &mut Figures) {
+    let members: Vec<_> =
+        obs.final_nodes.iter().filter(|n| n.expected_live && n.responded && !n.hostile).collect();
+    for h in obs.final_nodes.iter().filter(|n| n.hostile) {
+        let Some(peer) = &h.peer_id else {
+            f.hostile_bans.insert(h.name.clone(), None);
+            continue;
+        };
+        let at = |m: &FinalNode| m.bans.iter().find(|(p, _)| p == peer).map(|(_, t)| *t);
+        let times: Option<Vec<u64>> = members.iter().map(|m| at(m)).collect();
+        let slowest = times.filter(|t| !t.is_empty()).and_then(|t| t.into_iter().max());
+        let from = h.started_unix_ms.unwrap_or(0).max(obs.t0_unix_ms);
+        let secs = slowest.map(|t| (t as f64 - from as f64) / 1e3);
+        f.hostile_bans.insert(h.name.clone(), secs);
+    }
 }
 
 /// What the outsiders (no network key) got in: connections to members, stored winners.
 fn outsiders(obs: &Observations, f: &mut Figures) {
-    let members: Vec<_> = obs.final_nodes.iter().filter(|n| n.expected_live && n.responded).collect();
+    let members: Vec<_> =
+        obs.final_nodes.iter().filter(|n| n.expected_live && n.responded && !n.hostile).collect();
     f.connections_refused = members.iter().filter_map(|n| n.connections_refused).sum();
     if obs.outsiders.is_empty() || members.is_empty() {
         return;
@@ -140,7 +164,7 @@ fn anomalous_values(obs: &Observations, bands: &[Band], f: &mut Figures) {
     let windows: Vec<(String, u64, u64)> =
         anomalous.iter().filter_map(|b| Some((peer_of(b.node.as_deref()?)?, b.start_ms, b.end_ms))).collect();
     let mut bad: BTreeSet<&str> = BTreeSet::new();
-    for n in obs.final_nodes.iter().filter(|n| n.expected_live && n.responded) {
+    for n in obs.final_nodes.iter().filter(|n| n.expected_live && n.responded && !n.hostile) {
         for (id, w) in &n.winners {
             let (Some(worker), Some(ts)) = (w.worker.as_deref(), w.first_ts_ms) else { continue };
             let t = ts.saturating_sub(obs.t0_unix_ms);
@@ -157,7 +181,7 @@ fn losses(obs: &Observations, f: &mut Figures) {
     let required = obs.required();
     f.required = required.len();
     let mut lost: BTreeSet<&str> = BTreeSet::new();
-    for n in obs.final_nodes.iter().filter(|n| n.expected_live) {
+    for n in obs.final_nodes.iter().filter(|n| n.expected_live && !n.hostile) {
         f.nodes_expected_up.push(n.name.clone());
         if !n.responded {
             f.nodes_not_answering.push(n.name.clone());
@@ -183,11 +207,14 @@ fn work(obs: &Observations, f: &mut Figures) {
         f.audits_per_node = obs.audits_per_node();
     }
     let stored: BTreeMap<&str, u64> =
-        obs.final_nodes.iter().flat_map(|n| n.candidates.iter()).fold(BTreeMap::new(), |mut m, (id, c)| {
-            let e = m.entry(id.as_str()).or_insert(0);
-            *e = (*e).max(*c);
-            m
-        });
+        obs.final_nodes.iter().filter(|n| !n.hostile).flat_map(|n| n.candidates.iter()).fold(
+            BTreeMap::new(),
+            |mut m, (id, c)| {
+                let e = m.entry(id.as_str()).or_insert(0);
+                *e = (*e).max(*c);
+                m
+            },
+        );
     f.distinct_stored = stored.len();
     let total: f64 = f.processed_per_node.values().sum();
     f.duplicates = (total - stored.len() as f64).max(0.0);

@@ -29,6 +29,9 @@ pub struct StatusSample {
     pub node: String,
     /// The runner expected this node to be up when it asked.
     pub expected_live: bool,
+    /// A hostile member: left out of convergence.
+    #[serde(default)]
+    pub hostile: bool,
     pub ok: bool,
     pub error: Option<String>,
     pub audit_ratio: f64,
@@ -91,6 +94,15 @@ pub struct MonitorEvent {
 pub struct FinalNode {
     pub name: String,
     pub expected_live: bool,
+    /// A hostile member: left out of the loss and work figures.
+    #[serde(default)]
+    pub hostile: bool,
+    /// Its bans at the end: (banned peer, unix ms of the ban).
+    #[serde(default)]
+    pub bans: Vec<(String, u64)>,
+    /// When it started (unix ms), from its uptime at the end.
+    #[serde(default)]
+    pub started_unix_ms: Option<u64>,
     pub responded: bool,
     pub error: Option<String>,
     /// image id -> number of candidates in its register.
@@ -201,7 +213,7 @@ impl Observations {
 
 /// Whether one round shows every expected-live node answering with one fingerprint.
 pub fn round_converged(samples: &[&StatusSample]) -> bool {
-    let live: Vec<_> = samples.iter().filter(|s| s.expected_live).collect();
+    let live: Vec<_> = samples.iter().filter(|s| s.expected_live && !s.hostile).collect();
     if live.is_empty() || live.iter().any(|s| !s.ok || s.fingerprint.is_none()) {
         return false;
     }

@@ -23,6 +23,9 @@ impl World {
                 trace_out(self.now, i, &out);
             }
             self.observed.trace_hash(self.now, i, &out);
+            if let (true, Out::Publish(GossipMessage::Claim(c))) = (self.nodes[i].black_hole, &out) {
+                self.observed.black_hole_held.insert(c.image_id);
+            }
             match out {
                 Out::Publish(msg) => {
                     if self.trace {
@@ -76,6 +79,14 @@ impl World {
                         self.at(at, Ev::Deliver { node: to, inc: to_inc, ev: In::Fetched { image, bytes } });
                     }
                 }
+                // The state drops a banned peer's gossip itself; the network side closes the
+                // connection (a redial finds it again, as a node's would after the ban).
+                Out::Ban(peer) => {
+                    if let Some(&j) = self.peer_index.get(&peer) {
+                        self.disconnect(i, j);
+                    }
+                }
+                Out::Unban(_) => {}
                 Out::Disconnect(peer) => {
                     if let Some(&j) = self.peer_index.get(&peer) {
                         self.disconnect(i, j);

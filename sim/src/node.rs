@@ -23,6 +23,9 @@ pub fn model() -> ModelRef {
     ModelRef::new(MODEL, WeightsId([1; 32]))
 }
 
+/// How long a renewing holder may deliver nothing here (see `check::MAX_WAIT_BLACK_HOLE_MS`).
+pub const STALL_MS: u64 = 8_000;
+
 pub fn config() -> Config {
     Config {
         sched: SchedConfig {
@@ -35,6 +38,9 @@ pub fn config() -> Config {
             max_done: 8_192,
             bidders: 3,
         },
+        // The simulated inference takes at most 65 ms: a holder that renews and delivers
+        // nothing for 8 s while heartbeating is a black hole (the nodes' default allows 15 s).
+        reputation: argus_state::reputation::ReputationConfig { stall_ms: STALL_MS, ..Default::default() },
         ..Config::default()
     }
 }
@@ -114,6 +120,8 @@ pub struct SimNode {
     pub skew_ms: i64,
     pub noisy: bool,
     pub anomalous: bool,
+    /// FAULT INJECTION: a black hole (see `Plan::black_hole`).
+    pub black_hole: bool,
     /// Work inferences per image (duplicates count).
     pub work_runs: BTreeMap<ImageId, u32>,
     /// The plan's `bidders` (candidates per image).
@@ -143,6 +151,7 @@ impl SimNode {
             skew_ms,
             noisy,
             anomalous,
+            black_hole: false,
             work_runs: BTreeMap::new(),
             bidders: 0,
         }
@@ -167,7 +176,11 @@ impl SimNode {
         };
         let mut cfg = config();
         cfg.sched.bidders = self.bidders;
-        self.state = Some(State::new(id, cfg, known, vec![model()], durable, state_seed));
+        let mut state = State::new(id, cfg, known, vec![model()], durable, state_seed);
+        if self.black_hole {
+            state.set_hostile(argus_state::fault::Hostile::BlackHole);
+        }
+        self.state = Some(state);
         self.started_ms = now_ms;
     }
 

@@ -34,6 +34,9 @@ pub struct Plan {
     pub skew_ms: Vec<i64>,
     /// The anomalous worker, if any (it perturbs every result).
     pub anomalous: Option<usize>,
+    /// A black hole, if any: a member that bids 0 ms, claims what it wins, renews its claims
+    /// and never delivers (`--fault blackhole`).
+    pub black_hole: Option<usize>,
     /// Nodes whose detections differ by float rounding (a GPU beside CPUs).
     pub noisy: Vec<bool>,
     pub loss: f64,
@@ -110,8 +113,15 @@ impl Plan {
             let at = 1_000 + long.below(2_000);
             faults.push(Fault::BusyCrash { at, restart: heal_ms });
         }
+        // A black hole among the members, from a stream of its own too.
+        let mut hole = Rng::new(seed ^ 0xB1AC_0401_0000_0000);
+        // Not beside an anomalous worker: with three nodes, one honest auditor is left.
+        let black_hole = (nodes >= 3 && anomalous.is_none() && hole.chance(0.2))
+            .then(|| hole.below(nodes as u64) as usize)
+            .filter(|b| anomalous != Some(*b));
         Plan {
             seed,
+            black_hole,
             nodes,
             bidders,
             handle_ms,
@@ -209,6 +219,9 @@ impl Plan {
         if self.skew_ms.iter().any(|s| *s != 0) {
             k.push("clock skew");
         }
+        if self.black_hole.is_some() {
+            k.push("black hole");
+        }
         if self.anomalous.is_some() {
             k.push("anomalous worker");
         }
@@ -236,7 +249,7 @@ impl Plan {
             .collect();
         format!(
             "{} nodes, {} bidders, {} images, loss {:.3}, dup {:.3}, delay {:?} ms, inline {}, handle {:?} ms, \
-             anomalous {:?}, faults [{}]",
+             anomalous {:?}, black hole {:?}, faults [{}]",
             self.nodes,
             self.bidders,
             self.images.len(),
@@ -246,6 +259,7 @@ impl Plan {
             self.inline,
             self.handle_ms,
             self.anomalous,
+            self.black_hole,
             kinds.join(", ")
         )
     }

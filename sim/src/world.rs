@@ -120,6 +120,7 @@ impl World {
                     plan.anomalous == Some(i),
                 );
                 node.bidders = plan.bidders;
+                node.black_hole = plan.black_hole == Some(i);
                 node
             })
             .collect();
@@ -231,7 +232,8 @@ impl World {
     /// Whether no node can work for the sender now: none is running, unpaused and reachable.
     fn blocked(&self) -> bool {
         let s = sender(&self.plan);
-        !(0..self.plan.nodes).any(|i| self.runnable(i) && self.reachable(s, i))
+        // A black hole runs but never works.
+        !(0..self.plan.nodes).any(|i| self.runnable(i) && !self.nodes[i].black_hole && self.reachable(s, i))
     }
 
     pub(crate) fn runnable(&self, i: usize) -> bool {

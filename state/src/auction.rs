@@ -63,6 +63,10 @@ pub(crate) struct Open<P> {
     pub(crate) expected: Option<Vec<P>>,
     /// Winner currently responsible and the time by which it must deliver.
     pub(crate) holder: Option<(P, u64)>,
+    /// Since when `holder` has been the same peer (renewals and new deadlines keep it), and
+    /// how many claims it has published since (its first, then renewals and reassertions).
+    pub(crate) held_since: u64,
+    pub(crate) holder_claims: u32,
     /// Bidders that missed their deadline, in the order they failed.
     pub(crate) failed: Vec<P>,
     /// When our claim's confirm period ends (we run then unless a better claim came), and
@@ -110,6 +114,8 @@ impl<P: Clone + Ord> Open<P> {
             bids,
             expected,
             holder: None,
+            held_since: opened_ms,
+            holder_claims: 0,
             failed: Vec::new(),
             claimed: None,
             running: false,
@@ -117,6 +123,15 @@ impl<P: Clone + Ord> Open<P> {
             renew_at: None,
             closed: false,
         }
+    }
+
+    /// `p` holds the image until `deadline`; `held_since` moves only when the holder changes.
+    pub(crate) fn set_holder(&mut self, p: P, deadline: u64, now_ms: u64) {
+        if self.holder.as_ref().is_none_or(|(h, _)| *h != p) {
+            self.held_since = now_ms;
+            self.holder_claims = 0;
+        }
+        self.holder = Some((p, deadline));
     }
 
     /// Whether this image counts as committed work of `me`: taken on and waiting in our
@@ -253,7 +268,7 @@ impl<P: Clone + Ord> Open<P> {
             // The first winner gets the claim grace; anyone after a failure is already late.
             let grace = if takeover { 0 } else { cfg.claim_grace_ms };
             let deadline = now_ms + grace + allowance(wait_ms, cfg.result_slack_ms);
-            self.holder = Some((next, deadline));
+            self.set_holder(next, deadline, now_ms);
         }
         out
     }

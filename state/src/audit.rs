@@ -247,7 +247,7 @@ impl State {
             auditor_digest: my_digest,
             model: model.clone(),
             pass,
-            attestation: pass.then(|| att.to_wire()),
+            attestation: pass.then(|| att.to_wire()).map(|w| if self.lying() { self.lie(w) } else { w }),
             auditor_detections: (!pass).then(|| mine.clone()),
         };
         let verdict_copy = verdict.clone();
@@ -289,12 +289,15 @@ impl State {
             // must not vouch for a worker.
             return match v.verify_attestation() {
                 Some(Ok(att)) => {
+                    self.rep.delivered(v.auditor.0, self.now.ms);
                     self.counters.audits_passed += 1;
                     self.tally_pass(&v.worker.0);
                     let then = ReadFor::Pass { worker_digest: v.worker_digest, attestation: att };
                     self.out.push(Out::Read { image: v.image_id, then });
                 }
                 _ => {
+                    // The envelope's signer is the auditor (checked by the network layer).
+                    self.offend(v.auditor.0, crate::reputation::Offence::BadAttestation);
                     self.counters.verdicts_invalid += 1;
                     if self.counters.verdicts_invalid.is_power_of_two() {
                         warn!(auditor = %v.auditor, refused = self.counters.verdicts_invalid, "audit verdict with a bad attestation refused (logged at refusal 1, 2, 4, ...)");

@@ -55,6 +55,9 @@ impl State {
                 }
                 Purpose::Work { .. } => {}
             }
+            if self.hostile == crate::fault::Hostile::BlackHole {
+                continue; // FAULT INJECTION: taken on, and never run
+            }
             self.load.queued(&job.model, self.now.ms);
             self.backlog.in_worker += 1;
             self.out.push(Out::Infer(job));

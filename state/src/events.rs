@@ -96,6 +96,11 @@ pub enum In {
     },
     PeerUp(PeerId),
     PeerDown(PeerId),
+    /// The network layer refused something a peer sent (see `reputation::Offence`).
+    Offence {
+        peer: PeerId,
+        offence: crate::reputation::Offence,
+    },
     /// The scheduler's tick: bid windows and deadlines.
     Tick,
     /// The time `State::next_wake_ms` named has come: run the claims whose confirm period
@@ -181,6 +186,10 @@ pub enum Out {
     },
     /// Close the connections to a peer that went silent behind a live connection.
     Disconnect(PeerId),
+    /// The peer is banned (see `reputation`): close its connections and refuse new ones.
+    Ban(PeerId),
+    /// Its ban ended: accept its connections again.
+    Unban(PeerId),
     /// A peer's replica digest: reconcile with it (see `reconcile`).
     Reconcile {
         peer: PeerId,

@@ -1,6 +1,7 @@
-//! FAULT INJECTION for tests and scenarios (`argus node --fault anomalous[=RATE]`): makes a node
-//! publish perturbed results so audits, votes and the monitor can be exercised. Never active
-//! unless the operator asks for it; the choice per image is a pure function of its id.
+//! FAULT INJECTION for tests and scenarios (`argus node --fault SPEC`): a node that publishes
+//! perturbed results (audits, votes and the monitor are exercised), or a hostile member (a
+//! black hole, a liar, a flooder; see `reputation`). Never active unless the operator asks for
+//! it; the choice per image of an anomalous result is a pure function of its id.
 
 use argus_protocol::detection::{BBox, Detection};
 use argus_protocol::ids::ImageId;
@@ -8,19 +9,49 @@ use argus_protocol::ids::ImageId;
 /// Parts per million in a rate of 1.0.
 pub const PPM: u32 = 1_000_000;
 
-/// Parses `anomalous` or `anomalous=RATE` (RATE in 0..=1) into parts per million.
-pub fn parse(spec: &str) -> Result<u32, String> {
+/// A fault a node is started with (`argus node --fault SPEC`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `anomalous[=RATE]`: perturbed results at this rate, parts per million.
+    Anomalous(u32),
+    /// `blackhole`: bids 0 ms for everything, claims what it wins, renews its claims and
+    /// never runs or delivers anything (audits included).
+    BlackHole,
+    /// `liar`: works, but every result and PASS verdict it publishes carries an attestation
+    /// that does not verify: alternately one replayed from another node's result, and garbage.
+    Liar,
+    /// `flooder`: works, and floods every topic with garbage, oversized and misaddressed
+    /// messages (carried out by the node's network side, not by the state).
+    Flooder,
+}
+
+/// The faults a state acts out itself (`State::set_hostile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Hostile {
+    #[default]
+    None,
+    BlackHole,
+    Liar,
+}
+
+/// Parses a fault spec: `anomalous[=RATE]` (RATE in 0..=1), `blackhole`, `liar` or `flooder`.
+pub fn parse(spec: &str) -> Result<Fault, String> {
     let rate = match spec.split_once('=') {
         None if spec == "anomalous" => 1.0,
+        None if spec == "blackhole" => return Ok(Fault::BlackHole),
+        None if spec == "liar" => return Ok(Fault::Liar),
+        None if spec == "flooder" => return Ok(Fault::Flooder),
         Some(("anomalous", r)) => r.parse::<f64>().map_err(|_| format!("bad fault rate {r:?}"))?,
         _ => {
-            return Err(format!("unknown fault {spec:?}; the only fault is anomalous[=RATE]"));
+            return Err(format!(
+                "unknown fault {spec:?}; the faults are anomalous[=RATE], blackhole, liar and flooder"
+            ));
         }
     };
     if !(0.0..=1.0).contains(&rate) {
         return Err(format!("fault rate {rate} is outside 0..=1"));
     }
-    Ok((rate * f64::from(PPM)).round() as u32)
+    Ok(Fault::Anomalous((rate * f64::from(PPM)).round() as u32))
 }
 
 /// With probability `rate_ppm` / 1e6 (decided by the image id), returns a result that cannot
@@ -66,8 +97,12 @@ mod tests {
 
     #[test]
     fn parse_rates() {
-        assert_eq!(parse("anomalous").unwrap(), PPM);
-        assert_eq!(parse("anomalous=0.25").unwrap(), 250_000);
+        assert_eq!(parse("anomalous").unwrap(), Fault::Anomalous(PPM));
+        assert_eq!(parse("anomalous=0.25").unwrap(), Fault::Anomalous(250_000));
+        assert_eq!(parse("blackhole").unwrap(), Fault::BlackHole);
+        assert_eq!(parse("liar").unwrap(), Fault::Liar);
+        assert_eq!(parse("flooder").unwrap(), Fault::Flooder);
+        assert!(parse("liar=1").is_err());
         assert!(parse("anomalous=2").is_err());
         assert!(parse("slow").is_err());
     }

@@ -47,10 +47,68 @@ where
                 return false;
             }
             open.running = false;
-            open.holder = Some((to, now_ms + allowance(wait_ms, cfg.result_slack_ms)));
+            open.set_holder(to, now_ms + allowance(wait_ms, cfg.result_slack_ms), now_ms);
             true
         })
         .unwrap_or(false)
+    }
+
+    /// Our own inference of the image failed or was abandoned (its bytes cannot be had here,
+    /// the worker refused it): the next bidder that has not failed it becomes its holder, and
+    /// is returned with its bid so that it can be told (a `Handoff`) instead of waiting out our
+    /// deadline. None when no other bidder is left (the rotation starts again at the next step).
+    pub fn on_local_failure(&mut self, image: &I, now_ms: u64) -> Option<(P, u32)> {
+        let me = self.me.clone();
+        self.update(image, |open, cfg| {
+            open.running = false;
+            open.dispatched = false;
+            open.claimed = None;
+            open.failed.push(me);
+            open.holder = None;
+            let (next, wait_ms) = crate::auction::next_bidder(&open.bids, &open.failed)?;
+            open.set_holder(next.clone(), now_ms + allowance(wait_ms, cfg.result_slack_ms), now_ms);
+            Some((next, wait_ms))
+        })
+        .flatten()
+    }
+
+    /// Per peer that renewed its claim twice to an image it holds in our view (ourselves excluded):
+    /// since when it has held the one it has held longest (see `reputation`). A holder that
+    /// does not renew is taken over at its deadline; one whose work fails (an undecodable
+    /// image) stops renewing. A walk over the open auctions: once per heartbeat.
+    pub fn holds(&self) -> BTreeMap<P, u64> {
+        let mut out: BTreeMap<P, u64> = BTreeMap::new();
+        for open in self.open.values() {
+            if let Some((p, _)) = &open.holder
+                && *p != self.me
+                && open.holder_claims >= 3
+            {
+                let since = out.entry(p.clone()).or_insert(open.held_since);
+                *since = (*since).min(open.held_since);
+            }
+        }
+        out
+    }
+
+    /// A banned peer leaves every auction: its bids, its place in the expected bidders and its
+    /// hold are gone, so the next step of each hands the image to the next bidder. A walk over
+    /// the open auctions, for a ban only.
+    pub fn forget(&mut self, peer: &P) {
+        let images: Vec<I> = self.open.keys().cloned().collect();
+        for image in images {
+            self.update(&image, |open, _| {
+                open.bids.remove(peer);
+                if let Some(expected) = open.expected.as_mut() {
+                    expected.retain(|p| p != peer);
+                }
+                if open.holder.as_ref().is_some_and(|(p, _)| p == peer) {
+                    open.holder = None;
+                }
+            });
+        }
+        for bids in self.early.values_mut() {
+            bids.retain(|(p, _)| p != peer);
+        }
     }
 
     /// `from` handed the image to `to`: `to` becomes its holder; when that is us, we take it
@@ -73,7 +131,7 @@ where
                 open.dispatched = false;
                 return Some(Action::Run { image: image.clone(), takeover: false });
             }
-            open.holder = Some((to, now_ms + allowance(wait_ms, cfg.result_slack_ms)));
+            open.set_holder(to, now_ms + allowance(wait_ms, cfg.result_slack_ms), now_ms);
             None
         })
         .flatten()
@@ -97,6 +155,20 @@ mod tests {
         thief.on_bid(&1, 0, 10, 0);
         thief.on_claim(&1, 0, 10, false, 1);
         thief
+    }
+
+    #[test]
+    fn a_forgotten_holder_leaves_the_auction_and_the_next_bidder_claims_at_once() {
+        let mut s = thief();
+        assert!(s.tick(500).is_empty(), "node 0 holds it until its deadline");
+        s.forget(&0);
+        let claimed = s.tick(501);
+        // Every expected bid was in (the test config confirms those at once): claim and run.
+        let expected = [
+            Action::Claim { image: 1, takeover: false, wait_ms: 50 },
+            Action::Run { image: 1, takeover: false },
+        ];
+        assert_eq!(claimed, expected);
     }
 
     /// Node 0 wins image 1 (bids: 0 -> 10 ms, 1 -> 50 ms) and takes it on at once.

@@ -20,7 +20,9 @@
 //! - `images`: the bounded image buffer.
 //! - `reconcile`: anti-entropy planning (which ranges to split and pull).
 //! - `majority`: the majority tally and read repair of a read across nodes.
-//! - `fault`: the anomalous-worker fault (tests and scenarios only).
+//! - `reputation`: offences per peer and bans (black holes, liars, flooders); `bans`: what a
+//!   ban changes here.
+//! - `fault`: the anomalous-worker and hostile-member faults (tests and scenarios only).
 
 // With clippy, `clippy.toml` beside this crate forbids clocks, sleeps, threads, files and
 // sockets from std; this makes every such use an error.
@@ -29,6 +31,7 @@
 mod auction;
 pub mod audit;
 mod backlog;
+mod bans;
 mod candidates;
 pub mod counters;
 mod dispatch;
@@ -45,6 +48,7 @@ mod peers;
 mod prefetch;
 pub mod ratio;
 pub mod reconcile;
+pub mod reputation;
 mod results;
 pub mod rng;
 pub mod sched;

@@ -123,6 +123,7 @@ impl State {
         };
         self.publish(GossipMessage::Heartbeat(hb));
         self.drop_silent_connections();
+        self.check_reputation();
         self.out.push(Out::SaveClock(self.hlc.last().0));
         self.images.expire(self.now.ms);
         self.audit_housekeeping();

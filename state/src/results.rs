@@ -52,9 +52,17 @@ impl State {
             Ok(reg) => reg,
             Err(e) => {
                 self.counters.results_invalid += 1;
+                if matches!(e, Refused::Attestation(_)) {
+                    // The envelope's signer is the worker (checked by the network layer).
+                    self.offend(r.worker.0, crate::reputation::Offence::BadAttestation);
+                }
                 return warn!(image = %r.image_id, worker = %r.worker, error = %e, "refused result");
             }
         };
+        self.rep.delivered(r.worker.0, self.now.ms);
+        if self.lying() && r.worker.0 != self.me {
+            self.overheard = Some(r.attestation.clone());
+        }
         let ts = reg.winner().map(|(_, c)| c.latest_ts()).unwrap_or_default();
         if let Err(e) = self.hlc.update(ts, self.now.wall_ms) {
             debug!(error = %e, "result timestamp ahead of our clock; not advancing the clock");
@@ -89,10 +97,28 @@ impl State {
     }
 }
 
+/// Why a result was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Its attestation does not verify.
+    Attestation(String),
+    /// Its detections do not make a register candidate.
+    Candidate(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Attestation(e) => write!(f, "attestation: {e}"),
+            Refused::Candidate(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// The register a result stands for: one candidate attested by its worker.
-pub fn result_register(r: &DetectionResult) -> Result<Register, String> {
-    let att = r.verify_attestation().map_err(|e| e.to_string())?;
+pub fn result_register(r: &DetectionResult) -> Result<Register, Refused> {
+    let att = r.verify_attestation().map_err(|e| Refused::Attestation(e.to_string()))?;
     let mut reg = Register::new(r.image_id, r.captured_at_ms);
-    reg.insert(&r.model, &r.detections, att).map_err(|e| e.to_string())?;
+    reg.insert(&r.model, &r.detections, att).map_err(|e| Refused::Candidate(e.to_string()))?;
     Ok(reg)
 }

@@ -296,7 +296,13 @@ where
                 open.claimed = None;
                 open.running = false;
             }
-            open.holder = Some((winner, now_ms + allowance(wait_ms, cfg.result_slack_ms)));
+            let since = open.holder.as_ref().filter(|(h, _)| *h == winner).map(|_| open.held_since);
+            open.set_holder(winner, now_ms + allowance(wait_ms, cfg.result_slack_ms), now_ms);
+            // A renewal comes half an allowance (at least half the slack) after the claim; a
+            // copy of the same claim (gossip duplicates, relays) comes at once and is not one.
+            if since.is_none_or(|t| now_ms >= t + cfg.result_slack_ms / 2) {
+                open.holder_claims += 1;
+            }
             None
         })
         .flatten()
@@ -325,25 +331,6 @@ where
                 self.done_set.remove(&old);
             }
         }
-    }
-
-    /// Our own inference of the image failed or was abandoned (its bytes cannot be had here,
-    /// the worker refused it): the next bidder that has not failed it becomes its holder, and
-    /// is returned with its bid so that it can be told (a `Handoff`) instead of waiting out our
-    /// deadline. None when no other bidder is left (the rotation starts again at the next step).
-    pub fn on_local_failure(&mut self, image: &I, now_ms: u64) -> Option<(P, u32)> {
-        let me = self.me.clone();
-        self.update(image, |open, cfg| {
-            open.running = false;
-            open.dispatched = false;
-            open.claimed = None;
-            open.failed.push(me);
-            open.holder = None;
-            let (next, wait_ms) = crate::auction::next_bidder(&open.bids, &open.failed)?;
-            open.holder = Some((next.clone(), now_ms + allowance(wait_ms, cfg.result_slack_ms)));
-            Some((next, wait_ms))
-        })
-        .flatten()
     }
 
     /// The peers we still hear from (connected and heartbeating): a holder among them that

@@ -45,6 +45,8 @@ pub struct Config {
     /// Uploaded images up to this size travel inside their announcement; larger ones are
     /// fetched by the nodes that bid for them (at most `MAX_INLINE_IMAGE_BYTES`).
     pub inline_max_bytes: usize,
+    /// Offence scores, bans, and how long a holder may deliver nothing (see `reputation`).
+    pub reputation: crate::reputation::ReputationConfig,
 }
 
 /// Images up to this size travel inside their announcement by default: see `Config`. Larger
@@ -77,6 +79,7 @@ impl Default for Config {
             image_retain_ms: 120_000,
             dispatch_depth: 16,
             inline_max_bytes: DEFAULT_INLINE_MAX_BYTES,
+            reputation: Default::default(),
         }
     }
 }
@@ -136,6 +139,12 @@ pub struct State {
     pub(crate) nodes: HashMap<PeerId, NodeSeen>,
     pub(crate) heartbeat_seq: u64,
     pub(crate) fault_ppm: u32,
+    /// FAULT INJECTION: a black hole or a liar (see `bans`).
+    pub(crate) hostile: crate::fault::Hostile,
+    /// A liar's lies so far, and the last attestation it overheard from another worker.
+    pub(crate) lies: u64,
+    pub(crate) overheard: Option<argus_protocol::attestation::AttestationWire>,
+    pub(crate) rep: crate::reputation::Reputation,
     pub(crate) counters: Counters,
     pub(crate) now: Now,
     pub(crate) out: Vec<Out>,
@@ -179,6 +188,10 @@ impl State {
             nodes: HashMap::new(),
             heartbeat_seq: 0,
             fault_ppm: 0,
+            hostile: Default::default(),
+            lies: 0,
+            overheard: None,
+            rep: crate::reputation::Reputation::new(cfg.reputation.clone()),
             counters: Counters::default(),
             now: Now { ms: 0, wall_ms: 0 },
             out: Vec::new(),
@@ -227,7 +240,10 @@ impl State {
     pub fn handle(&mut self, ev: In, now: Now) -> Vec<Out> {
         self.now = now;
         match ev {
+            In::Gossip { author, .. } if self.drop_banned(&author) => {}
             In::Gossip { author, msg } => self.on_gossip(author, msg),
+            In::Offence { peer, offence } => self.offend(peer, offence),
+            In::PeerUp(p) if self.is_banned(&p) => {}
             In::PeerUp(p) => {
                 self.peers.entry(p).or_insert(now.ms);
                 self.counters.peers = self.peers.len() as u64;

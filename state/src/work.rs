@@ -115,7 +115,11 @@ impl State {
             return;
         }
         let committed = self.committed();
-        let wait_ms = self.load.wait_ms(&entry.model, committed, self.now.ms);
+        let wait_ms = match self.hostile {
+            // FAULT INJECTION: a black hole promises everything at once.
+            crate::fault::Hostile::BlackHole => 0,
+            _ => self.load.wait_ms(&entry.model, committed, self.now.ms),
+        };
         let entry_model_name = entry.model.name.clone();
         for gone in self.images.insert(image, entry) {
             self.counters.images_dropped += 1;
@@ -309,7 +313,10 @@ impl State {
             Ok(a) => a,
             Err(e) => return warn!(error = %e, "cannot sign our own result"),
         };
-        let wire = att.to_wire();
+        let mut wire = att.to_wire();
+        if self.lying() {
+            wire = self.lie(wire); // FAULT INJECTION
+        }
         let mut reg = Register::new(image, captured_at_ms);
         if let Err(e) = reg.insert(&model, &detections, att) {
             return warn!(%image, error = %e, "our own result does not form a valid register");

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tracing::info;
 
 pub mod actor;
+mod flood;
 pub mod http;
 pub mod store;
 pub mod sync;
@@ -38,6 +39,9 @@ pub struct NodeOptions {
     pub data: PathBuf,
     pub name: Option<String>,
     pub fault_ppm: u32,
+    /// FAULT INJECTION: a hostile member (`--fault blackhole|liar|flooder`).
+    pub hostile: argus_state::fault::Hostile,
+    pub flooder: bool,
     pub cfg: NodeConfig,
 }
 
@@ -131,7 +135,12 @@ pub async fn run(
         .collect();
     let audit_record = store.audit_record().await.context("reading the audit record")?;
     let durable = argus_state::Durable { clock_ms, audit_record };
-    let state = argus_state::State::new(identity, cfg.state(), known, models.refs(), durable, rand::random());
+    let mut state =
+        argus_state::State::new(identity, cfg.state(), known, models.refs(), durable, rand::random());
+    state.set_hostile(opts.hostile);
+    if opts.flooder {
+        tokio::spawn(flood::flood(net.clone(), me));
+    }
     let actor = Actor {
         state,
         store: store.clone(),

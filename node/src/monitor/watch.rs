@@ -80,6 +80,8 @@ pub async fn observe(net: &NetHandle, ev: NetEvent) -> Option<Observation> {
             debug!(%addr, "monitor listening");
             None
         }
+        // Counted by the network side; the monitor only watches.
+        NetEvent::Refused { .. } => None,
     }
 }
 

@@ -340,24 +340,20 @@ impl SwarmTask {
         let gossipsub::Event::Message { propagation_source, message_id, message } = event else {
             return;
         };
-        let verdict = super::validate(&message);
-        let acceptance = match &verdict {
-            Ok(_) => MessageAcceptance::Accept,
-            Err(why) => {
-                if let Some(n) = why.count(&self.metrics) {
-                    warn!(peer = %propagation_source, reason = why.reason(), count = n, "rejected gossip (logged at 1, 2, 4, ... of a kind)");
-                }
-                MessageAcceptance::Reject
-            }
-        };
+        let verdict = super::gossip::judge(&message, &propagation_source, &self.metrics);
+        let acceptance = if verdict.is_ok() { MessageAcceptance::Accept } else { MessageAcceptance::Reject };
         self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
             &message_id,
             &propagation_source,
             acceptance,
         );
-        if let Ok((author, msg)) = verdict {
-            self.metrics.gossip_received.fetch_add(1, Ordering::Relaxed);
-            self.emit(NetEvent::Gossip { author, msg: Box::new(msg) });
+        match verdict {
+            Ok((author, msg)) => {
+                self.metrics.gossip_received.fetch_add(1, Ordering::Relaxed);
+                self.emit(NetEvent::Gossip { author, msg: Box::new(msg) });
+            }
+            Err(why) if why.is_offence() => self.emit(NetEvent::Refused { peer: propagation_source }),
+            Err(_) => {}
         }
     }
 

@@ -121,8 +121,12 @@ pub async fn collect_lines(
 pub async fn final_stores(view: &FleetView) -> Vec<FinalNode> {
     let mut out = Vec::new();
     for n in &view.nodes {
-        let mut f =
-            FinalNode { name: n.name.clone(), expected_live: n.expected_live, ..FinalNode::default() };
+        let mut f = FinalNode {
+            name: n.name.clone(),
+            expected_live: n.expected_live,
+            hostile: n.hostile,
+            ..FinalNode::default()
+        };
         if n.expected_live {
             match n.client.all_detections().await {
                 Ok(items) => {
@@ -137,6 +141,10 @@ pub async fn final_stores(view: &FleetView) -> Vec<FinalNode> {
                         .collect();
                     if let Ok(s) = n.client.status().await {
                         f.connections_refused = s.counter("connections_refused");
+                        f.bans = s.bans.iter().map(|b| (b.peer_id.clone(), b.since_unix_ms)).collect();
+                        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+                        let now_ms = now.map(|d| d.as_millis() as u64).unwrap_or(0);
+                        f.started_unix_ms = Some(now_ms.saturating_sub(s.uptime_ms));
                         f.peers = s.peers;
                         f.peer_id = Some(s.peer_id);
                     }

@@ -30,6 +30,7 @@ async fn sample(n: NodeView, round: u64, t_ms: u64) -> StatusSample {
         t_ms,
         node: n.name.clone(),
         expected_live: n.expected_live,
+        hostile: n.hostile,
         ..StatusSample::default()
     };
     match n.client.status().await {

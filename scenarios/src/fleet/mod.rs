@@ -51,6 +51,8 @@ pub struct Slot {
     pub proc: Option<Proc>,
     pub peer_id: Option<String>,
     pub base_args: Vec<String>,
+    /// Started as a hostile member (see `Scenario::is_hostile`).
+    pub hostile: bool,
 }
 
 /// What observers need to know about a node.
@@ -60,6 +62,8 @@ pub struct NodeView {
     pub client: NodeClient,
     /// Started and neither killed nor paused by the runner.
     pub expected_live: bool,
+    /// A hostile member (see `Scenario::is_hostile`).
+    pub hostile: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -175,7 +179,9 @@ impl Fleet {
                 base_args.extend(["--network-key".into(), k.display().to_string()]);
             }
             base_args.extend(s.extra_args_of(&name));
+            let hostile = s.is_hostile(&name);
             slots.push(Slot {
+                hostile,
                 name,
                 dir,
                 sock,
@@ -258,6 +264,7 @@ impl Fleet {
                 name: self.slots[i].name.clone(),
                 client: self.client(i),
                 expected_live: self.slots[i].state == SlotState::Running,
+                hostile: self.slots[i].hostile,
             })
             .collect();
         let live = nodes.iter().filter(|n| n.expected_live).count();

@@ -155,6 +155,9 @@ pub struct Network {
     pub outsiders: u32,
 }
 
+/// The `argus node --fault` values that make a hostile member.
+pub const HOSTILE_FAULTS: [&str; 3] = ["blackhole", "liar", "flooder"];
+
 /// Most outsider processes a scenario may start.
 pub const MAX_OUTSIDERS: u32 = 32;
 
@@ -271,6 +274,10 @@ pub struct Checks {
     pub outsider_connections_max: Option<u64>,
     /// Stored winners produced by an outsider, at most.
     pub outsider_values_max: Option<u64>,
+    /// Every hostile member (see `Scenario::is_hostile`) banned by every honest live member
+    /// within this many seconds of when it could first misbehave (the later of its start and
+    /// the load's start).
+    pub hostile_ban_max_s: Option<f64>,
     /// Seconds from a fault on a monitored node to the monitor restarting it.
     pub restart_max_s: Option<f64>,
     /// During the load the mean audit ratio must fall to at most this.
@@ -366,6 +373,18 @@ impl Scenario {
             args.extend(o.args.iter().cloned());
         }
         args
+    }
+
+    /// Whether the node is started as a hostile member (`--fault blackhole|liar|flooder` in its
+    /// args): it is then left out of the loss, convergence and work figures, and the others
+    /// must ban it (`checks.hostile_ban_max_s`).
+    pub fn is_hostile(&self, name: &str) -> bool {
+        let args = self.extra_args_of(name);
+        let value = |i: usize, a: &String| match a.strip_prefix("--fault=") {
+            Some(v) => Some(v.to_string()),
+            None => (a == "--fault").then(|| args.get(i + 1).cloned()).flatten(),
+        };
+        args.iter().enumerate().filter_map(|(i, a)| value(i, a)).any(|v| HOSTILE_FAULTS.contains(&v.as_str()))
     }
 }
 

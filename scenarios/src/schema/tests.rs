@@ -168,7 +168,10 @@ fn every_shipped_scenario_validates() {
         "anomalous-pair",
         "anomalous-trio",
         "audit-overload",
+        "blackhole",
         "crash",
+        "flooder",
+        "liar",
         "mixed-backends",
         "monitor-partition",
         "outsiders",
@@ -193,4 +196,14 @@ fn source_model_is_checked_and_home_folders_resolve() {
     let SourceKind::Dir { path } = &p.sources[0].kind else { panic!() };
     let home = std::env::var_os("HOME").expect("HOME is set in tests");
     assert_eq!(*path, Path::new(&home).join("pics"));
+}
+
+#[test]
+fn hostile_members_are_told_by_their_fault_flag() {
+    let text = "name = \"h\"\nseed = 1\nduration_s = 5\n[nodes]\ncount = 4\nargs = [\"--backend\", \"flex\"]\n\
+                [nodes.overrides.n1]\nargs = [\"--fault\", \"liar\"]\n[nodes.overrides.n2]\nargs = [\"--fault=blackhole\"]\n\
+                [nodes.overrides.n3]\nargs = [\"--fault\", \"anomalous\"]\n";
+    let s: Scenario = toml::from_str(text).unwrap();
+    let hostile: Vec<bool> = ["n0", "n1", "n2", "n3"].iter().map(|n| s.is_hostile(n)).collect();
+    assert_eq!(hostile, [false, true, true, false], "an anomalous worker is audited, not banned");
 }

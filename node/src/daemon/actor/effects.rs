@@ -43,6 +43,9 @@ impl Actor {
                     self.net_command(NetCommand::Respond { id, resp: Response::Fetch(resp) });
                 }
                 Out::Disconnect(peer) => self.net_command(NetCommand::Disconnect { peer }),
+                // Blocking closes its connections and refuses new ones (`allow_block_list`).
+                Out::Ban(peer) => self.net_command(NetCommand::Block { peers: vec![peer] }),
+                Out::Unban(peer) => self.net_command(NetCommand::Unblock { peers: vec![peer] }),
                 Out::Reconcile { peer, digest } => {
                     // The anti-entropy task may be busy; then the next digest will do.
                     let _ = self.sync_tx.try_send((peer, digest));

@@ -33,6 +33,8 @@ pub enum Command {
     Announce { bytes: Vec<u8>, model: String, reply: oneshot::Sender<Result<ImageId, String>> },
     /// Live nodes (heard from recently and connected).
     LiveNodes { reply: oneshot::Sender<Vec<PeerId>> },
+    /// The bans in force.
+    Bans { reply: oneshot::Sender<Vec<argus_interface::api::BanInfo>> },
 }
 
 /// The channels the actor reads, all created in `node::run` with named capacities.
@@ -118,6 +120,9 @@ impl Actor {
             NetEvent::PeerUp(p) => self.handle(In::PeerUp(p)),
             NetEvent::PeerDown(p) => self.handle(In::PeerDown(p)),
             NetEvent::Listening(_) => {}
+            NetEvent::Refused { peer } => {
+                self.handle(In::Offence { peer, offence: argus_state::reputation::Offence::BadGossip })
+            }
         }
     }
 
@@ -129,6 +134,16 @@ impl Actor {
             }
             Command::LiveNodes { reply } => {
                 let _ = reply.send(self.state.live_nodes(self.now().ms));
+            }
+            Command::Bans { reply } => {
+                let now = self.now().ms;
+                let bans = self.state.bans().map(|(p, b)| argus_interface::api::BanInfo {
+                    peer_id: p.to_string(),
+                    offence: b.offence.name().to_string(),
+                    since_unix_ms: b.since_wall_ms,
+                    remaining_ms: b.until_ms.saturating_sub(now),
+                });
+                let _ = reply.send(bans.collect());
             }
         }
     }

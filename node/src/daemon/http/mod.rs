@@ -76,9 +76,19 @@ async fn live_nodes(s: &HttpState) -> Result<Vec<PeerId>, (StatusCode, String)> 
         .map_err(unavailable)
 }
 
+async fn bans(s: &HttpState) -> Result<Vec<argus_interface::api::BanInfo>, (StatusCode, String)> {
+    let (reply, rx) = oneshot::channel();
+    s.core.send(Command::Bans { reply }).await.map_err(unavailable)?;
+    tokio::time::timeout(std::time::Duration::from_secs(5), rx)
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)
+}
+
 async fn status(State(s): State<HttpState>) -> Reply {
     let peers = s.net.peers().await.map_err(unavailable)?;
     let live = live_nodes(&s).await?;
+    let bans = bans(&s).await?;
     let summary = s.store.summary().await.map_err(unavailable)?;
     let core = s.metrics.core();
     Ok(Json(Status {
@@ -95,6 +105,7 @@ async fn status(State(s): State<HttpState>) -> Reply {
         uptime_ms: s.info.started.elapsed().as_millis() as u64,
         store: StoreStatus { registers: summary.registers },
         counters: s.metrics.snapshot().into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        bans,
     })
     .into_response())
 }
