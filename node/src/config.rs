@@ -63,6 +63,10 @@ pub struct NetConfig {
     /// The private network's pre-shared key file (`argus keygen`): with one, only peers that
     /// hold the same key can complete a connection. None: an open network.
     pub network_key: Option<std::path::PathBuf>,
+    /// FAULT INJECTION (`--fault oversize-once`, never from a config file): raise this node's
+    /// gossip frame limit and publish one frame over everybody else's.
+    #[serde(skip)]
+    pub oversize_once: bool,
 }
 
 impl Default for NetConfig {
@@ -81,6 +85,7 @@ impl Default for NetConfig {
             channel_capacity: 4_096,
             inline_max_bytes: argus_state::DEFAULT_INLINE_MAX_BYTES,
             network_key: None,
+            oversize_once: false,
         }
     }
 }

@@ -95,7 +95,7 @@ pub async fn run_node(
         Some(Fault::Anomalous(ppm)) => (ppm, Hostile::None),
         Some(Fault::BlackHole) => (0, Hostile::BlackHole),
         Some(Fault::Liar) => (0, Hostile::Liar),
-        Some(Fault::Flooder) | None => (0, Hostile::None),
+        Some(Fault::Flooder | Fault::OversizeOnce) | None => (0, Hostile::None),
     };
     if fault_ppm > 0 {
         tracing::warn!(
@@ -107,6 +107,9 @@ pub async fn run_node(
         tracing::warn!(fault = ?hostile, "FAULT INJECTION: this node is a hostile member");
     }
     let flooder = fault == Some(Fault::Flooder);
+    // FAULT INJECTION: this node's own frame limit is raised so that it can send one frame
+    // over everybody else's.
+    cfg.net.oversize_once = fault == Some(Fault::OversizeOnce);
     let opts = daemon::NodeOptions { data: args.data, name: args.name, fault_ppm, hostile, flooder, cfg };
     daemon::run(opts, shutdown).await?;
     Ok(0)

@@ -43,6 +43,7 @@ counters! {
     results_republished: "own results published again because a peer claimed a takeover of a finished image",
     results_invalid: "results refused (bad signature, bad detections, a class the model lacks)",
     verdicts_invalid: "PASS verdicts refused because their attestation does not verify (forged, replayed for another digest, or garbage)",
+    connections_closed_silent: "connections closed because their peer's heartbeats stopped (a link cut without a reset, or a gossip stream wedged by an over-limit frame)",
     offences_bad_gossip: "gossip the network layer refused (unsigned, undecodable, oversized, misaddressed), scored against the peer that sent it",
     offences_bad_attestation: "results and verdicts with an attestation that does not verify, scored against their signer",
     peers_banned: "peers banned: too many offences, or held work without delivering anything (a black hole)",

@@ -23,6 +23,10 @@ pub enum Fault {
     /// `flooder`: works, and floods every topic with garbage, oversized and misaddressed
     /// messages (carried out by the node's network side, not by the state).
     Flooder,
+    /// `oversize-once`: publishes one gossip frame over every other node's frame limit (its
+    /// own limit raised) a few seconds after it starts, then behaves (carried out by the
+    /// node's network side; see `net/wedge.rs` in the node).
+    OversizeOnce,
 }
 
 /// The faults a state acts out itself (`State::set_hostile`).
@@ -41,6 +45,7 @@ pub fn parse(spec: &str) -> Result<Fault, String> {
         None if spec == "blackhole" => return Ok(Fault::BlackHole),
         None if spec == "liar" => return Ok(Fault::Liar),
         None if spec == "flooder" => return Ok(Fault::Flooder),
+        None if spec == "oversize-once" => return Ok(Fault::OversizeOnce),
         Some(("anomalous", r)) => r.parse::<f64>().map_err(|_| format!("bad fault rate {r:?}"))?,
         _ => {
             return Err(format!(
@@ -102,6 +107,7 @@ mod tests {
         assert_eq!(parse("blackhole").unwrap(), Fault::BlackHole);
         assert_eq!(parse("liar").unwrap(), Fault::Liar);
         assert_eq!(parse("flooder").unwrap(), Fault::Flooder);
+        assert_eq!(parse("oversize-once").unwrap(), Fault::OversizeOnce);
         assert!(parse("liar=1").is_err());
         assert!(parse("anomalous=2").is_err());
         assert!(parse("slow").is_err());

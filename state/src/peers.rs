@@ -144,6 +144,7 @@ impl State {
             if let Some(s) = self.nodes.get_mut(&peer) {
                 s.closed = true;
             }
+            self.counters.connections_closed_silent += 1;
             self.out.push(Out::Disconnect(peer));
         }
     }

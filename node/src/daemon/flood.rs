@@ -53,3 +53,12 @@ fn misaddressed(me: PeerId, seq: u64) -> Vec<u8> {
     };
     argus_protocol::codec::encode_gossip(&GossipMessage::Heartbeat(hb)).unwrap_or_default()
 }
+
+/// FAULT INJECTION (`--fault oversize-once`): 5 s after the start (time to connect), one
+/// frame over every other node's gossipsub frame limit on the heartbeats topic; nothing else.
+pub async fn oversize_once(net: NetHandle) {
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let data = vec![0x5A; crate::net::behaviour::FRAME_LIMIT + 8 * 1024];
+    tracing::warn!(bytes = data.len(), "FAULT INJECTION: publishing one gossip frame over the others' limit");
+    let _ = net.send(NetCommand::Publish { topic: Topic::Heartbeats, data }).await;
+}

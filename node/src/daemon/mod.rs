@@ -141,6 +141,9 @@ pub async fn run(
     if opts.flooder {
         tokio::spawn(flood::flood(net.clone(), me));
     }
+    if cfg.net.oversize_once {
+        tokio::spawn(flood::oversize_once(net.clone()));
+    }
     let actor = Actor {
         state,
         store: store.clone(),

@@ -38,7 +38,7 @@ pub struct Behaviour {
 /// Gossipsub for small clusters. The defaults (mesh 6, low 5, high 12) assume large networks;
 /// with 2-50 peers a mesh of 4 (3..8) reaches everyone within two hops, and flood publishing
 /// makes a message's first hop go to every connected peer, which keeps bid latency to one hop.
-fn gossipsub_config() -> Result<gossipsub::Config, String> {
+fn gossipsub_config(frame_limit: usize) -> Result<gossipsub::Config, String> {
     gossipsub::ConfigBuilder::default()
         .heartbeat_interval(Duration::from_millis(500))
         .mesh_n(4)
@@ -52,7 +52,7 @@ fn gossipsub_config() -> Result<gossipsub::Config, String> {
         // The envelope may be MAX_GOSSIP_BYTES; gossipsub adds its own framing (topic, sequence
         // number, key, signature: a few hundred bytes), so a legal envelope of the maximum size
         // must still pass.
-        .max_transmit_size(limits::MAX_GOSSIP_BYTES + GOSSIPSUB_FRAMING_BYTES)
+        .max_transmit_size(frame_limit)
         .duplicate_cache_time(Duration::from_secs(120))
         // libp2p abandons a message that waited in a connection's send queue longer than 5 s
         // (published) or 1 s (forwarded). A peer whose CPU is overloaded reads its sockets late,
@@ -84,10 +84,20 @@ fn score_params() -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds
     (params, gossipsub::PeerScoreThresholds::default())
 }
 
-pub fn build(key: &Keypair, mdns_on: bool, request_timeout: Duration) -> Result<Behaviour, String> {
+/// Gossipsub's frame limit: the largest envelope and gossipsub's own framing.
+pub const FRAME_LIMIT: usize = limits::MAX_GOSSIP_BYTES + GOSSIPSUB_FRAMING_BYTES;
+
+/// `frame_limit` is `FRAME_LIMIT` except for fault injection (see `NetConfig::oversize_once`).
+pub fn build(
+    key: &Keypair,
+    mdns_on: bool,
+    request_timeout: Duration,
+    frame_limit: usize,
+) -> Result<Behaviour, String> {
     let peer_id = key.public().to_peer_id();
+    let config = gossipsub_config(frame_limit)?;
     let mut gossipsub =
-        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossipsub_config()?)
+        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config)
             .map_err(|e| e.to_string())?;
     let (params, thresholds) = score_params();
     gossipsub.with_peer_score(params, thresholds)?;

@@ -6,6 +6,7 @@
 //! - `gossip`: structural validation of incoming gossip, and why a message was refused.
 //! - `swarm`: the event loop; validates gossip and reports to gossipsub.
 //! - `topics`: topic names and which message travels where.
+//! - `wedge`: gossip streams that stopped carrying anything (a libp2p-gossipsub behaviour).
 
 pub mod behaviour;
 pub mod codec;
@@ -13,6 +14,7 @@ mod gossip;
 pub mod netkey;
 pub mod swarm;
 pub mod topics;
+mod wedge;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -212,7 +214,8 @@ pub fn start(
         .with_other_transport(|key| tcp_transport(key, user_timeout, psk))
         .map_err(|e| setup(&e))?
         .with_behaviour(|key| {
-            behaviour::build(key, mdns, request_timeout)
+            let limit = if cfg.oversize_once { 4 * behaviour::FRAME_LIMIT } else { behaviour::FRAME_LIMIT };
+            behaviour::build(key, mdns, request_timeout, limit)
                 .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
         })
         .map_err(|e| setup(&e))?

@@ -59,6 +59,8 @@ pub struct SwarmTask {
     /// Peers learned by mDNS with their addresses, redialled while disconnected: libp2p's
     /// mDNS reports a peer only once per TTL, so after a partition heals no new event comes.
     mdns_peers: HashMap<PeerId, Bootstrap>,
+    /// Gossip streams that stopped carrying anything (see `wedge`).
+    wedges: super::wedge::Wedges,
 }
 
 fn strip_p2p(addr: &Multiaddr) -> Multiaddr {
@@ -97,6 +99,7 @@ impl SwarmTask {
             outbound: HashMap::new(),
             blocked: HashSet::new(),
             mdns_peers: HashMap::new(),
+            wedges: Default::default(),
         }
     }
 
@@ -112,7 +115,10 @@ impl SwarmTask {
                     None => break,
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
-                _ = redial.tick() => self.redial(),
+                _ = redial.tick() => {
+                    self.redial();
+                    self.unwedge();
+                }
             }
         }
         debug!("swarm task stopped");
@@ -122,45 +128,6 @@ impl SwarmTask {
         if self.events.try_send(event).is_err() {
             self.metrics.net_events_dropped.fetch_add(1, Ordering::Relaxed);
             warn!("node is behind: dropped a network event");
-        }
-    }
-
-    fn redial(&mut self) {
-        let now = Instant::now();
-        let mut due = Vec::new();
-        for (peer, b) in self.mdns_peers.iter_mut() {
-            if self.swarm.is_connected(peer) || self.blocked.contains(peer) {
-                b.backoff = REDIAL_MIN_BACKOFF;
-                continue;
-            }
-            if now >= b.next_attempt {
-                b.backoff = (b.backoff * 2).min(self.redial_max);
-                b.next_attempt = now + b.backoff;
-                due.push(b.addr.clone().with(Protocol::P2p(*peer)));
-            }
-        }
-        for addr in due {
-            if let Err(e) = self.swarm.dial(addr.clone()) {
-                debug!(%addr, error = %e, "mdns redial failed");
-            }
-        }
-        for i in 0..self.bootstrap.len() {
-            let connected = self.bootstrap[i].peer.is_some_and(|p| self.swarm.is_connected(&p));
-            let b = &mut self.bootstrap[i];
-            if connected {
-                b.backoff = REDIAL_MIN_BACKOFF;
-                b.next_attempt = now + b.backoff;
-                continue;
-            }
-            if now < b.next_attempt {
-                continue;
-            }
-            b.backoff = (b.backoff * 2).min(self.redial_max);
-            b.next_attempt = now + b.backoff;
-            let addr = b.addr.clone();
-            if let Err(e) = self.swarm.dial(addr.clone()) {
-                debug!(%addr, error = %e, "bootstrap dial failed");
-            }
         }
     }
 
@@ -285,6 +252,7 @@ impl SwarmTask {
                     }
                 }
                 if num_established.get() == 1 {
+                    self.wedges.connected(peer_id, Instant::now());
                     info!(peer = %peer_id, "peer connected");
                     self.emit(NetEvent::PeerUp(peer_id));
                 }
@@ -296,6 +264,7 @@ impl SwarmTask {
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established, .. } => {
                 if num_established == 0 {
+                    self.wedges.disconnected(&peer_id);
                     info!(peer = %peer_id, "peer disconnected");
                     self.emit(NetEvent::PeerDown(peer_id));
                 }
@@ -340,6 +309,9 @@ impl SwarmTask {
         let gossipsub::Event::Message { propagation_source, message_id, message } = event else {
             return;
         };
+        if let Some(author) = message.source {
+            self.wedges.seen(author, propagation_source, Instant::now());
+        }
         let verdict = super::gossip::judge(&message, &propagation_source, &self.metrics);
         let acceptance = if verdict.is_ok() { MessageAcceptance::Accept } else { MessageAcceptance::Reject };
         self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
@@ -394,3 +366,6 @@ impl SwarmTask {
         }
     }
 }
+
+#[path = "redial.rs"]
+mod redial;
