@@ -92,6 +92,13 @@ fuzz RUNS="50":
 fuzz-long EXECS="10000000":
     cargo run -q --release -p argus-tests --bin argus-fuzz -- --execs {{EXECS}}
 
+# Coverage-guided fuzzing of the protocol decoders with AFL++ for SECONDS (needs
+# `cargo install cargo-afl`; see fuzz/afl/README.md).
+fuzz-afl SECONDS="600":
+    cd fuzz/afl && cargo afl build --release && python3 seeds.py /tmp/afl-seeds
+    cd fuzz/afl && AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 cargo afl fuzz -i /tmp/afl-seeds -o /tmp/afl-out -V {{SECONDS}} target/release/argus-fuzz-afl
+    ! ls /tmp/afl-out/default/crashes/id:* 2>/dev/null
+
 # Crash consistency: SIGKILL a node at N random moments during heavy writes; every result it
 # had acknowledged (answered or published) must be in its store after each restart.
 crash-kill KILLS="100": build
