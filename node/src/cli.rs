@@ -102,10 +102,16 @@ pub struct SendArgs {
     /// the start), each once its size holds; runs until interrupted, or --count files.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["dir", "synthetic"])]
     pub watch: Option<PathBuf>,
+    /// Announce frames sampled at --rate from a camera stream or video (anything ffmpeg
+    /// reads: rtsp://, http:// MJPEG, a file); a dropped stream is reopened with backoff, a
+    /// file ends the run. Needs ffmpeg on the PATH. --count stops after that many frames.
+    #[arg(long, value_name = "URL|FILE", conflicts_with_all = ["dir", "watch", "synthetic"])]
+    pub stream: Option<String>,
     /// Announce generated synthetic scenes instead of files.
     #[arg(long, requires = "count")]
     pub synthetic: bool,
-    /// Number of synthetic scenes (with --watch: stop after this many files).
+    /// Number of synthetic scenes (with --watch: stop after this many files; with --stream,
+    /// frames).
     #[arg(long)]
     pub count: Option<u64>,
     /// Seed of the synthetic scenes.

@@ -251,6 +251,16 @@ pub fn send_lines(prefix: &[String], args: &[String], peers: &[String]) -> anyho
     Ok(String::from_utf8_lossy(&out.stdout).lines().filter_map(lines::parse).collect())
 }
 
+/// A list of peer ids in a node's `/v1/status` (`peers`, `live_nodes`); empty when it does not
+/// answer.
+pub fn status_ids(n: &NodeProc, field: &str) -> Vec<String> {
+    n.get("/v1/status")
+        .ok()
+        .and_then(|(_, v)| v[field].as_array().cloned())
+        .map(|a| a.iter().filter_map(|p| p.as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
 /// Sum of a counter over the nodes' `/v1/status`.
 pub fn counter_sum(nodes: &[&NodeProc], name: &str) -> u64 {
     nodes

@@ -13,11 +13,7 @@ fn keygen(path: &std::path::Path) -> std::process::Output {
 }
 
 fn peers_of(n: &NodeProc) -> Vec<String> {
-    n.get("/v1/status")
-        .ok()
-        .and_then(|(_, v)| v["peers"].as_array().cloned())
-        .map(|a| a.iter().filter_map(|p| p.as_str().map(String::from)).collect())
-        .unwrap_or_default()
+    status_ids(n, "peers")
 }
 
 #[test]

@@ -17,11 +17,7 @@ fn counter(n: &NodeProc, name: &str) -> u64 {
 }
 
 fn live_nodes(n: &NodeProc) -> Vec<String> {
-    n.get("/v1/status")
-        .ok()
-        .and_then(|(_, v)| v["live_nodes"].as_array().cloned())
-        .map(|a| a.iter().filter_map(|p| p.as_str().map(String::from)).collect())
-        .unwrap_or_default()
+    status_ids(n, "live_nodes")
 }
 
 #[test]

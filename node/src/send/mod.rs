@@ -6,6 +6,7 @@
 //! (see `Sent`); a last line sums up what was confirmed. Never stores anything.
 
 mod source;
+mod stream;
 mod watch;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -23,7 +24,7 @@ use libp2p::identity::Keypair;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use self::source::{Next, source, source_model};
+use self::source::{Next, Source, source, source_model};
 use crate::cli::SendArgs;
 use crate::config::NetConfig;
 use crate::metrics::Metrics;
@@ -247,7 +248,10 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
             handle(&net, ev, &mut nodes, &mut sent).await;
         }
     }
-    let period = Duration::from_secs_f64(1.0 / args.rate);
+    // A stream's frames come at --rate by their own clock: look four times as often, so each
+    // goes out as soon as it is cut.
+    let polls = if args.stream.is_some() { 4.0 } else { 1.0 };
+    let period = Duration::from_secs_f64(1.0 / (args.rate * polls));
     let mut tick = tokio::time::interval(period);
     let mut recheck = tokio::time::interval(Duration::from_millis(500));
     let (checks_tx, mut checks) = mpsc::channel(MAX_CHECKS_IN_FLIGHT);
@@ -276,6 +280,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
             _ = &mut stop, if linger_until.is_none() => {
                 // Interrupted: stop announcing, but serve and confirm what was sent, as at the end.
                 linger_until = Some(tokio::time::Instant::now() + Duration::from_secs(args.linger_s));
+                src = Source::Files(Default::default()); // a stream's ffmpeg stops here
             }
             _ = tick.tick(), if linger_until.is_none() => {
                 let bytes = match src.next() {
@@ -283,6 +288,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
                     Next::Wait => continue,
                     Next::End => {
                         linger_until = Some(tokio::time::Instant::now() + Duration::from_secs(args.linger_s));
+                        src = Source::Files(Default::default()); // a stream's ffmpeg stops here
                         continue;
                     }
                 };

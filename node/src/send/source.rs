@@ -24,6 +24,11 @@ pub(super) enum Source {
         watch: Box<super::watch::Watch>,
         left: Option<u64>,
     },
+    /// Frames of a camera stream or video; `left` as for `Watch`.
+    Stream {
+        stream: Box<super::stream::Stream>,
+        left: Option<u64>,
+    },
 }
 
 /// What a source has now.
@@ -60,6 +65,17 @@ impl Source {
                 Ok(None) => Next::Wait,
                 Err(e) => Next::Image(Err(e)),
             },
+            Source::Stream { left: Some(0), .. } => Next::End,
+            Source::Stream { stream, left } => match stream.next() {
+                super::stream::Frame::Jpeg(bytes) => {
+                    if let Some(n) = left {
+                        *n -= 1;
+                    }
+                    Next::Image(Ok(bytes))
+                }
+                super::stream::Frame::Wait => Next::Wait,
+                super::stream::Frame::End => Next::End,
+            },
         }
     }
 }
@@ -78,7 +94,7 @@ pub(super) fn source_model(args: &SendArgs) -> anyhow::Result<String> {
     let model = match &args.model {
         Some(m) => m.clone(),
         None if args.synthetic => ModelKind::Shapes.to_string(),
-        // A watched folder holds photographs, like --dir.
+        // A watched folder and a camera hold photographs, like --dir.
         None => ModelKind::Coco.to_string(),
     };
     if crate::models::known(&model).is_none() {
@@ -88,6 +104,10 @@ pub(super) fn source_model(args: &SendArgs) -> anyhow::Result<String> {
 }
 
 pub(super) fn source(args: &SendArgs) -> anyhow::Result<Source> {
+    if let Some(src) = &args.stream {
+        let stream = Box::new(super::stream::Stream::open(src, args.rate)?);
+        return Ok(Source::Stream { stream, left: args.count });
+    }
     if let Some(dir) = &args.watch {
         let watch = Box::new(super::watch::Watch::new(dir)?);
         return Ok(Source::Watch { watch, left: args.count });
@@ -113,5 +133,5 @@ pub(super) fn source(args: &SendArgs) -> anyhow::Result<Source> {
             cfg: SceneConfig::default(),
         });
     }
-    bail!("say what to send: --dir DIR, --watch DIR or --synthetic --count N")
+    bail!("say what to send: --dir DIR, --watch DIR, --stream URL|FILE or --synthetic --count N")
 }

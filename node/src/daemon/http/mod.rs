@@ -67,28 +67,27 @@ pub fn router(
     r.layer(DefaultBodyLimit::max(max_body_bytes)).with_state(state)
 }
 
-async fn live_nodes(s: &HttpState) -> Result<Vec<PeerId>, (StatusCode, String)> {
+/// Asks the node's actor something (`make` wraps the reply channel), for at most 5 s.
+async fn ask<T>(
+    s: &HttpState,
+    make: impl FnOnce(oneshot::Sender<T>) -> Command,
+) -> Result<T, (StatusCode, String)> {
     let (reply, rx) = oneshot::channel();
-    s.core.send(Command::LiveNodes { reply }).await.map_err(unavailable)?;
+    s.core.send(make(reply)).await.map_err(unavailable)?;
     tokio::time::timeout(std::time::Duration::from_secs(5), rx)
         .await
         .map_err(unavailable)?
         .map_err(unavailable)
 }
 
-async fn bans(s: &HttpState) -> Result<Vec<argus_interface::api::BanInfo>, (StatusCode, String)> {
-    let (reply, rx) = oneshot::channel();
-    s.core.send(Command::Bans { reply }).await.map_err(unavailable)?;
-    tokio::time::timeout(std::time::Duration::from_secs(5), rx)
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)
+async fn live_nodes(s: &HttpState) -> Result<Vec<PeerId>, (StatusCode, String)> {
+    ask(s, |reply| Command::LiveNodes { reply }).await
 }
 
 async fn status(State(s): State<HttpState>) -> Reply {
     let peers = s.net.peers().await.map_err(unavailable)?;
     let live = live_nodes(&s).await?;
-    let bans = bans(&s).await?;
+    let bans = ask(&s, |reply| Command::Bans { reply }).await?;
     let summary = s.store.summary().await.map_err(unavailable)?;
     let core = s.metrics.core();
     Ok(Json(Status {
