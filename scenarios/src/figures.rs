@@ -90,9 +90,10 @@ pub struct Figures {
     pub outsider_values: Option<usize>,
     /// The members' `connections_refused` counters at the end, summed.
     pub connections_refused: u64,
-    /// Per hostile member: seconds from when it could first misbehave (the later of its start
-    /// and the load's start) until the last honest live member banned it; `None` when some
-    /// member had not banned it by the end.
+    /// Per hostile member: seconds from when it could first misbehave until the last honest
+    /// live member banned it: from the load's start (or its own, if later), or from its start
+    /// when the ban came before the load (a flooder misbehaves from its start); `None` when
+    /// some member had not banned it by the end.
     pub hostile_bans: BTreeMap<String, Option<f64>>,
 }
 
@@ -123,8 +124,10 @@ fn hostile_bans(obs: &Observations, f: &mut Figures) {
         let at = |m: &FinalNode| m.bans.iter().find(|(p, _)| p == peer).map(|(_, t)| *t);
         let times: Option<Vec<u64>> = members.iter().map(|m| at(m)).collect();
         let slowest = times.filter(|t| !t.is_empty()).and_then(|t| t.into_iter().max());
-        let from = h.started_unix_ms.unwrap_or(0).max(obs.t0_unix_ms);
-        let secs = slowest.map(|t| (t as f64 - from as f64) / 1e3);
+        // A flooder misbehaves from its start, before the load; the others once images flow.
+        let started = h.started_unix_ms.unwrap_or(obs.t0_unix_ms);
+        let from = |t: u64| if t < obs.t0_unix_ms { started } else { started.max(obs.t0_unix_ms) };
+        let secs = slowest.map(|t| (t as f64 - from(t) as f64) / 1e3);
         f.hostile_bans.insert(h.name.clone(), secs);
     }
 }

@@ -6,6 +6,7 @@
 //! This module never touches processes, the network or the clock; it only describes a run.
 //! The format is documented for users in `scenarios/README.md`.
 
+mod nodes;
 mod sources;
 mod timeline;
 mod validate;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use nodes::HOSTILE_FAULTS;
 pub use sources::derive_seed;
 pub use validate::{Fault, Plan, SourceKind, SourcePlan, TimedFault};
 
@@ -155,9 +157,6 @@ pub struct Network {
     pub outsiders: u32,
 }
 
-/// The `argus node --fault` values that make a hostile member.
-pub const HOSTILE_FAULTS: [&str; 3] = ["blackhole", "liar", "flooder"];
-
 /// Most outsider processes a scenario may start.
 pub const MAX_OUTSIDERS: u32 = 32;
 
@@ -275,8 +274,7 @@ pub struct Checks {
     /// Stored winners produced by an outsider, at most.
     pub outsider_values_max: Option<u64>,
     /// Every hostile member (see `Scenario::is_hostile`) banned by every honest live member
-    /// within this many seconds of when it could first misbehave (the later of its start and
-    /// the load's start).
+    /// within this many seconds of when it could first misbehave (see `Figures::hostile_bans`).
     pub hostile_ban_max_s: Option<f64>,
     /// Seconds from a fault on a monitored node to the monitor restarting it.
     pub restart_max_s: Option<f64>,
@@ -354,37 +352,6 @@ impl Scenario {
             .map_err(|source| SchemaError::Read { path: path.to_path_buf(), source })?;
         let scenario = Scenario::parse(&text, path)?;
         plan(scenario, &text, path, seed)
-    }
-
-    /// Names of all nodes, initial ones first, then spares.
-    pub fn node_names(&self) -> Vec<String> {
-        (0..self.nodes.count + self.nodes.spare).map(|i| format!("n{i}")).collect()
-    }
-
-    /// The backend of node `name`, after overrides (`None`: the node's default).
-    pub fn backend_of(&self, name: &str) -> Option<Backend> {
-        self.nodes.overrides.get(name).and_then(|o| o.backend).or(self.nodes.backend)
-    }
-
-    /// Extra flags of node `name`: `nodes.args` then its override's args.
-    pub fn extra_args_of(&self, name: &str) -> Vec<String> {
-        let mut args = self.nodes.args.clone();
-        if let Some(o) = self.nodes.overrides.get(name) {
-            args.extend(o.args.iter().cloned());
-        }
-        args
-    }
-
-    /// Whether the node is started as a hostile member (`--fault blackhole|liar|flooder` in its
-    /// args): it is then left out of the loss, convergence and work figures, and the others
-    /// must ban it (`checks.hostile_ban_max_s`).
-    pub fn is_hostile(&self, name: &str) -> bool {
-        let args = self.extra_args_of(name);
-        let value = |i: usize, a: &String| match a.strip_prefix("--fault=") {
-            Some(v) => Some(v.to_string()),
-            None => (a == "--fault").then(|| args.get(i + 1).cloned()).flatten(),
-        };
-        args.iter().enumerate().filter_map(|(i, a)| value(i, a)).any(|v| HOSTILE_FAULTS.contains(&v.as_str()))
     }
 }
 
