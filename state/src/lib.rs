@@ -52,7 +52,7 @@ pub mod reputation;
 mod results;
 pub mod rng;
 pub mod sched;
-mod seen;
+pub mod seen;
 mod state;
 pub mod steal;
 pub mod suspicion;

@@ -13,7 +13,17 @@ use crate::state::State;
 impl State {
     /// A peer's heartbeat.
     pub(crate) fn on_peer_heartbeat(&mut self, h: Heartbeat) {
-        let seen = NodeSeen { last_ms: self.now.ms, uptime_ms: h.uptime_ms, models: h.models, closed: false };
+        let seen = NodeSeen {
+            last_ms: self.now.ms,
+            uptime_ms: h.uptime_ms,
+            models: h.models,
+            closed: false,
+            backend: h.backend,
+            queue_len: h.queue_len,
+            avg_inference_ms: h.avg_inference_ms,
+            audit_ratio: h.audit_ratio,
+            images_processed: h.images_processed,
+        };
         // Heartbeats come every second: a gap of 2.5 s means some messages were lost.
         let gap_ms = self.cfg.node_live_ms / 2;
         if self.nodes.len() >= MAX_NODES_SEEN && !self.nodes.contains_key(&h.node.0) {
@@ -29,6 +39,33 @@ impl State {
         if prev.is_none_or(|p| self.now.ms.saturating_sub(p.last_ms) >= gap_ms) {
             self.node_back();
         }
+    }
+
+    /// Every node this one remembers from heartbeats, as the console shows it, by peer id.
+    pub fn cluster(&self, now_ms: u64) -> Vec<crate::seen::PeerView> {
+        let mut v: Vec<_> = self
+            .nodes
+            .iter()
+            .map(|(p, s)| {
+                let connected = self.peers.contains_key(p);
+                let heard_ms_ago = now_ms.saturating_sub(s.last_ms);
+                crate::seen::PeerView {
+                    peer: *p,
+                    backend: s.backend.clone(),
+                    models: s.models.iter().map(|m| m.name.clone()).collect(),
+                    queue_len: s.queue_len,
+                    avg_inference_ms: s.avg_inference_ms,
+                    audit_ratio: s.audit_ratio,
+                    images_processed: s.images_processed,
+                    uptime_ms: s.uptime_ms,
+                    heard_ms_ago,
+                    live: connected && heard_ms_ago < self.cfg.node_live_ms,
+                    connected,
+                }
+            })
+            .collect();
+        v.sort_by_key(|p| p.peer);
+        v
     }
 
     /// Live peers: connected and heard from within `node_live_ms`, sorted.

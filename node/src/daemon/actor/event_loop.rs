@@ -35,6 +35,8 @@ pub enum Command {
     LiveNodes { reply: oneshot::Sender<Vec<PeerId>> },
     /// The bans in force.
     Bans { reply: oneshot::Sender<Vec<argus_interface::api::BanInfo>> },
+    /// Every node heard from, for the console.
+    Cluster { reply: oneshot::Sender<Vec<argus_state::seen::PeerView>> },
 }
 
 /// The channels the actor reads, all created in `node::run` with named capacities.
@@ -134,6 +136,9 @@ impl Actor {
             }
             Command::LiveNodes { reply } => {
                 let _ = reply.send(self.state.live_nodes(self.now().ms));
+            }
+            Command::Cluster { reply } => {
+                let _ = reply.send(self.state.cluster(self.now().ms));
             }
             Command::Bans { reply } => {
                 let now = self.now().ms;

@@ -1,4 +1,5 @@
-//! The node's HTTP API (JSON), served on TCP or a Unix socket; see docs/NODE-INTERFACE.md.
+//! The node's HTTP API (JSON), served on TCP or a Unix socket, and the operator's console
+//! (HTML, `console`); see docs/NODE-INTERFACE.md.
 //! Handlers only translate: reads go to the store handle, uploads and live-node lists to the
 //! actor, majority reads to `majority`. Request bodies are capped (413 above the cap) and every
 //! bad input is a 4xx with a message, never a panic.
@@ -24,6 +25,7 @@ use crate::net::NetCommand;
 pub use state::{HttpState, NodeInfo, stored_result};
 
 pub mod auth;
+mod console;
 mod majority;
 mod state;
 
@@ -50,6 +52,8 @@ pub fn router(
         uploads = uploads.route_layer(from_fn_with_state(token, auth::require_bearer));
     }
     let mut r = Router::new()
+        .route("/", get(console::page))
+        .route("/images/{image_id}", get(console::image))
         .route("/v1/status", get(status))
         .route("/v1/detections", get(list))
         .route("/v1/detections/{image_id}", get(detections))

@@ -94,6 +94,10 @@ pub enum Request {
         limit: usize,
         reply: oneshot::Sender<Result<Page, StoreError>>,
     },
+    Latest {
+        limit: usize,
+        reply: oneshot::Sender<Result<Page, StoreError>>,
+    },
     Fingerprints {
         start_ms: u64,
         end_ms: u64,
@@ -159,6 +163,10 @@ impl StoreHandle {
     }
     pub async fn list(&self, after: Option<(u64, ImageId)>, limit: usize) -> Result<Page, StoreError> {
         self.call(|reply| Request::List { after, limit, reply }).await
+    }
+    /// The `limit` registers captured last, newest first (`next` is `None`).
+    pub async fn latest(&self, limit: usize) -> Result<Page, StoreError> {
+        self.call(|reply| Request::Latest { limit, reply }).await
     }
     pub async fn fingerprints(
         &self,
@@ -279,6 +287,9 @@ fn serve_read(env: &Env<WithoutTls>, dbs: &Dbs, r: Request) {
         }
         Request::List { after, limit, reply } => {
             let _ = reply.send(ranges::list(dbs, &rtxn, after, limit));
+        }
+        Request::Latest { limit, reply } => {
+            let _ = reply.send(ranges::latest(dbs, &rtxn, limit));
         }
         Request::Fingerprints { start_ms, end_ms, parts, reply } => {
             let _ = reply.send(ranges::fingerprints(dbs, &rtxn, start_ms, end_ms, parts));

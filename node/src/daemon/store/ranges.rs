@@ -11,6 +11,20 @@ use heed::{RoTxn, WithoutTls};
 use super::lmdb::{self, Dbs, split_time_key, time_key};
 use super::{Page, StoreError};
 
+/// The `limit` registers of the time index's end, newest first.
+pub fn latest(dbs: &Dbs, txn: &RoTxn<WithoutTls>, limit: usize) -> Result<Page, StoreError> {
+    let mut registers = Vec::new();
+    for item in dbs.by_time.rev_iter(txn)?.take(limit) {
+        let (k, _) = item?;
+        let (_, id) = split_time_key(k)?;
+        match lmdb::get(dbs, txn, &id)? {
+            Some(reg) => registers.push(reg),
+            None => return Err(StoreError::Corrupt(format!("time index names missing {id}"))),
+        }
+    }
+    Ok(Page { registers, next: None })
+}
+
 /// Count and order-independent fingerprint of every register in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {

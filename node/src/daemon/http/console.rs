@@ -1,0 +1,310 @@
+//! The operator's console: server-rendered HTML at `/` (the cluster as this node sees it, and
+//! the latest detections drawn as labelled boxes) and `/images/{id}` (one image's register:
+//! every candidate with its votes and attesting nodes). No script and no build step: the page
+//! reloads itself every `REFRESH_S` seconds (`<meta http-equiv="refresh">`) and works offline.
+//! Every string that came from the network or the store is HTML-escaped. Images are drawn
+//! from their boxes alone: nodes keep no thumbnail yet, so the frame is the boxes' extent.
+
+use std::fmt::Write;
+
+use argus_interface::api::{BanInfo, Detection, StoredResult};
+use argus_protocol::ids::ImageId;
+use argus_protocol::register::Register;
+use argus_state::seen::PeerView;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{HttpState, Reply, ask, err, stored_result, unavailable};
+use crate::daemon::actor::Command;
+
+const REFRESH_S: u32 = 5;
+/// Detections shown by default, and at most (`?limit=`).
+const DEFAULT_SHOWN: usize = 24;
+const MAX_SHOWN: usize = 96;
+/// Newest results scanned for a label filter.
+const SCAN: usize = 400;
+
+const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:1.2em;background:#fafafa;color:#222}\
+h1{font-size:1.4em;margin:0 0 .3em}h2{font-size:1.1em;margin:1.2em 0 .4em}\
+table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:left}\
+.up{color:#17803d}.down{color:#b42318}.banned{color:#7a2e0e}.me{font-weight:600}\
+.grid{display:flex;flex-wrap:wrap;gap:.8em}.card{background:#fff;border:1px solid #ddd;padding:.4em;width:220px}\
+.card svg{width:210px;height:160px;background:#f0f0f0}.card a{color:inherit;text-decoration:none}\
+.meta{font-size:12px;color:#555}code{font-size:12px}";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConsoleQuery {
+    label: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /`.
+pub(super) async fn page(State(s): State<HttpState>, Query(q): Query<ConsoleQuery>) -> Reply {
+    let peers = ask(&s, |reply| Command::Cluster { reply }).await?;
+    let bans: Vec<BanInfo> = ask(&s, |reply| Command::Bans { reply }).await?;
+    let limit = q.limit.unwrap_or(DEFAULT_SHOWN).clamp(1, MAX_SHOWN);
+    let label = q.label.as_deref().map(str::trim).filter(|l| !l.is_empty());
+    let scan = if label.is_some() { SCAN } else { limit };
+    let latest = s.store.latest(scan).await.map_err(unavailable)?;
+    let shown: Vec<StoredResult> = latest
+        .registers
+        .iter()
+        .filter_map(stored_result)
+        .filter(|r| label.is_none_or(|l| r.detections.iter().any(|d| d.label == l)))
+        .take(limit)
+        .collect();
+    let summary = s.store.summary().await.map_err(unavailable)?;
+    let core = s.metrics.core();
+    let mut h = head(&format!("argus · {}", s.info.name), true);
+    let _ = write!(
+        h,
+        "<h1>argus · {name}</h1><p class=\"meta\">peer <code>{peer}</code> · {backend} · models {models} · \
+         up {up} · queue {queue} · audit ratio {ratio:.2} · {regs} results stored · {nbans} banned</p>",
+        name = esc(&s.info.name),
+        peer = s.info.peer_id,
+        backend = esc(&s.info.backend),
+        models = esc(&s.info.models.summary()),
+        up = duration(s.info.started.elapsed().as_millis() as u64),
+        queue = core.queue_len,
+        ratio = core.audit_ratio_permille as f64 / 1000.0,
+        regs = summary.registers,
+        nbans = bans.len(),
+    );
+    cluster(&mut h, &s, &peers, &bans);
+    let _ = write!(
+        h,
+        "<h2>Latest detections</h2><form method=\"get\"><label>label <input name=\"label\" value=\"{}\"></label> \
+         <button>filter</button></form><div class=\"grid\" id=\"detections\">",
+        esc(label.unwrap_or(""))
+    );
+    if shown.is_empty() {
+        h.push_str("<p class=\"meta\">no stored result yet</p>");
+    }
+    for r in &shown {
+        let _ = write!(h, "<div class=\"card\"><a href=\"/images/{}\">", esc(&r.image_id));
+        boxes(&mut h, &r.detections);
+        let labels: Vec<&str> = r.detections.iter().map(|d| d.label.as_str()).collect();
+        let _ = write!(
+            h,
+            "<div class=\"meta\">{} · {} · {} vote(s)<br>{}</div></a></div>",
+            esc(&r.model),
+            clock(r.captured_at_ms),
+            r.votes,
+            esc(&if labels.is_empty() { "nothing detected".into() } else { labels.join(", ") })
+        );
+    }
+    h.push_str("</div></body></html>");
+    Ok(html(h))
+}
+
+/// The cluster table: this node, then every node heard from.
+fn cluster(h: &mut String, s: &HttpState, peers: &[PeerView], bans: &[BanInfo]) {
+    h.push_str(
+        "<h2>Cluster</h2><table id=\"cluster\"><tr><th>node</th><th>backend</th><th>models</th><th>queue</th>\
+         <th>ms/image</th><th>audit ratio</th><th>processed</th><th>heard</th><th>state</th></tr>",
+    );
+    let core = s.metrics.core();
+    let _ = write!(
+        h,
+        "<tr class=\"me\"><td><code>{}</code> (this node)</td><td>{}</td><td>{}</td><td>{}</td><td></td>\
+         <td>{:.2}</td><td>{}</td><td>now</td><td class=\"up\">up</td></tr>",
+        short(&s.info.peer_id.to_string()),
+        esc(&s.info.backend),
+        esc(&s.info.models.summary()),
+        core.queue_len,
+        core.audit_ratio_permille as f64 / 1000.0,
+        core.images_processed,
+    );
+    for p in peers {
+        let id = p.peer.to_string();
+        let (class, state) = if bans.iter().any(|b| b.peer_id == id) {
+            ("banned", "banned")
+        } else if p.live {
+            ("up", "up")
+        } else if p.connected {
+            ("down", "silent")
+        } else {
+            ("down", "unreachable")
+        };
+        let _ = write!(
+            h,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td>\
+             <td>{} ago</td><td class=\"{class}\">{state}</td></tr>",
+            short(&id),
+            esc(&p.backend),
+            esc(&p.models.join(" ")),
+            p.queue_len,
+            p.avg_inference_ms,
+            p.audit_ratio,
+            p.images_processed,
+            duration(p.heard_ms_ago),
+        );
+    }
+    h.push_str("</table>");
+}
+
+/// `GET /images/{id}`.
+pub(super) async fn image(State(s): State<HttpState>, Path(id): Path<String>) -> Reply {
+    let image: ImageId =
+        id.parse().map_err(|e| err(StatusCode::BAD_REQUEST, format!("bad image id: {e}")))?;
+    let reg = s.store.get(image).await.map_err(unavailable)?;
+    let Some(reg) = reg else {
+        return Err(err(StatusCode::NOT_FOUND, format!("no result for {image}")));
+    };
+    let mut h = head(&format!("argus · {}", short(&id)), false);
+    let _ = write!(h, "<p><a href=\"/\">← console</a></p><h1>image <code>{image}</code></h1>");
+    if let Some(r) = stored_result(&reg) {
+        let _ = write!(
+            h,
+            "<p class=\"meta\">captured {} · model {} · winner held by {} vote(s) of {} candidate(s)</p>",
+            clock(r.captured_at_ms),
+            esc(&r.model),
+            r.votes,
+            r.candidates
+        );
+        h.push_str("<div class=\"card\" id=\"winner\">");
+        boxes(&mut h, &r.detections);
+        h.push_str("</div>");
+    }
+    register(&mut h, &reg);
+    h.push_str("</body></html>");
+    Ok(html(h))
+}
+
+/// Every candidate of a register with its votes, attesting nodes and detections.
+fn register(h: &mut String, reg: &Register) {
+    h.push_str("<h2>Register</h2><table id=\"register\"><tr><th>digest</th><th>votes</th><th>attested by</th><th>detections</th></tr>");
+    for (digest, c) in reg.candidates() {
+        let nodes: Vec<String> =
+            c.attestations().map(|a| format!("<code>{}</code>", short(&a.node().to_string()))).collect();
+        let dets = crate::models::labelled(&c.model().name, c.detections());
+        let dets: Vec<String> = dets.iter().map(|d| format!("{} {:.2}", esc(&d.label), d.score)).collect();
+        let _ = write!(
+            h,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            &digest.to_string()[..12],
+            c.votes(),
+            nodes.join(" "),
+            if dets.is_empty() { "nothing".into() } else { dets.join(", ") }
+        );
+    }
+    h.push_str("</table>");
+}
+
+/// An SVG of the boxes with their labels, framed by their extent.
+fn boxes(h: &mut String, dets: &[Detection]) {
+    let w = dets.iter().map(|d| d.bbox.x_max).fold(64.0f32, f32::max) * 1.05;
+    let ht = dets.iter().map(|d| d.bbox.y_max).fold(48.0f32, f32::max) * 1.05;
+    let font = (w.max(ht) / 18.0).max(4.0);
+    // Room on the right for the label of a box near the edge.
+    let label_end = |d: &Detection| d.bbox.x_min + font * 0.6 * (d.label.chars().count() + 5) as f32;
+    let w = dets.iter().map(label_end).fold(w, f32::max);
+    let _ =
+        write!(h, "<svg viewBox=\"0 0 {w:.0} {ht:.0}\" preserveAspectRatio=\"xMidYMid meet\" role=\"img\">");
+    for d in dets {
+        let hue = d.label.bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b))) % 360;
+        let (x, y) = (d.bbox.x_min.max(0.0), d.bbox.y_min.max(0.0));
+        let _ = write!(
+            h,
+            "<rect class=\"box\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"none\" \
+             stroke=\"hsl({hue},70%,40%)\" stroke-width=\"{:.1}\"/><text x=\"{x:.1}\" y=\"{:.1}\" \
+             font-size=\"{font:.1}\" fill=\"hsl({hue},70%,30%)\">{} {:.2}</text>",
+            (d.bbox.x_max - d.bbox.x_min).max(0.0),
+            (d.bbox.y_max - d.bbox.y_min).max(0.0),
+            font / 6.0,
+            (y - font * 0.2).max(font),
+            esc(&d.label),
+            d.score
+        );
+    }
+    h.push_str("</svg>");
+}
+
+fn head(title: &str, refresh: bool) -> String {
+    let meta = if refresh {
+        format!("<meta http-equiv=\"refresh\" content=\"{REFRESH_S}\">")
+    } else {
+        String::new()
+    };
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">{meta}\
+         <meta name=\"viewport\" content=\"width=device-width\"><title>{}</title><style>{STYLE}</style></head><body>",
+        esc(title)
+    )
+}
+
+fn html(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+/// HTML-escapes text for element content and quoted attributes.
+pub(super) fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// The end of a peer id, enough to tell nodes apart.
+fn short(id: &str) -> String {
+    let n = id.chars().count();
+    format!("…{}", id.chars().skip(n.saturating_sub(8)).collect::<String>())
+}
+
+fn duration(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..120_000 => format!("{:.1} s", ms as f64 / 1e3),
+        120_000..7_200_000 => format!("{} min", ms / 60_000),
+        _ => format!("{} h", ms / 3_600_000),
+    }
+}
+
+/// Wall-clock time of day (UTC) of unix ms.
+fn clock(unix_ms: u64) -> String {
+    let s = unix_ms / 1_000 % 86_400;
+    format!("{:02}:{:02}:{:02} UTC", s / 3_600, s / 60 % 60, s % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_from_the_network_is_escaped() {
+        assert_eq!(
+            esc("<script>\"a\" & 'b'</script>"),
+            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn boxes_are_drawn_with_their_labels() {
+        let d = |label: &str, x: f32| Detection {
+            class: 0,
+            label: label.into(),
+            score: 0.9,
+            bbox: argus_interface::api::BBox { x_min: x, y_min: 10.0, x_max: x + 50.0, y_max: 90.0 },
+        };
+        let mut h = String::new();
+        boxes(&mut h, &[d("person", 5.0), d("<dog>", 100.0)]);
+        assert_eq!(h.matches("<rect class=\"box\"").count(), 2);
+        assert!(h.contains("person 0.90") && h.contains("&lt;dog&gt; 0.90"), "{h}");
+        assert!(h.starts_with("<svg viewBox=\"0 0 158 94\""), "{h}");
+        assert_eq!(
+            (short("12D3KooWABCDEFGHIJ"), duration(90_000), clock(3_723_000)),
+            ("…CDEFGHIJ".into(), "90.0 s".into(), "01:02:03 UTC".into())
+        );
+    }
+}
