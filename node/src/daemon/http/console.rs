@@ -62,7 +62,8 @@ pub(super) async fn page(State(s): State<HttpState>, Query(q): Query<ConsoleQuer
     let _ = write!(
         h,
         "<h1>argus · {name}</h1><p class=\"meta\">peer <code>{peer}</code> · {backend} · models {models} · \
-         up {up} · queue {queue} · audit ratio {ratio:.2} · {regs} results stored · {nbans} banned</p>",
+         up {up} · queue {queue} · audit ratio {ratio:.2} · {regs} results stored (fingerprint \
+         <code>{fp}</code>) · sync: {compared} ranges compared, {repaired} registers repaired · {nbans} banned</p>",
         name = esc(&s.info.name),
         peer = s.info.peer_id,
         backend = esc(&s.info.backend),
@@ -71,6 +72,9 @@ pub(super) async fn page(State(s): State<HttpState>, Query(q): Query<ConsoleQuer
         queue = core.queue_len,
         ratio = core.audit_ratio_permille as f64 / 1000.0,
         regs = summary.registers,
+        fp = &hex::encode(summary.fingerprint)[..12],
+        compared = s.metrics.sync_ranges_compared.load(std::sync::atomic::Ordering::Relaxed),
+        repaired = s.metrics.sync_records_repaired.load(std::sync::atomic::Ordering::Relaxed),
         nbans = bans.len(),
     );
     cluster(&mut h, &s, &peers, &bans);
