@@ -23,7 +23,12 @@ impl State {
             avg_inference_ms: h.avg_inference_ms,
             audit_ratio: h.audit_ratio,
             images_processed: h.images_processed,
+            per_s: 0.0,
         };
+        let mut seen = seen;
+        if let Some(p) = self.nodes.get(&h.node.0) {
+            seen.per_s = throughput(p.per_s, p.images_processed, h.images_processed, self.now.ms - p.last_ms);
+        }
         // Heartbeats come every second: a gap of 2.5 s means some messages were lost.
         let gap_ms = self.cfg.node_live_ms / 2;
         if self.nodes.len() >= MAX_NODES_SEEN && !self.nodes.contains_key(&h.node.0) {
@@ -57,6 +62,7 @@ impl State {
                     avg_inference_ms: s.avg_inference_ms,
                     audit_ratio: s.audit_ratio,
                     images_processed: s.images_processed,
+                    per_s: s.per_s,
                     uptime_ms: s.uptime_ms,
                     heard_ms_ago,
                     live: connected && heard_ms_ago < self.cfg.node_live_ms,
@@ -184,5 +190,26 @@ impl State {
             self.counters.connections_closed_silent += 1;
             self.out.push(Out::Disconnect(peer));
         }
+    }
+}
+
+/// Images a second, smoothed over heartbeats (weight 0.3 for the newest interval); a counter
+/// that went back (a restart) or no time passed leaves the last value.
+pub(crate) fn throughput(last: f32, before: u64, now: u64, elapsed_ms: u64) -> f32 {
+    if now < before || elapsed_ms == 0 {
+        return last;
+    }
+    let rate = (now - before) as f32 * 1_000.0 / elapsed_ms as f32;
+    if last == 0.0 { rate } else { 0.7 * last + 0.3 * rate }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn throughput_is_smoothed_and_survives_a_restart() {
+        use super::throughput;
+        assert_eq!(throughput(0.0, 10, 20, 1_000), 10.0);
+        assert!((throughput(10.0, 20, 40, 1_000) - 13.0).abs() < 1e-4);
+        assert_eq!(throughput(13.0, 40, 3, 1_000), 13.0, "restarted: its counter went back");
     }
 }

@@ -21,6 +21,8 @@ pub(crate) struct NodeSeen {
     pub avg_inference_ms: u32,
     pub audit_ratio: f32,
     pub images_processed: u64,
+    /// Images a second, from its heartbeats' `images_processed` (see `peers::throughput`).
+    pub per_s: f32,
 }
 
 /// One node as this node sees it, for the operator's console.
@@ -34,6 +36,7 @@ pub struct PeerView {
     pub avg_inference_ms: u32,
     pub audit_ratio: f32,
     pub images_processed: u64,
+    pub per_s: f32,
     pub uptime_ms: u64,
     /// Since its last heartbeat reached us.
     pub heard_ms_ago: u64,

@@ -108,12 +108,12 @@ pub(super) async fn page(State(s): State<HttpState>, Query(q): Query<ConsoleQuer
 fn cluster(h: &mut String, s: &HttpState, peers: &[PeerView], bans: &[BanInfo]) {
     h.push_str(
         "<h2>Cluster</h2><table id=\"cluster\"><tr><th>node</th><th>backend</th><th>models</th><th>queue</th>\
-         <th>ms/image</th><th>audit ratio</th><th>processed</th><th>heard</th><th>state</th></tr>",
+         <th>ms/image</th><th>images/s</th><th>audit ratio</th><th>processed</th><th>heard</th><th>state</th></tr>",
     );
     let core = s.metrics.core();
     let _ = write!(
         h,
-        "<tr class=\"me\"><td><code>{}</code> (this node)</td><td>{}</td><td>{}</td><td>{}</td><td></td>\
+        "<tr class=\"me\"><td><code>{}</code> (this node)</td><td>{}</td><td>{}</td><td>{}</td><td></td><td></td>\
          <td>{:.2}</td><td>{}</td><td>now</td><td class=\"up\">up</td></tr>",
         short(&s.info.peer_id.to_string()),
         esc(&s.info.backend),
@@ -135,13 +135,14 @@ fn cluster(h: &mut String, s: &HttpState, peers: &[PeerView], bans: &[BanInfo]) 
         };
         let _ = write!(
             h,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td>\
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.2}</td><td>{}</td>\
              <td>{} ago</td><td class=\"{class}\">{state}</td></tr>",
             short(&id),
             esc(&p.backend),
             esc(&p.models.join(" ")),
             p.queue_len,
             p.avg_inference_ms,
+            p.per_s,
             p.audit_ratio,
             p.images_processed,
             duration(p.heard_ms_ago),
