@@ -150,4 +150,31 @@ mod tests {
         assert!(text.contains("argus_inference_ms_bucket{le=\"+Inf\"} 2"), "{text}");
         assert!(text.contains("argus_inference_ms_sum 3003"), "{text}");
     }
+
+    /// Every metric the shipped Grafana dashboard queries exists on a node's or the monitor's
+    /// `/metrics` (a renamed metric must take the dashboard with it).
+    #[test]
+    fn the_dashboard_queries_only_metrics_that_exist() {
+        let dashboard = include_str!("../../docs/grafana/argus-cluster.json");
+        let mut snap = crate::monitor::http::Snapshot::default();
+        snap.restarts_total.insert("exited".into(), 1);
+        snap.nodes.push(crate::monitor::http::NodeStatus { name: "n0".into(), ..Default::default() });
+        let exposed =
+            format!("{}{}", Metrics::default().render(), crate::monitor::http::render_metrics(&snap));
+        let names: std::collections::BTreeSet<&str> = exposed
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let queried: Vec<&str> = dashboard
+            .match_indices("argus_")
+            .map(|(i, _)| {
+                let rest = &dashboard[i..];
+                &rest[..rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len())]
+            })
+            .collect();
+        assert!(queried.len() >= 10, "the dashboard queries argus metrics: {queried:?}");
+        let missing: Vec<&&str> = queried.iter().filter(|q| !names.contains(**q)).collect();
+        assert!(missing.is_empty(), "the dashboard queries metrics nobody exposes: {missing:?}");
+    }
 }
