@@ -30,6 +30,8 @@ fn load(browser: &str, url: &str, extra: &[String]) -> (String, String) {
             "--headless=new",
             "--no-sandbox",
             "--disable-gpu",
+            // Containers give /dev/shm 64 MB; Chromium then uses /tmp instead of crashing.
+            "--disable-dev-shm-usage",
             "--no-first-run",
             "--enable-logging=stderr",
         ])
