@@ -183,8 +183,18 @@ pub(super) async fn image(State(s): State<HttpState>, Path(id): Path<String>) ->
 fn register(h: &mut String, reg: &Register) {
     h.push_str("<h2>Register</h2><table id=\"register\"><tr><th>digest</th><th>votes</th><th>attested by</th><th>detections</th></tr>");
     for (digest, c) in reg.candidates() {
-        let nodes: Vec<String> =
-            c.attestations().map(|a| format!("<code>{}</code>", short(&a.node().to_string()))).collect();
+        // In attestation time order: the first produced the value (its worker, or an auditor
+        // that disagreed), the others agreed with it later (audits, duplicates).
+        let mut atts: Vec<_> = c.attestations().collect();
+        atts.sort_by_key(|a| a.ts());
+        let nodes: Vec<String> = atts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let role = if i == 0 { " (first)" } else { "" };
+                format!("<code>{}</code>{role} at {}", short(&a.node().to_string()), clock(a.ts().wall_ms()))
+            })
+            .collect();
         let dets = crate::models::labelled(&c.model().name, c.detections());
         let dets: Vec<String> = dets.iter().map(|d| format!("{} {:.2}", esc(&d.label), d.score)).collect();
         let _ = write!(
@@ -192,7 +202,7 @@ fn register(h: &mut String, reg: &Register) {
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             &digest.to_string()[..12],
             c.votes(),
-            nodes.join(" "),
+            nodes.join(", "),
             if dets.is_empty() { "nothing".into() } else { dets.join(", ") }
         );
     }
