@@ -114,8 +114,7 @@ pub fn compute(obs: &Observations, bands: &[Band]) -> Figures {
 
 /// How long the honest members took to ban each hostile one (see `Figures::hostile_bans`).
 fn hostile_bans(obs: &Observations, f: &mut Figures) {
-    let members: Vec<_> =
-        obs.final_nodes.iter().filter(|n| n.expected_live && n.responded && !n.hostile).collect();
+    let members: Vec<_> = obs.final_nodes.iter().filter(|n| n.answering_member()).collect();
     for h in obs.final_nodes.iter().filter(|n| n.hostile) {
         let Some(peer) = &h.peer_id else {
             f.hostile_bans.insert(h.name.clone(), None);
@@ -134,8 +133,7 @@ fn hostile_bans(obs: &Observations, f: &mut Figures) {
 
 /// What the outsiders (no network key) got in: connections to members, stored winners.
 fn outsiders(obs: &Observations, f: &mut Figures) {
-    let members: Vec<_> =
-        obs.final_nodes.iter().filter(|n| n.expected_live && n.responded && !n.hostile).collect();
+    let members: Vec<_> = obs.final_nodes.iter().filter(|n| n.answering_member()).collect();
     f.connections_refused = members.iter().filter_map(|n| n.connections_refused).sum();
     if obs.outsiders.is_empty() || members.is_empty() {
         return;
@@ -167,7 +165,7 @@ fn anomalous_values(obs: &Observations, bands: &[Band], f: &mut Figures) {
     let windows: Vec<(String, u64, u64)> =
         anomalous.iter().filter_map(|b| Some((peer_of(b.node.as_deref()?)?, b.start_ms, b.end_ms))).collect();
     let mut bad: BTreeSet<&str> = BTreeSet::new();
-    for n in obs.final_nodes.iter().filter(|n| n.expected_live && n.responded && !n.hostile) {
+    for n in obs.final_nodes.iter().filter(|n| n.answering_member()) {
         for (id, w) in &n.winners {
             let (Some(worker), Some(ts)) = (w.worker.as_deref(), w.first_ts_ms) else { continue };
             let t = ts.saturating_sub(obs.t0_unix_ms);

@@ -118,6 +118,14 @@ pub struct FinalNode {
     pub connections_refused: Option<u64>,
 }
 
+impl FinalNode {
+    /// Up as the runner expected, answered at the end, and not a hostile member: a node whose
+    /// store and counters the figures judge.
+    pub fn answering_member(&self) -> bool {
+        self.expected_live && self.responded && !self.hostile
+    }
+}
+
 /// A register's winning value: who produced it (earliest attester) and how many nodes vouch.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Winner {

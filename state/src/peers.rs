@@ -13,6 +13,9 @@ use crate::state::State;
 impl State {
     /// A peer's heartbeat.
     pub(crate) fn on_peer_heartbeat(&mut self, h: Heartbeat) {
+        let per_s = self.nodes.get(&h.node.0).map_or(0.0, |p| {
+            throughput(p.per_s, p.images_processed, h.images_processed, self.now.ms.saturating_sub(p.last_ms))
+        });
         let seen = NodeSeen {
             last_ms: self.now.ms,
             uptime_ms: h.uptime_ms,
@@ -23,12 +26,8 @@ impl State {
             avg_inference_ms: h.avg_inference_ms,
             audit_ratio: h.audit_ratio,
             images_processed: h.images_processed,
-            per_s: 0.0,
+            per_s,
         };
-        let mut seen = seen;
-        if let Some(p) = self.nodes.get(&h.node.0) {
-            seen.per_s = throughput(p.per_s, p.images_processed, h.images_processed, self.now.ms - p.last_ms);
-        }
         // Heartbeats come every second: a gap of 2.5 s means some messages were lost.
         let gap_ms = self.cfg.node_live_ms / 2;
         if self.nodes.len() >= MAX_NODES_SEEN && !self.nodes.contains_key(&h.node.0) {
@@ -53,7 +52,6 @@ impl State {
             .iter()
             .map(|(p, s)| {
                 let connected = self.peers.contains_key(p);
-                let heard_ms_ago = now_ms.saturating_sub(s.last_ms);
                 crate::seen::PeerView {
                     peer: *p,
                     backend: s.backend.clone(),
@@ -64,8 +62,8 @@ impl State {
                     images_processed: s.images_processed,
                     per_s: s.per_s,
                     uptime_ms: s.uptime_ms,
-                    heard_ms_ago,
-                    live: connected && heard_ms_ago < self.cfg.node_live_ms,
+                    heard_ms_ago: now_ms.saturating_sub(s.last_ms),
+                    live: self.is_live(p, s, now_ms),
                     connected,
                 }
             })
@@ -74,16 +72,15 @@ impl State {
         v
     }
 
-    /// Live peers: connected and heard from within `node_live_ms`, sorted.
+    /// A node is live: connected and heard from within `node_live_ms`.
+    fn is_live(&self, p: &PeerId, s: &NodeSeen, now_ms: u64) -> bool {
+        self.peers.contains_key(p) && now_ms.saturating_sub(s.last_ms) < self.cfg.node_live_ms
+    }
+
+    /// Live peers (see `is_live`), sorted.
     pub fn live_nodes(&self, now_ms: u64) -> Vec<PeerId> {
-        let mut v: Vec<_> = self
-            .nodes
-            .iter()
-            .filter(|(p, s)| {
-                self.peers.contains_key(p) && now_ms.saturating_sub(s.last_ms) < self.cfg.node_live_ms
-            })
-            .map(|(p, _)| *p)
-            .collect();
+        let mut v: Vec<_> =
+            self.nodes.iter().filter(|(p, s)| self.is_live(p, s, now_ms)).map(|(p, _)| *p).collect();
         v.sort();
         v
     }

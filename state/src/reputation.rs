@@ -77,8 +77,7 @@ impl Default for ReputationConfig {
 /// A ban in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ban {
-    /// `Now::ms` and wall-clock ms of the ban.
-    pub since_ms: u64,
+    /// Wall-clock ms of the ban, and when it ends (`Now::ms`).
     pub since_wall_ms: u64,
     pub until_ms: u64,
     pub offence: Offence,
@@ -139,7 +138,7 @@ impl Reputation {
         if self.bans.len() >= MAX_NODES_SEEN {
             return false; // cannot happen with fewer peers than that; never grow unbounded
         }
-        let ban = Ban { since_ms: now_ms, since_wall_ms: wall_ms, until_ms: now_ms + cfg.ban_ms, offence };
+        let ban = Ban { since_wall_ms: wall_ms, until_ms: now_ms + cfg.ban_ms, offence };
         self.bans.insert(peer, ban);
         true
     }

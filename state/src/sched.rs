@@ -298,8 +298,10 @@ where
             }
             let since = open.holder.as_ref().filter(|(h, _)| *h == winner).map(|_| open.held_since);
             open.set_holder(winner, now_ms + allowance(wait_ms, cfg.result_slack_ms), now_ms);
-            // A renewal comes half an allowance (at least half the slack) after the claim; a
-            // copy of the same claim (gossip duplicates, relays) comes at once and is not one.
+            // Claims from the holder count once half a slack has passed since its hold began
+            // (a renewal comes half an allowance after the claim, at least that late); a copy of
+            // the claim that began the hold comes at once and does not count. Later copies are
+            // dropped by gossipsub itself (its duplicate cache), not here.
             if since.is_none_or(|t| now_ms >= t + cfg.result_slack_ms / 2) {
                 open.holder_claims += 1;
             }

@@ -80,9 +80,7 @@ impl Rejected {
             Rejected::Misaddressed(why) => why,
         }
     }
-}
 
-impl Rejected {
     /// Whether the peer that handed us the message is to blame (see
     /// `argus_state::reputation::Offence::BadGossip`): gossipsub forwards only messages its
     /// receivers accepted. Another protocol version is no offence (a rolling upgrade).

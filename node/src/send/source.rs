@@ -34,7 +34,7 @@ pub(super) enum Source {
 /// What a source has now.
 pub(super) enum Next {
     Image(anyhow::Result<Vec<u8>>),
-    /// Nothing yet (a watched folder): ask again at the next tick.
+    /// Nothing yet (a watched folder, a stream between frames): ask again at the next tick.
     Wait,
     End,
 }
@@ -54,30 +54,26 @@ impl Source {
                 Some(path) => Next::Image(read_image_file(&path)),
                 None => Next::End,
             },
-            Source::Watch { left: Some(0), .. } => Next::End,
-            Source::Watch { watch, left } => match watch.next_file() {
-                Ok(Some(path)) => {
-                    if let Some(n) = left {
-                        *n -= 1;
-                    }
-                    Next::Image(read_image_file(&path))
-                }
+            Source::Watch { watch, left } => counted(left, || match watch.next_file() {
+                Ok(Some(path)) => Next::Image(read_image_file(&path)),
                 Ok(None) => Next::Wait,
                 Err(e) => Next::Image(Err(e)),
-            },
-            Source::Stream { left: Some(0), .. } => Next::End,
-            Source::Stream { stream, left } => match stream.next() {
-                super::stream::Frame::Jpeg(bytes) => {
-                    if let Some(n) = left {
-                        *n -= 1;
-                    }
-                    Next::Image(Ok(bytes))
-                }
-                super::stream::Frame::Wait => Next::Wait,
-                super::stream::Frame::End => Next::End,
-            },
+            }),
+            Source::Stream { stream, left } => counted(left, || stream.next()),
         }
     }
+}
+
+/// `--count` over a source without an end of its own: `End` once `left` images went out.
+fn counted(left: &mut Option<u64>, next: impl FnOnce() -> Next) -> Next {
+    if *left == Some(0) {
+        return Next::End;
+    }
+    let n = next();
+    if let (Next::Image(_), Some(l)) = (&n, left.as_mut()) {
+        *l -= 1;
+    }
+    n
 }
 
 fn read_image_file(path: &Path) -> anyhow::Result<Vec<u8>> {

@@ -19,6 +19,8 @@ use anyhow::{Context, bail};
 use argus_protocol::limits::MAX_IMAGE_BYTES;
 use tracing::{info, warn};
 
+use super::source::Next;
+
 /// Frames waiting for the sender.
 const QUEUE_FRAMES: usize = 8;
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
@@ -86,21 +88,20 @@ impl Frames {
     }
 }
 
+/// What the sender and the reader thread share: the stop flag, the running ffmpeg (so a stop
+/// can kill it mid-read), and the counts the closing log line reports.
+#[derive(Default)]
+struct Shared {
+    stop: AtomicBool,
+    child: Mutex<Option<Child>>,
+    dropped: AtomicU64,
+    reopened: AtomicU64,
+}
+
 /// A running stream source.
 pub(super) struct Stream {
     frames: Receiver<Vec<u8>>,
-    stop: Arc<AtomicBool>,
-    child: Arc<Mutex<Option<Child>>>,
-    dropped: Arc<AtomicU64>,
-    reopened: Arc<AtomicU64>,
-}
-
-/// What the stream has now.
-pub(super) enum Frame {
-    Jpeg(Vec<u8>),
-    Wait,
-    /// The file ended, or the reader stopped.
-    End,
+    shared: Arc<Shared>,
 }
 
 impl Stream {
@@ -116,23 +117,8 @@ impl Stream {
             bail!("--stream {src:?}: neither a file nor a URL (rtsp://, http://, ...)");
         }
         let (tx, rx) = sync_channel(QUEUE_FRAMES);
-        let s = Stream {
-            frames: rx,
-            stop: Arc::default(),
-            child: Arc::default(),
-            dropped: Arc::default(),
-            reopened: Arc::default(),
-        };
-        let reader = Reader {
-            src: src.to_string(),
-            file,
-            rate,
-            tx,
-            stop: s.stop.clone(),
-            child: s.child.clone(),
-            dropped: s.dropped.clone(),
-            reopened: s.reopened.clone(),
-        };
+        let s = Stream { frames: rx, shared: Arc::default() };
+        let reader = Reader { src: src.to_string(), file, rate, tx, shared: s.shared.clone() };
         std::thread::Builder::new()
             .name("stream".into())
             .spawn(move || reader.run())
@@ -140,25 +126,27 @@ impl Stream {
         Ok(s)
     }
 
-    pub(super) fn next(&mut self) -> Frame {
+    /// The next frame cut, `Wait` while none is, `End` once the file ended or the reader
+    /// stopped.
+    pub(super) fn next(&mut self) -> Next {
         match self.frames.try_recv() {
-            Ok(f) => Frame::Jpeg(f),
-            Err(TryRecvError::Empty) => Frame::Wait,
-            Err(TryRecvError::Disconnected) => Frame::End,
+            Ok(f) => Next::Image(Ok(f)),
+            Err(TryRecvError::Empty) => Next::Wait,
+            Err(TryRecvError::Disconnected) => Next::End,
         }
     }
 }
 
 impl Drop for Stream {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Ok(mut c) = self.child.lock()
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Ok(mut c) = self.shared.child.lock()
             && let Some(child) = c.as_mut()
         {
             let _ = child.kill();
         }
         let (dropped, reopened) =
-            (self.dropped.load(Ordering::Relaxed), self.reopened.load(Ordering::Relaxed));
+            (self.shared.dropped.load(Ordering::Relaxed), self.shared.reopened.load(Ordering::Relaxed));
         info!(
             dropped,
             reopened, "stream closed (frames dropped with the queue full; times the source was reopened)"
@@ -171,10 +159,7 @@ struct Reader {
     file: bool,
     rate: f64,
     tx: SyncSender<Vec<u8>>,
-    stop: Arc<AtomicBool>,
-    child: Arc<Mutex<Option<Child>>>,
-    dropped: Arc<AtomicU64>,
-    reopened: Arc<AtomicU64>,
+    shared: Arc<Shared>,
 }
 
 impl Reader {
@@ -201,7 +186,7 @@ impl Reader {
 
     fn run(self) {
         let mut backoff = BACKOFF_MIN;
-        while !self.stop.load(Ordering::Relaxed) {
+        while !self.shared.stop.load(Ordering::Relaxed) {
             let (frames, clean) = self.once();
             if self.file && clean {
                 info!(src = %self.src, "the video file ended");
@@ -210,10 +195,10 @@ impl Reader {
             if frames > 0 {
                 backoff = BACKOFF_MIN;
             }
-            if self.stop.load(Ordering::Relaxed) {
+            if self.shared.stop.load(Ordering::Relaxed) {
                 return;
             }
-            self.reopened.fetch_add(1, Ordering::Relaxed);
+            self.shared.reopened.fetch_add(1, Ordering::Relaxed);
             warn!(src = %self.src, frames, backoff_ms = backoff.as_millis() as u64, "the stream dropped: reopening after a backoff");
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -230,7 +215,7 @@ impl Reader {
             }
         };
         let Some(mut out) = child.stdout.take() else { return (0, false) };
-        if let Ok(mut c) = self.child.lock() {
+        if let Ok(mut c) = self.shared.child.lock() {
             *c = Some(child);
         }
         let (mut cut, mut frames, mut chunk) = (Frames::default(), 0u64, vec![0u8; 64 * 1024]);
@@ -247,13 +232,13 @@ impl Reader {
                 match self.tx.try_send(f) {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) => {
-                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                        self.shared.dropped.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(TrySendError::Disconnected(_)) => return (frames, true),
                 }
             }
         }
-        let status = self.child.lock().ok().and_then(|mut c| c.take()).map(|mut c| c.wait());
+        let status = self.shared.child.lock().ok().and_then(|mut c| c.take()).map(|mut c| c.wait());
         (frames, matches!(status, Some(Ok(s)) if s.success()))
     }
 }

@@ -77,7 +77,7 @@ pub(super) async fn page(State(s): State<HttpState>, Query(q): Query<ConsoleQuer
         repaired = s.metrics.sync_records_repaired.load(std::sync::atomic::Ordering::Relaxed),
         nbans = bans.len(),
     );
-    cluster(&mut h, &s, &peers, &bans);
+    cluster(&mut h, &s, &core, &peers, &bans);
     let _ = write!(
         h,
         "<h2>Latest detections</h2><form method=\"get\"><label>label <input name=\"label\" value=\"{}\"></label> \
@@ -105,12 +105,17 @@ pub(super) async fn page(State(s): State<HttpState>, Query(q): Query<ConsoleQuer
 }
 
 /// The cluster table: this node, then every node heard from.
-fn cluster(h: &mut String, s: &HttpState, peers: &[PeerView], bans: &[BanInfo]) {
+fn cluster(
+    h: &mut String,
+    s: &HttpState,
+    core: &argus_state::Counters,
+    peers: &[PeerView],
+    bans: &[BanInfo],
+) {
     h.push_str(
         "<h2>Cluster</h2><table id=\"cluster\"><tr><th>node</th><th>backend</th><th>models</th><th>queue</th>\
          <th>ms/image</th><th>images/s</th><th>audit ratio</th><th>processed</th><th>heard</th><th>state</th></tr>",
     );
-    let core = s.metrics.core();
     let _ = write!(
         h,
         "<tr class=\"me\"><td><code>{}</code> (this node)</td><td>{}</td><td>{}</td><td>{}</td><td></td><td></td>\
@@ -123,10 +128,7 @@ fn cluster(h: &mut String, s: &HttpState, peers: &[PeerView], bans: &[BanInfo]) 
         core.images_processed,
     );
     for p in peers {
-        let id = p.peer.to_string();
-        let (class, state) = if bans.iter().any(|b| b.peer_id == id) {
-            ("banned", "banned")
-        } else if p.live {
+        let (class, state) = if p.live {
             ("up", "up")
         } else if p.connected {
             ("down", "silent")
@@ -137,7 +139,7 @@ fn cluster(h: &mut String, s: &HttpState, peers: &[PeerView], bans: &[BanInfo]) 
             h,
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.2}</td><td>{}</td>\
              <td>{} ago</td><td class=\"{class}\">{state}</td></tr>",
-            short(&id),
+            short(&p.peer.to_string()),
             esc(&p.backend),
             esc(&p.models.join(" ")),
             p.queue_len,
@@ -146,6 +148,16 @@ fn cluster(h: &mut String, s: &HttpState, peers: &[PeerView], bans: &[BanInfo]) 
             p.audit_ratio,
             p.images_processed,
             duration(p.heard_ms_ago),
+        );
+    }
+    // The state forgets a banned peer (its heartbeats are dropped): one row per ban instead.
+    for b in bans {
+        let _ = write!(
+            h,
+            "<tr><td><code>{}</code></td><td colspan=\"8\">{}, {} left</td><td class=\"banned\">banned</td></tr>",
+            short(&b.peer_id),
+            esc(&b.offence),
+            duration(b.remaining_ms),
         );
     }
     h.push_str("</table>");
@@ -256,7 +268,7 @@ fn html(body: String) -> Response {
 }
 
 /// HTML-escapes text for element content and quoted attributes.
-pub(super) fn esc(s: &str) -> String {
+fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
