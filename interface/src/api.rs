@@ -124,7 +124,11 @@ pub struct StoredResult {
     pub model: String,
     pub weights_id: String,
     pub detections: Vec<Detection>,
-    /// Majority reads: the nodes holding the winner.
+    /// The name of the source that announced the image (unattested), when known.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    /// Majority reads: the nodes holding the winner (content queries: the nodes that
+    /// returned the image).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corroborating: Option<u64>,
     /// Majority reads: the nodes asked, this one included.
@@ -135,12 +139,19 @@ pub struct StoredResult {
     pub answered: Option<u64>,
 }
 
-/// `GET /v1/detections?since=CURSOR&limit=N`.
+/// `GET /v1/detections?since=CURSOR&limit=N`, with the content filters `label`, `min_score`,
+/// `source`, `from_ms`, `to_ms` and `consistency=majority`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Page {
     pub items: Vec<StoredResult>,
     /// The cursor of the next page; `None` after the last one.
     pub next: Option<String>,
+    /// Majority content queries: the nodes asked, this one included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asked: Option<u64>,
+    /// Majority content queries: the nodes that answered, this one included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered: Option<u64>,
 }
 
 /// The answer to `POST /v1/images` (202 Accepted).

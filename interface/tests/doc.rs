@@ -71,8 +71,13 @@ fn documented_body_fields_are_the_types_fields() {
     let nested = ["registers", "offence", "since_unix_ms", "remaining_ms"].map(String::from);
     let expected: BTreeSet<String> = status.iter().cloned().chain(nested).collect();
     assert_eq!(documented, expected, "GET /v1/status");
-    let full =
-        StoredResult { corroborating: Some(1), asked: Some(1), answered: Some(1), ..Default::default() };
+    let full = StoredResult {
+        corroborating: Some(1),
+        asked: Some(1),
+        answered: Some(1),
+        source: "cam-1".into(),
+        ..Default::default()
+    };
     let result = keys(&serde_json::to_value(full).unwrap());
     let mut documented = quoted_in_bullet(&d, "GET /v1/detections/{image_id}` ->");
     documented.extend(quoted_in_bullet(&d, "GET /v1/detections/{image_id}?consistency=majority"));

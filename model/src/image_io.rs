@@ -66,3 +66,46 @@ fn map_error(e: ImageError) -> ModelError {
         ImageError::Encoding(en) => ModelError::CorruptImage(en.to_string()),
     }
 }
+
+/// A small JPEG of `image` whose longer side is at most `max_side_px` (never enlarged), in at
+/// most `max_bytes`: tried at quality 75, then 50 and 30; `None` when even that is too large
+/// or `max_side_px` is 0. Deterministic: the same image gives the same bytes on every node.
+pub fn thumbnail_jpeg(image: &image::RgbImage, max_side_px: u32, max_bytes: usize) -> Option<Vec<u8>> {
+    if max_side_px == 0 || image.width() == 0 || image.height() == 0 {
+        return None;
+    }
+    let (w, h) = image.dimensions();
+    let scale = (f64::from(max_side_px) / f64::from(w.max(h))).min(1.0);
+    let tw = ((f64::from(w) * scale).round() as u32).max(1);
+    let th = ((f64::from(h) * scale).round() as u32).max(1);
+    let small = image::imageops::thumbnail(image, tw, th);
+    [75u8, 50, 30].into_iter().find_map(|quality| {
+        let mut out = Vec::new();
+        let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
+        small.write_with_encoder(encoder).ok()?;
+        (out.len() <= max_bytes).then_some(out)
+    })
+}
+
+#[cfg(test)]
+mod thumbnail_tests {
+    use super::*;
+
+    #[test]
+    fn thumbnails_are_small_decodable_and_deterministic() {
+        let img =
+            image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+        let t = thumbnail_jpeg(&img, 160, 16 * 1024).expect("a thumbnail");
+        assert!(t.len() <= 16 * 1024, "{} bytes", t.len());
+        let back = decode_image(&t).expect("decodes");
+        assert_eq!(back.dimensions(), (160, 120));
+        assert_eq!(thumbnail_jpeg(&img, 160, 16 * 1024), Some(t));
+        assert_eq!(thumbnail_jpeg(&img, 0, 16 * 1024), None);
+        assert_eq!(thumbnail_jpeg(&img, 160, 10), None, "over the byte bound at every quality");
+        let tiny = image::RgbImage::new(20, 10);
+        assert_eq!(
+            decode_image(&thumbnail_jpeg(&tiny, 160, 16 * 1024).unwrap()).unwrap().dimensions(),
+            (20, 10)
+        );
+    }
+}

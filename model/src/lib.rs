@@ -51,7 +51,7 @@ pub mod weights;
 pub use argus_protocol::detection::{BBox, Detection};
 pub use backend::BackendKind;
 pub use error::ModelError;
-pub use image_io::decode_image;
+pub use image_io::{decode_image, thumbnail_jpeg};
 pub use inference::Detector;
 pub use models::{LabelledDetection, ModelKind, labelled};
 pub use weights::WeightsSource;

@@ -163,11 +163,34 @@ pub struct QueryArgs {
     /// Node HTTP address: IP:PORT or unix:/path.
     #[arg(long, value_name = "ADDR")]
     pub http: String,
-    /// Ask every live node and answer the majority value.
+    /// Ask every live node: the majority value of one image, or every node's matches merged.
     #[arg(long)]
     pub majority: bool,
-    /// Image id (64 hex characters).
-    pub image_id: String,
+    /// Image id (64 hex characters): that image's stored result. Without it, the results that
+    /// match the filters below, oldest first, one JSON object per line.
+    #[arg(conflicts_with_all = ["label", "source", "min_score", "since", "from_ms", "to_ms"])]
+    pub image_id: Option<String>,
+    /// Only results with a detection of this label (`person`, `dog`, `circle`, ...).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Only results from this source (`argus send --name`).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// A matching detection scores at least this (0..=1).
+    #[arg(long, value_name = "SCORE")]
+    pub min_score: Option<f32>,
+    /// Only images captured in the last DURATION (`90s`, `10m`, `2h`, `1d`).
+    #[arg(long, value_name = "DURATION", conflicts_with = "from_ms")]
+    pub since: Option<String>,
+    /// Only images captured at or after this time (ms since the Unix epoch).
+    #[arg(long, value_name = "MS")]
+    pub from_ms: Option<u64>,
+    /// Only images captured before this time (ms since the Unix epoch).
+    #[arg(long, value_name = "MS")]
+    pub to_ms: Option<u64>,
+    /// Print at most this many results (pages are fetched until then).
+    #[arg(long, default_value_t = 1000)]
+    pub max: usize,
 }
 
 /// `argus monitor (--config FILE | --spawn N -- NODE-ARGS...)`.

@@ -151,6 +151,9 @@ pub struct WorkerConfig {
     pub max_batch: usize,
     /// Largest image accepted, in bytes (before decoding).
     pub max_image_bytes: usize,
+    /// Longer side, in pixels, of the thumbnail (a JPEG of at most 16 KiB) kept with each
+    /// result this node produces; 0 keeps none. The console shows it after the image is gone.
+    pub thumbnail_px: u32,
 }
 
 impl Default for WorkerConfig {
@@ -164,6 +167,7 @@ impl Default for WorkerConfig {
             queue_capacity: 512,
             max_batch: 8,
             max_image_bytes: 16 * 1024 * 1024,
+            thumbnail_px: 160,
         }
     }
 }

@@ -26,11 +26,8 @@ pub mod metrics;
 pub mod models;
 pub mod monitor;
 pub mod net;
+pub mod query;
 pub mod send;
-
-use std::time::Duration;
-
-use anyhow::Context;
 
 /// Exit codes of the binary's subcommands.
 pub type Code = u8;
@@ -113,31 +110,4 @@ pub async fn run_node(
     let opts = daemon::NodeOptions { data: args.data, name: args.name, fault_ppm, hostile, flooder, cfg };
     daemon::run(opts, shutdown).await?;
     Ok(0)
-}
-
-/// `argus query`: prints the result JSON; exit 1 when the image is unknown.
-pub async fn query_cli(args: cli::QueryArgs) -> anyhow::Result<Code> {
-    let id: argus_protocol::ids::ImageId =
-        args.image_id.parse().map_err(|e| anyhow::anyhow!("bad image id: {e}"))?;
-    let path = if args.majority {
-        format!("/v1/detections/{id}?consistency=majority")
-    } else {
-        format!("/v1/detections/{id}")
-    };
-    let endpoint = argus_interface::http::Endpoint::parse(&args.http);
-    let r = argus_interface::http::get(&endpoint, &path, Duration::from_secs(15))
-        .await
-        .with_context(|| format!("asking {}", args.http))?;
-    let text = String::from_utf8_lossy(&r.body);
-    match r.status {
-        200 => {
-            println!("{text}");
-            Ok(0)
-        }
-        404 => {
-            eprintln!("argus: {text}");
-            Ok(1)
-        }
-        s => anyhow::bail!("node answered {s}: {text}"),
-    }
 }

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         match cli.command {
             Cmd::Node(args) => argus_node::run_node(args, argus_node::shutdown_signal()).await,
             Cmd::Send(args) => argus_node::send::run(args).await.map(|()| 0),
-            Cmd::Query(args) => argus_node::query_cli(args).await,
+            Cmd::Query(args) => argus_node::query::run(args).await,
             Cmd::Monitor(args) => argus_node::monitor::run(args).await.map(|()| 0),
             Cmd::Keygen(args) => match argus_node::net::netkey::write_new(&args.out) {
                 Ok(fingerprint) => {

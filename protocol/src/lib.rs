@@ -13,8 +13,10 @@
 //! - `attestation`: signed votes; the wire form and the verified form.
 //! - `register`: the vote-weighted last-writer-wins register (a bounded join-semilattice).
 //! - `register_wire` (private, re-exported by `register`): its wire form and `from_wire`.
+//! - `meta`: a register's unattested description of its image (source name, thumbnail).
 //! - `messages`: gossip topics and message types, and their validation.
 //! - `rpc`: request-response protocols (fetch, query, sync): names, types, limits.
+//! - `search`: content queries between nodes (label, score, source, time range) and their pages.
 //! - `sync`: range fingerprints, range splitting, sync response packing.
 //! - `codec`: CBOR encode/decode with size limits, the gossip envelope, `CodecError`.
 //! - `scan` (private): the allocation-free CBOR pre-scan run before every decode.
@@ -27,12 +29,14 @@ pub mod hlc;
 pub mod ids;
 pub mod limits;
 pub mod messages;
+pub mod meta;
 pub mod model_ref;
 pub mod register;
 pub mod register_wire;
 pub mod result;
 pub mod rpc;
 mod scan;
+pub mod search;
 pub mod sync;
 pub mod wire;
 

@@ -10,29 +10,30 @@ use crate::attestation::{AttestError, Attestation, AttestationWire};
 use crate::detection::{Detection, validate_detections};
 use crate::ids::{ImageId, NodeId, ResultDigest};
 use crate::limits::*;
+use crate::meta::ImageMeta;
 use crate::model_ref::{ModelRef, validate_model_name};
 use crate::result::result_digest;
 use crate::sync::{RangeFingerprint, validate_ranges};
 use crate::wire::Validate;
 
 /// Image announcements.
-pub const TOPIC_IMAGES: &str = "argus/images/3";
+pub const TOPIC_IMAGES: &str = "argus/images/4";
 /// Wait-time bids and claims.
-pub const TOPIC_BIDS: &str = "argus/bids/3";
+pub const TOPIC_BIDS: &str = "argus/bids/4";
 /// Detection results.
-pub const TOPIC_RESULTS: &str = "argus/results/3";
+pub const TOPIC_RESULTS: &str = "argus/results/4";
 /// Audit requests and verdicts.
-pub const TOPIC_AUDITS: &str = "argus/audits/3";
+pub const TOPIC_AUDITS: &str = "argus/audits/4";
 /// Replica digests (anti-entropy).
-pub const TOPIC_DIGESTS: &str = "argus/digests/3";
+pub const TOPIC_DIGESTS: &str = "argus/digests/4";
 /// Heartbeats.
-pub const TOPIC_HEARTBEATS: &str = "argus/heartbeats/3";
+pub const TOPIC_HEARTBEATS: &str = "argus/heartbeats/4";
 /// Every topic, for subscribing.
 pub const ALL_TOPICS: [&str; 6] =
     [TOPIC_IMAGES, TOPIC_BIDS, TOPIC_RESULTS, TOPIC_AUDITS, TOPIC_DIGESTS, TOPIC_HEARTBEATS];
 
 /// A new image: inline when at most `MAX_INLINE_IMAGE_BYTES`, else fetched from `source` over
-/// `/argus/fetch/3`. Only nodes that hold `model` bid for it.
+/// `/argus/fetch/4`. Only nodes that hold `model` bid for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageAnnouncement {
@@ -118,6 +119,9 @@ pub struct DetectionResult {
     pub digest: ResultDigest,
     /// The worker's attestation of `digest` for `image_id`.
     pub attestation: AttestationWire,
+    /// The image's source name and thumbnail, for the register (unattested, see `meta`).
+    #[serde(default, skip_serializing_if = "ImageMeta::is_empty")]
+    pub meta: ImageMeta,
 }
 
 /// A worker asks up to `MAX_AUDITORS` nodes to recompute its result. An auditor that does not
@@ -285,6 +289,7 @@ impl Validate for DetectionResult {
     fn validate(&self) -> Result<(), String> {
         check_len("backend", self.backend.len(), MAX_BACKEND_LEN)?;
         validate_result("detections", &self.model, &self.detections, &self.digest)?;
+        self.meta.validate()?;
         validate_attestation_shape(&self.attestation)
     }
 }

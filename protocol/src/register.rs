@@ -37,11 +37,12 @@ use crate::detection::{Detection, DetectionError, validate_detections};
 use crate::hlc::HlcTimestamp;
 use crate::ids::{ImageId, NodeId, ResultDigest};
 use crate::limits::{MAX_ATTESTATIONS, MAX_CANDIDATES};
+use crate::meta::ImageMeta;
 use crate::model_ref::ModelRef;
 use crate::result::{result_digest, results_agree};
 
 /// Domain separator of `Register::state_hash`.
-pub const STATE_DOMAIN: &[u8] = b"argus/register/v1";
+pub const STATE_DOMAIN: &[u8] = b"argus/register/v2";
 
 /// Why a register operation was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -58,6 +59,8 @@ pub enum RegisterError {
     TooManyCandidates { count: usize, max: usize },
     #[error("{count} attestations on one candidate, at most {max}")]
     TooManyAttestations { count: usize, max: usize },
+    #[error("invalid meta: {0}")]
+    Meta(String),
 }
 
 /// One candidate value (a model's detections) and its verified attestations (always at least
@@ -129,6 +132,7 @@ pub struct Register {
     pub(crate) image_id: ImageId,
     pub(crate) captured_at_ms: u64,
     pub(crate) candidates: BTreeMap<ResultDigest, Candidate>,
+    pub(crate) meta: ImageMeta,
 }
 
 /// The largest candidate in the winner order `(votes, latest ts, digest)`.
@@ -141,7 +145,19 @@ fn best<'a>(
 impl Register {
     /// An empty register.
     pub fn new(image_id: ImageId, captured_at_ms: u64) -> Self {
-        Self { image_id, captured_at_ms, candidates: BTreeMap::new() }
+        Self { image_id, captured_at_ms, candidates: BTreeMap::new(), meta: ImageMeta::default() }
+    }
+
+    /// The image's source name and thumbnail (unattested; see `meta`).
+    pub fn meta(&self) -> &ImageMeta {
+        &self.meta
+    }
+
+    /// Joins `meta` into the register's (`ImageMeta::join`); an invalid one is refused and
+    /// changes nothing. Returns whether the register changed.
+    pub fn join_meta(&mut self, meta: &ImageMeta) -> Result<bool, RegisterError> {
+        meta.validate().map_err(RegisterError::Meta)?;
+        Ok(self.meta.join(meta))
     }
 
     /// The image.
@@ -229,6 +245,7 @@ impl Register {
             self.captured_at_ms = other.captured_at_ms;
             changed = true;
         }
+        changed |= self.meta.join(&other.meta);
         for (digest, theirs) in &other.candidates {
             match self.candidates.get_mut(digest) {
                 Some(ours) => {
@@ -268,10 +285,10 @@ impl Register {
 
     /// BLAKE3 over the canonical encoding of the whole register state:
     ///
-    /// `"argus/register/v1" || image_id || u64be(captured_at_ms) || u32be(#candidates) ||`
+    /// `"argus/register/v2" || image_id || u64be(captured_at_ms) || u32be(#candidates) ||`
     /// for each candidate by ascending digest: `digest || u32be(#attestations) ||` for each
     /// attestation by ascending node id: `u8(len(node)) || node bytes || u64be(ts) ||
-    /// u8(len(sig)) || sig`.
+    /// u8(len(sig)) || sig`; then the meta (`ImageMeta::hash_into`).
     ///
     /// The model ref and detections are covered by their digest (checked on insert). Two replicas have equal
     /// state hashes exactly when they hold the same register.
@@ -293,6 +310,7 @@ impl Register {
                 h.update(att.signature());
             }
         }
+        self.meta.hash_into(&mut h);
         *h.finalize().as_bytes()
     }
 }

@@ -8,6 +8,7 @@ use crate::attestation::{Attestation, AttestationWire};
 use crate::detection::{Detection, validate_detections};
 use crate::ids::{ImageId, ResultDigest};
 use crate::limits::{MAX_ATTESTATIONS, MAX_CANDIDATES};
+use crate::meta::ImageMeta;
 use crate::model_ref::ModelRef;
 use crate::register::{Register, RegisterError};
 use crate::result::result_digest;
@@ -20,6 +21,9 @@ pub struct RegisterWire {
     /// Capture time of the image, ms since the Unix epoch.
     pub captured_at_ms: u64,
     pub candidates: Vec<CandidateWire>,
+    /// Source name and thumbnail (unattested, `meta`); absent in registers of version 3.
+    #[serde(default, skip_serializing_if = "ImageMeta::is_empty")]
+    pub meta: ImageMeta,
 }
 
 /// One candidate value as it travels.
@@ -42,12 +46,14 @@ pub struct Refused {
     /// Candidates dropped: an invalid model ref, invalid detections, a digest that does not
     /// match them, or no valid attestation left.
     pub candidates: usize,
+    /// The meta was out of bounds and was dropped (the candidates stand).
+    pub meta: bool,
 }
 
 impl Refused {
     /// Whether nothing was dropped.
     pub fn is_empty(&self) -> bool {
-        self.attestations == 0 && self.candidates == 0
+        self.attestations == 0 && self.candidates == 0 && !self.meta
     }
 }
 
@@ -67,6 +73,7 @@ impl Register {
                     attestations: c.attestations.values().map(Attestation::to_wire).collect(),
                 })
                 .collect(),
+            meta: self.meta.clone(),
         }
     }
 
@@ -86,6 +93,9 @@ impl Register {
         }
         let mut register = Register::new(wire.image_id, wire.captured_at_ms);
         let mut refused = Refused::default();
+        if register.join_meta(&wire.meta).is_err() {
+            refused.meta = true;
+        }
         for cw in &wire.candidates {
             let valid = cw.model.validate().is_ok()
                 && validate_detections(&cw.detections).is_ok()

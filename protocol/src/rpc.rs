@@ -9,15 +9,16 @@ use crate::error::CodecError;
 use crate::ids::ImageId;
 use crate::limits::*;
 use crate::register_wire::RegisterWire;
+use crate::search::{Found, Search};
 use crate::sync::{RangeFingerprint, validate_ranges};
 use crate::wire::{Validate, WireMessage, encode};
 
 /// Image fetch by id.
-pub const PROTOCOL_FETCH: &str = "/argus/fetch/3";
+pub const PROTOCOL_FETCH: &str = "/argus/fetch/4";
 /// Register query (majority reads).
-pub const PROTOCOL_QUERY: &str = "/argus/query/3";
+pub const PROTOCOL_QUERY: &str = "/argus/query/4";
 /// Anti-entropy sync.
-pub const PROTOCOL_SYNC: &str = "/argus/sync/3";
+pub const PROTOCOL_SYNC: &str = "/argus/sync/4";
 
 /// Asks a node (usually the image's source) for an image's bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +57,7 @@ pub struct QueryResponse {
 }
 
 /// Anti-entropy requests. Ranges are half-open, `[start_ms, end_ms)`, over capture time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum SyncRequest {
     /// Fingerprints of the range split into `parts` (see `sync::split_range`).
@@ -71,6 +72,8 @@ pub enum SyncRequest {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<ImageId>,
     },
+    /// A content query (`search`): registers matching it, answered by `Found`.
+    Search(Search),
 }
 
 /// Anti-entropy responses.
@@ -82,6 +85,8 @@ pub enum SyncResponse {
     /// Registers; `more` when the range holds more than were sent (ask again with the last
     /// one's capture time as `start_ms` and its image id as `after`).
     Registers { registers: Vec<RegisterWire>, more: bool },
+    /// The answer to `Search`.
+    Found(Found),
 }
 
 fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
@@ -132,12 +137,13 @@ impl Validate for QueryResponse {
 
 impl Validate for SyncRequest {
     fn validate(&self) -> Result<(), String> {
-        let (start_ms, end_ms, ok) = match *self {
+        let (start_ms, end_ms, ok) = match self {
+            SyncRequest::Search(q) => return q.validate(),
             SyncRequest::Fingerprints { start_ms, end_ms, parts } => {
-                (start_ms, end_ms, (1..=MAX_RANGES).contains(&usize::from(parts)))
+                (*start_ms, *end_ms, (1..=MAX_RANGES).contains(&usize::from(*parts)))
             }
             SyncRequest::Fetch { start_ms, end_ms, limit, .. } => {
-                (start_ms, end_ms, (1..=MAX_SYNC_FETCH_LIMIT).contains(&limit))
+                (*start_ms, *end_ms, (1..=MAX_SYNC_FETCH_LIMIT).contains(limit))
             }
         };
         check(start_ms <= end_ms, || "range ends before it starts".into())?;
@@ -149,7 +155,7 @@ impl Validate for SyncResponse {
     fn validate(&self) -> Result<(), String> {
         match self {
             SyncResponse::Fingerprints(ranges) => validate_ranges(ranges),
-            SyncResponse::Registers { registers, .. } => {
+            SyncResponse::Registers { registers, .. } | SyncResponse::Found(Found { registers, .. }) => {
                 let n = registers.len();
                 let max = MAX_SYNC_FETCH_LIMIT as usize;
                 check(n <= max, || format!("{n} registers, at most {max}"))?;
@@ -215,6 +221,11 @@ impl RegisterBatch {
     /// Whether none are held.
     pub fn is_empty(&self) -> bool {
         self.registers.is_empty()
+    }
+
+    /// The registers held, in the order pushed.
+    pub fn into_registers(self) -> Vec<RegisterWire> {
+        self.registers
     }
 
     /// The response; `more` says whether registers in the requested range were left out.

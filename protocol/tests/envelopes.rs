@@ -55,6 +55,15 @@ fn vectors() -> BTreeMap<&'static str, Vec<u8>> {
     let mut reg = Register::new(image, captured);
     reg.insert(&model, &dets, att.clone()).unwrap();
     reg.insert(&model, &dets, audit_att.clone()).unwrap();
+    reg.join_meta(&argus_protocol::meta::ImageMeta {
+        source: "cam-1".into(),
+        thumbnail: Some(argus_protocol::meta::Thumbnail {
+            width: 640,
+            height: 480,
+            jpeg: ByteBuf::from(vec![0xff, 0xd8, 0xff, 0xd9]),
+        }),
+    })
+    .unwrap();
     let messages = [
         (
             "envelope_announce",
@@ -91,6 +100,14 @@ fn vectors() -> BTreeMap<&'static str, Vec<u8>> {
                 detections: dets.clone(),
                 digest,
                 attestation: att.to_wire(),
+                meta: argus_protocol::meta::ImageMeta {
+                    source: "cam-1".into(),
+                    thumbnail: Some(argus_protocol::meta::Thumbnail {
+                        width: 640,
+                        height: 480,
+                        jpeg: ByteBuf::from(vec![0xff, 0xd8, 0xff, 0xd9]),
+                    }),
+                },
             }),
         ),
         (

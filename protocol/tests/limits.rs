@@ -40,9 +40,22 @@ fn longest_model(variant: usize) -> ModelRef {
     ModelRef::new(name, WeightsId::of_bytes(&variant.to_le_bytes()))
 }
 
+/// Meta at its bounds: the longest source name and the largest thumbnail.
+fn full_meta() -> argus_protocol::meta::ImageMeta {
+    argus_protocol::meta::ImageMeta {
+        source: "s".repeat(MAX_NAME_LEN),
+        thumbnail: Some(argus_protocol::meta::Thumbnail {
+            width: MAX_IMAGE_SIDE_PX,
+            height: MAX_IMAGE_SIDE_PX,
+            jpeg: ByteBuf::from(vec![0xcd; MAX_THUMBNAIL_BYTES]),
+        }),
+    }
+}
+
 fn full_register() -> Register {
     let p = pool();
     let mut r = Register::new(image(), u64::MAX);
+    r.join_meta(&full_meta()).unwrap();
     for c in 0..MAX_CANDIDATES {
         let (model, dets) = (longest_model(c), full_detections(c));
         let digest = result_digest(&model, &dets);
@@ -115,6 +128,7 @@ fn the_largest_gossip_messages_fit_the_envelope() {
         detections: dets,
         digest,
         attestation: Attestation::sign(worker, &image(), &digest, ts(1)).unwrap().to_wire(),
+        meta: full_meta(),
     };
     let inline = vec![0xab; MAX_INLINE_IMAGE_BYTES];
     let announce = ImageAnnouncement {

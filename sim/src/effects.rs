@@ -179,7 +179,7 @@ impl World {
             let t = self.now + self.nodes[i].speed_ms;
             self.at(t, Ev::WorkerDone(i, inc));
         }
-        self.deliver_now(i, In::Inferred { job, outcome, inference_ms });
+        self.deliver_now(i, In::Inferred { job, outcome, inference_ms, thumbnail: None });
     }
 
     pub(crate) fn publish_digest(&mut self, i: usize) {

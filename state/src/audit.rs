@@ -264,6 +264,7 @@ impl State {
                 digest: attested,
                 detections: value,
                 attestation: att.to_wire(),
+                meta: argus_protocol::meta::ImageMeta::default(),
             }));
         }
         let then = AfterWrite { publish, captured_at_ms: captured, inference_ms: 0 };

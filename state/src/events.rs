@@ -7,6 +7,7 @@ use argus_protocol::attestation::Attestation;
 use argus_protocol::detection::Detection;
 use argus_protocol::ids::{ImageId, ResultDigest};
 use argus_protocol::messages::{GossipMessage, ReplicaDigest};
+use argus_protocol::meta::ImageMeta;
 use argus_protocol::model_ref::ModelRef;
 use argus_protocol::register::Register;
 use libp2p_identity::PeerId;
@@ -67,7 +68,14 @@ pub struct Job {
 #[derive(Debug, Clone)]
 pub enum ReadFor {
     /// Our fresh result: vote for an agreeing stored candidate, then sign, store, publish.
-    Adopt { model: ModelRef, captured_at_ms: u64, detections: Vec<Detection>, inference_ms: u32 },
+    Adopt {
+        model: ModelRef,
+        captured_at_ms: u64,
+        detections: Vec<Detection>,
+        inference_ms: u32,
+        /// The image's source name and thumbnail, kept with the register.
+        meta: ImageMeta,
+    },
     /// Our audit's recomputation: compare it with the worker's stored candidate.
     Audit { worker: PeerId, digest: ResultDigest, model: ModelRef, detections: Vec<Detection> },
     /// A PASS verdict: add the auditor's attestation to the worker's candidate.
@@ -118,6 +126,8 @@ pub enum In {
         job: Job,
         outcome: Result<Vec<Detection>, String>,
         inference_ms: u32,
+        /// A small JPEG of the image for the result's register (`ImageMeta`), if made.
+        thumbnail: Option<argus_protocol::meta::Thumbnail>,
     },
     /// `Out::Infer` could not be queued (the queue is full or the worker is gone).
     InferRefused {

@@ -15,6 +15,8 @@ pub struct Entry {
     pub model: ModelRef,
     pub captured_at_ms: u64,
     pub source: PeerId,
+    /// The name the source gave in its announcement (kept with the result's register).
+    pub source_name: String,
     pub bytes: Option<Arc<Vec<u8>>>,
     /// Local time (ms since node start) when first heard of.
     pub seen_ms: u64,
@@ -104,6 +106,7 @@ mod tests {
             model: ModelRef::new("shapes", argus_protocol::ids::WeightsId([0; 32])),
             captured_at_ms: 0,
             source: libp2p_identity::Keypair::ed25519_from_bytes([7; 32]).unwrap().public().to_peer_id(),
+            source_name: String::new(),
             bytes: None,
             seen_ms,
             finished_ms: None,

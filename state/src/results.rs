@@ -33,6 +33,7 @@ impl State {
             detections: c.detections().to_vec(),
             digest,
             attestation: att.to_wire(),
+            meta: reg.meta().clone(),
         };
         self.publish(GossipMessage::Result(result));
     }
@@ -120,5 +121,6 @@ pub fn result_register(r: &DetectionResult) -> Result<Register, Refused> {
     let att = r.verify_attestation().map_err(|e| Refused::Attestation(e.to_string()))?;
     let mut reg = Register::new(r.image_id, r.captured_at_ms);
     reg.insert(&r.model, &r.detections, att).map_err(|e| Refused::Candidate(e.to_string()))?;
+    reg.join_meta(&r.meta).map_err(|e| Refused::Candidate(e.to_string()))?;
     Ok(reg)
 }

@@ -256,8 +256,8 @@ impl State {
             In::Wake => self.on_wake(),
             In::Heartbeat => self.on_heartbeat(),
             In::Fetched { image, bytes } => self.on_fetched(image, bytes),
-            In::Inferred { job, outcome, inference_ms } => {
-                self.on_inferred(job, outcome, inference_ms);
+            In::Inferred { job, outcome, inference_ms, thumbnail } => {
+                self.on_inferred(job, outcome, inference_ms, thumbnail);
                 self.pump();
             }
             In::InferRefused { job } => {

@@ -9,6 +9,7 @@ use argus_protocol::detection::Detection;
 use argus_protocol::ids::ImageId;
 use argus_protocol::limits::MAX_INLINE_IMAGE_BYTES;
 use argus_protocol::messages::{Bid, Claim, DetectionResult, GossipMessage, ImageAnnouncement};
+use argus_protocol::meta::ImageMeta;
 use argus_protocol::register::Register;
 use argus_protocol::result::result_digest;
 use tracing::{debug, info, warn};
@@ -25,6 +26,8 @@ pub struct Upload {
     pub model: String,
     pub width: u32,
     pub height: u32,
+    /// The source's name in the announcement (`?source=` of an upload); `None`: this node's name.
+    pub source_name: Option<String>,
 }
 
 impl State {
@@ -35,6 +38,15 @@ impl State {
         if self.classes(&u.model).is_none() {
             self.counters.refused_unknown_model += 1;
             return Err(format!("unknown model {:?}", u.model));
+        }
+        if let Some(name) = &u.source_name
+            && name.len() > argus_protocol::limits::MAX_NAME_LEN
+        {
+            return Err(format!(
+                "source name of {} bytes, at most {}",
+                name.len(),
+                argus_protocol::limits::MAX_NAME_LEN
+            ));
         }
         let image = ImageId::of_bytes(&u.bytes);
         // A node that does not run the model keeps no copy to serve fetches: its uploads
@@ -51,7 +63,7 @@ impl State {
         let ann = ImageAnnouncement {
             image_id: image,
             source: self.node_id(),
-            source_name: self.id.name.clone(),
+            source_name: u.source_name.clone().unwrap_or_else(|| self.id.name.clone()),
             model: u.model.clone(),
             seq,
             captured_at_ms: now.wall_ms,
@@ -60,12 +72,14 @@ impl State {
             size_bytes: u.bytes.len() as u64,
             bytes: inline,
         };
+        let source_name = ann.source_name.clone();
         self.publish(GossipMessage::Announce(ann));
         if let Some(model) = self.served(&u.model).cloned() {
             let entry = Entry {
                 model,
                 captured_at_ms: now.wall_ms,
                 source: self.me,
+                source_name,
                 bytes: Some(u.bytes),
                 seen_ms: now.ms,
                 finished_ms: None,
@@ -102,6 +116,7 @@ impl State {
             model,
             captured_at_ms: a.captured_at_ms,
             source: a.source.0,
+            source_name: a.source_name.clone(),
             bytes,
             seen_ms: self.now.ms,
             finished_ms: None,
@@ -234,6 +249,7 @@ impl State {
         job: Job,
         outcome: Result<Vec<Detection>, String>,
         inference_ms: u32,
+        thumbnail: Option<argus_protocol::meta::Thumbnail>,
     ) {
         self.left_worker();
         self.load.finished(&job.model, Some(inference_ms), self.now.ms);
@@ -254,11 +270,16 @@ impl State {
             Purpose::Work { .. } => {
                 self.counters.images_processed += 1;
                 let detections = crate::fault::maybe_perturb(detections, self.fault_ppm, &job.image);
+                let meta = ImageMeta {
+                    source: self.images.get(&job.image).map(|e| e.source_name.clone()).unwrap_or_default(),
+                    thumbnail,
+                };
                 let then = ReadFor::Adopt {
                     model: job.model,
                     captured_at_ms: job.captured_at_ms,
                     detections,
                     inference_ms,
+                    meta,
                 };
                 self.out.push(Out::Read { image: job.image, then });
             }
@@ -271,8 +292,8 @@ impl State {
 
     pub(crate) fn on_read(&mut self, image: ImageId, stored: Option<Register>, then: ReadFor) {
         match then {
-            ReadFor::Adopt { model, captured_at_ms, detections, inference_ms } => {
-                self.finish_work(image, stored, model, captured_at_ms, detections, inference_ms)
+            ReadFor::Adopt { model, captured_at_ms, detections, inference_ms, meta } => {
+                self.finish_work(image, stored, model, captured_at_ms, detections, inference_ms, meta)
             }
             ReadFor::Audit { worker, digest, model, detections } => {
                 self.finish_audit(image, stored, worker, digest, model, detections)
@@ -296,6 +317,7 @@ impl State {
         captured_at_ms: u64,
         mine: Vec<Detection>,
         inference_ms: u32,
+        meta: ImageMeta,
     ) {
         let mut digest = result_digest(&model, &mine);
         let mut detections = mine;
@@ -321,6 +343,14 @@ impl State {
         if let Err(e) = reg.insert(&model, &detections, att) {
             return warn!(%image, error = %e, "our own result does not form a valid register");
         }
+        // A source name or thumbnail out of bounds is left out; the result stands.
+        let meta = match reg.join_meta(&meta) {
+            Ok(_) => meta,
+            Err(e) => {
+                warn!(%image, error = %e, "result meta left out");
+                ImageMeta::default()
+            }
+        };
         self.sched.on_result(&image);
         self.images.mark_finished(&image, self.now.ms);
         let result = DetectionResult {
@@ -333,6 +363,7 @@ impl State {
             detections,
             digest,
             attestation: wire,
+            meta,
         };
         let mut publish = Vec::with_capacity(2);
         let audit = self.audit_request_for(&result);

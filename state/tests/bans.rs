@@ -53,6 +53,7 @@ fn result(worker: &Keypair, n: u8, garbage: bool) -> GossipMessage {
         detections,
         digest,
         attestation,
+        meta: Default::default(),
     })
 }
 

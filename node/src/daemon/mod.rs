@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tracing::info;
 
 pub mod actor;
+pub mod audits;
 mod flood;
 pub mod http;
 pub mod store;
@@ -99,8 +100,13 @@ pub async fn run(
         crate::daemon::store::open(&opts.data.join("store"), &cfg.store, metrics.clone())?;
     let detectors = load_detectors(&cfg).await?;
     let (done_tx, done_rx) = mpsc::channel(cfg.worker.queue_capacity);
-    let worker =
-        crate::daemon::worker::start(detectors, cfg.worker.queue_capacity, cfg.worker.max_batch, done_tx)?;
+    let worker = crate::daemon::worker::start(
+        detectors,
+        cfg.worker.queue_capacity,
+        cfg.worker.max_batch,
+        cfg.worker.thumbnail_px,
+        done_tx,
+    )?;
     let (net, net_events) = crate::net::start(&key, &cfg.net, metrics.clone())?;
     let token = |file: &Option<std::path::PathBuf>| {
         file.as_deref().map(crate::daemon::http::auth::load_token).transpose().map_err(|e| anyhow::anyhow!(e))
@@ -158,6 +164,7 @@ pub async fn run(
         follow_ups: Arc::new(tokio::sync::Semaphore::new(MAX_FOLLOW_UPS)),
         deferred: Default::default(),
         fault_seen: 0,
+        audits: Default::default(),
     };
     let ae = AntiEntropy {
         me,

@@ -17,6 +17,7 @@ use argus_protocol::register::Register;
 use argus_protocol::register_wire::RegisterWire;
 use argus_protocol::rpc::RegisterBatch;
 use argus_protocol::rpc::{SyncRequest, SyncResponse};
+use argus_protocol::search::{Cursor, Found, Search};
 use argus_protocol::sync::RangeFingerprint;
 use argus_state::reconcile::{Plan, SPLIT, Step, digest_ranges, next_page};
 use libp2p::PeerId;
@@ -235,7 +236,30 @@ pub async fn answer(store: &StoreHandle, r: SyncRequest) -> SyncResponse {
             }
             batch.into_response(more || left_out)
         }
+        SyncRequest::Search(q) => SyncResponse::Found(search_page(store, q).await),
     }
+}
+
+/// A content query's page for a peer, packed under the response's byte budget: when a
+/// register does not fit, the page ends at the last one that did.
+async fn search_page(store: &StoreHandle, q: Search) -> Found {
+    let Ok((registers, mut next)) = store.search(q.clone()).await else {
+        return Found { registers: Vec::new(), next: None };
+    };
+    let mut batch = RegisterBatch::new(q.limit);
+    let mut last = q.after;
+    for reg in registers {
+        let at = Cursor { ms: reg.captured_at_ms(), image_id: *reg.image_id() };
+        match batch.push(reg.to_wire()) {
+            Ok(true) => last = Some(at),
+            Ok(false) => {
+                next = last;
+                break;
+            }
+            Err(e) => warn!(error = %e, "a stored register does not encode; left out of a search answer"),
+        }
+    }
+    Found { registers: batch.into_registers(), next }
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ impl Remote for StoreRemote {
         let bytes = argus_protocol::codec::encode_wire(&resp).ok()?;
         match argus_protocol::codec::decode_wire::<SyncResponse>(&bytes).ok()? {
             SyncResponse::Registers { registers, more } => Some((registers, more)),
-            SyncResponse::Fingerprints(_) => None,
+            SyncResponse::Fingerprints(_) | SyncResponse::Found(_) => None,
         }
     }
 }

@@ -6,9 +6,11 @@
 
 use std::time::Instant;
 
-use argus_model::{BackendKind, Detector, decode_image};
+use argus_model::{BackendKind, Detector, decode_image, thumbnail_jpeg};
 use argus_protocol::detection::Detection;
-use argus_state::Job;
+use argus_protocol::limits::MAX_THUMBNAIL_BYTES;
+use argus_protocol::meta::Thumbnail;
+use argus_state::{Job, Purpose};
 use tokio::sync::mpsc;
 use tracing::{error, warn};
 
@@ -18,6 +20,8 @@ pub struct Done {
     pub outcome: Result<Vec<Detection>, String>,
     /// This job's share of its batch's time, ms.
     pub inference_ms: u32,
+    /// A small JPEG of the image for the register (work jobs only, when thumbnails are on).
+    pub thumbnail: Option<Thumbnail>,
 }
 
 pub struct WorkerHandle {
@@ -46,6 +50,7 @@ pub fn start(
     detectors: Vec<Detector>,
     queue_capacity: usize,
     max_batch: usize,
+    thumbnail_px: u32,
     done: mpsc::Sender<Done>,
 ) -> std::io::Result<WorkerHandle> {
     assert!(!detectors.is_empty(), "a worker needs at least one detector");
@@ -54,7 +59,7 @@ pub fn start(
     let models = crate::models::Served::of(&detectors);
     std::thread::Builder::new()
         .name("argus-infer".into())
-        .spawn(move || run(detectors, rx, max_batch.max(1), done))?;
+        .spawn(move || run(detectors, rx, max_batch.max(1), thumbnail_px, done))?;
     Ok(WorkerHandle { tx, backend, models })
 }
 
@@ -76,7 +81,13 @@ fn lower_priority() {
     }
 }
 
-fn run(detectors: Vec<Detector>, mut rx: mpsc::Receiver<Job>, max_batch: usize, done: mpsc::Sender<Done>) {
+fn run(
+    detectors: Vec<Detector>,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    thumbnail_px: u32,
+    done: mpsc::Sender<Done>,
+) {
     lower_priority();
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
@@ -91,7 +102,7 @@ fn run(detectors: Vec<Detector>, mut rx: mpsc::Receiver<Job>, max_batch: usize, 
             let (batch, rest): (Vec<Job>, Vec<Job>) =
                 jobs.into_iter().partition(|j| j.model.name == detector.model().as_str());
             jobs = rest;
-            if !batch.is_empty() && !run_one_model(detector, batch, &done) {
+            if !batch.is_empty() && !run_one_model(detector, batch, thumbnail_px, &done) {
                 return;
             }
         }
@@ -99,7 +110,7 @@ fn run(detectors: Vec<Detector>, mut rx: mpsc::Receiver<Job>, max_batch: usize, 
         for job in jobs {
             error!(image = %job.image, model = %job.model.name, "job for a model this worker does not hold");
             let outcome = Err(format!("model {} is not run here", job.model.name));
-            if done.blocking_send(Done { job, outcome, inference_ms: 0 }).is_err() {
+            if done.blocking_send(Done { job, outcome, inference_ms: 0, thumbnail: None }).is_err() {
                 return;
             }
         }
@@ -107,13 +118,13 @@ fn run(detectors: Vec<Detector>, mut rx: mpsc::Receiver<Job>, max_batch: usize, 
 }
 
 /// Runs one model's batch and reports each job; false when the node stopped listening.
-fn run_one_model(detector: &Detector, jobs: Vec<Job>, done: &mpsc::Sender<Done>) -> bool {
+fn run_one_model(detector: &Detector, jobs: Vec<Job>, thumbnail_px: u32, done: &mpsc::Sender<Done>) -> bool {
     let started = Instant::now();
-    let outputs = run_batch(detector, &jobs);
+    let (outputs, thumbnails) = run_batch(detector, &jobs, thumbnail_px);
     let per_image = started.elapsed() / jobs.len() as u32;
     let inference_ms = per_image.as_millis().clamp(1, u128::from(u32::MAX)) as u32;
-    for (job, outcome) in jobs.into_iter().zip(outputs) {
-        if done.blocking_send(Done { job, outcome, inference_ms }).is_err() {
+    for ((job, outcome), thumbnail) in jobs.into_iter().zip(outputs).zip(thumbnails) {
+        if done.blocking_send(Done { job, outcome, inference_ms, thumbnail }).is_err() {
             warn!("node stopped listening for results: worker exits");
             return false;
         }
@@ -121,12 +132,26 @@ fn run_one_model(detector: &Detector, jobs: Vec<Job>, done: &mpsc::Sender<Done>)
     true
 }
 
-/// Decodes every job's image and runs the decodable ones in one batch.
-fn run_batch(detector: &Detector, jobs: &[Job]) -> Vec<Result<Vec<Detection>, String>> {
+type Outcomes = (Vec<Result<Vec<Detection>, String>>, Vec<Option<Thumbnail>>);
+
+/// Decodes every job's image and runs the decodable ones in one batch; makes each work job's
+/// thumbnail (its result's register keeps it) from the decoded image.
+fn run_batch(detector: &Detector, jobs: &[Job], thumbnail_px: u32) -> Outcomes {
     let decoded: Vec<_> = jobs.iter().map(|j| decode_image(&j.bytes).map_err(|e| e.to_string())).collect();
+    let thumbnails = jobs
+        .iter()
+        .zip(&decoded)
+        .map(|(job, d)| match (&job.purpose, d) {
+            (Purpose::Work { .. }, Ok(img)) => {
+                let jpeg = thumbnail_jpeg(img, thumbnail_px, MAX_THUMBNAIL_BYTES)?;
+                Some(Thumbnail { width: img.width(), height: img.height(), jpeg: jpeg.into() })
+            }
+            _ => None,
+        })
+        .collect();
     let images: Vec<_> = decoded.iter().filter_map(|d| d.as_ref().ok().cloned()).collect();
     let mut results = if images.is_empty() { Vec::new() } else { detector.detect_batch(&images) }.into_iter();
-    decoded
+    let outcomes = decoded
         .into_iter()
         .map(|d| match d {
             Ok(_) => results.next().ok_or_else(|| {
@@ -135,5 +160,6 @@ fn run_batch(detector: &Detector, jobs: &[Job]) -> Vec<Result<Vec<Detection>, St
             }),
             Err(e) => Err(e),
         })
-        .collect()
+        .collect();
+    (outcomes, thumbnails)
 }

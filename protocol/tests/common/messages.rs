@@ -49,6 +49,14 @@ pub fn result_msg() -> DetectionResult {
         detections: dets(),
         digest,
         attestation: att.to_wire(),
+        meta: argus_protocol::meta::ImageMeta {
+            source: "cam-1".into(),
+            thumbnail: Some(argus_protocol::meta::Thumbnail {
+                width: 640,
+                height: 480,
+                jpeg: serde_bytes::ByteBuf::from(vec![0xff, 0xd8, 0xff, 0xd9]),
+            }),
+        },
     }
 }
 

@@ -22,6 +22,9 @@ impl Actor {
         while let Some(out) = outs.pop_front() {
             match out {
                 Out::Publish(msg) => {
+                    if let argus_protocol::messages::GossipMessage::AuditVerdict(v) = &msg {
+                        self.audits.record(v, crate::clock::wall_ms());
+                    }
                     if let Err(e) = self.net.try_publish(&msg) {
                         self.metrics.publish_dropped.fetch_add(1, Ordering::Relaxed);
                         debug!(error = %e, "gossip not published");

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use argus_protocol::ids::ImageId;
-use argus_protocol::messages::ReplicaDigest;
+use argus_protocol::messages::{GossipMessage, ReplicaDigest};
 use argus_state::{In, Now, State, Upload};
 use libp2p::PeerId;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -30,11 +30,18 @@ pub const MAX_DEFERRED: usize = 4_096;
 /// Commands from the HTTP API.
 pub enum Command {
     /// Announce an uploaded image needing `model`; answers its id once announced.
-    Announce { bytes: Vec<u8>, model: String, reply: oneshot::Sender<Result<ImageId, String>> },
+    Announce {
+        bytes: Vec<u8>,
+        model: String,
+        source: Option<String>,
+        reply: oneshot::Sender<Result<ImageId, String>>,
+    },
     /// Live nodes (heard from recently and connected).
     LiveNodes { reply: oneshot::Sender<Vec<PeerId>> },
     /// The bans in force.
     Bans { reply: oneshot::Sender<Vec<argus_interface::api::BanInfo>> },
+    /// The audit verdicts on an image this node has seen.
+    Audits { image: ImageId, reply: oneshot::Sender<Vec<crate::daemon::audits::Seen>> },
     /// Every node heard from, for the console.
     Cluster { reply: oneshot::Sender<Vec<argus_state::seen::PeerView>> },
 }
@@ -62,6 +69,8 @@ pub struct Actor {
     pub(crate) follow_ups: Arc<Semaphore>,
     pub(crate) deferred: VecDeque<FollowUp>,
     pub(crate) fault_seen: u32,
+    /// Audit verdicts seen, for the console.
+    pub(crate) audits: crate::daemon::audits::AuditLog,
 }
 
 impl Actor {
@@ -98,7 +107,12 @@ impl Actor {
                     biased;
                     _ = &mut shutdown => break,
                     Some(d) = inputs.done.recv() => {
-                        self.handle(In::Inferred { job: d.job, outcome: d.outcome, inference_ms: d.inference_ms })
+                        self.handle(In::Inferred {
+                            job: d.job,
+                            outcome: d.outcome,
+                            inference_ms: d.inference_ms,
+                            thumbnail: d.thumbnail,
+                        })
                     }
                     Some(ev) = inputs.net_events.recv() => self.on_net(ev),
                     Some(ev) = inputs.internal.recv() => self.handle(ev),
@@ -117,7 +131,12 @@ impl Actor {
 
     fn on_net(&mut self, ev: NetEvent) {
         match ev {
-            NetEvent::Gossip { author, msg } => self.handle(In::Gossip { author, msg: *msg }),
+            NetEvent::Gossip { author, msg } => {
+                if let GossipMessage::AuditVerdict(v) = &*msg {
+                    self.audits.record(v, crate::clock::wall_ms());
+                }
+                self.handle(In::Gossip { author, msg: *msg })
+            }
             NetEvent::Inbound { id, peer, req } => self.answer_inbound(id, peer, req),
             NetEvent::PeerUp(p) => self.handle(In::PeerUp(p)),
             NetEvent::PeerDown(p) => self.handle(In::PeerDown(p)),
@@ -130,8 +149,8 @@ impl Actor {
 
     fn on_command(&mut self, c: Command) {
         match c {
-            Command::Announce { bytes, model, reply } => {
-                let r = self.upload(bytes, model);
+            Command::Announce { bytes, model, source, reply } => {
+                let r = self.upload(bytes, model, source);
                 let _ = reply.send(r);
             }
             Command::LiveNodes { reply } => {
@@ -139,6 +158,9 @@ impl Actor {
             }
             Command::Cluster { reply } => {
                 let _ = reply.send(self.state.cluster(self.now().ms));
+            }
+            Command::Audits { image, reply } => {
+                let _ = reply.send(self.audits.of(&image));
             }
             Command::Bans { reply } => {
                 let now = self.now().ms;
@@ -153,11 +175,16 @@ impl Actor {
         }
     }
 
-    fn upload(&mut self, bytes: Vec<u8>, model: String) -> Result<ImageId, String> {
+    fn upload(
+        &mut self,
+        bytes: Vec<u8>,
+        model: String,
+        source_name: Option<String>,
+    ) -> Result<ImageId, String> {
         let (width, height) = image_dimensions(&bytes)?;
         let now = self.now();
-        let (image, outs) =
-            self.state.upload(Upload { bytes: Arc::new(bytes), model, width, height }, now)?;
+        let upload = Upload { bytes: Arc::new(bytes), model, width, height, source_name };
+        let (image, outs) = self.state.upload(upload, now)?;
         self.apply(outs);
         self.metrics.set_core(self.state.counters());
         Ok(image)

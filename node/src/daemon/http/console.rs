@@ -2,8 +2,9 @@
 //! the latest detections drawn as labelled boxes) and `/images/{id}` (one image's register:
 //! every candidate with its votes and attesting nodes). No script and no build step: the page
 //! reloads itself every `REFRESH_S` seconds (`<meta http-equiv="refresh">`) and works offline.
-//! Every string that came from the network or the store is HTML-escaped. Images are drawn
-//! from their boxes alone: nodes keep no thumbnail yet, so the frame is the boxes' extent.
+//! Every string that came from the network or the store is HTML-escaped. Each result is drawn
+//! as its register's thumbnail (`/images/{id}/thumbnail.jpg`, replicated with the register)
+//! with the boxes over it; a result without one is framed by its boxes' extent.
 
 use std::fmt::Write;
 
@@ -23,21 +24,20 @@ const REFRESH_S: u32 = 5;
 /// Detections shown by default, and at most (`?limit=`).
 const DEFAULT_SHOWN: usize = 24;
 const MAX_SHOWN: usize = 96;
-/// Newest results scanned for a label filter.
-const SCAN: usize = 400;
 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:1.2em;background:#fafafa;color:#222}\
 h1{font-size:1.4em;margin:0 0 .3em}h2{font-size:1.1em;margin:1.2em 0 .4em}\
 table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:left}\
 .up{color:#17803d}.down{color:#b42318}.banned{color:#7a2e0e}.me{font-weight:600}\
 .grid{display:flex;flex-wrap:wrap;gap:.8em}.card{background:#fff;border:1px solid #ddd;padding:.4em;width:220px}\
-.card svg{width:210px;height:160px;background:#f0f0f0}.card a{color:inherit;text-decoration:none}\
+.card svg{width:210px;height:160px;background:#f0f0f0}.big{width:auto}.big svg{width:640px;height:480px}.card a{color:inherit;text-decoration:none}\
 .meta{font-size:12px;color:#555}code{font-size:12px}";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ConsoleQuery {
     label: Option<String>,
+    source: Option<String>,
     limit: Option<usize>,
 }
 
@@ -47,15 +47,16 @@ pub(super) async fn page(State(s): State<HttpState>, Query(q): Query<ConsoleQuer
     let bans: Vec<BanInfo> = ask(&s, |reply| Command::Bans { reply }).await?;
     let limit = q.limit.unwrap_or(DEFAULT_SHOWN).clamp(1, MAX_SHOWN);
     let label = q.label.as_deref().map(str::trim).filter(|l| !l.is_empty());
-    let scan = if label.is_some() { SCAN } else { limit };
-    let latest = s.store.latest(scan).await.map_err(unavailable)?;
-    let shown: Vec<StoredResult> = latest
-        .registers
-        .iter()
-        .filter_map(stored_result)
-        .filter(|r| label.is_none_or(|l| r.detections.iter().any(|d| d.label == l)))
-        .take(limit)
-        .collect();
+    let source = q.source.as_deref().map(str::trim).filter(|l| !l.is_empty());
+    // Filters are answered from the content index, newest first.
+    let registers = if label.is_some() || source.is_some() {
+        let (l, src) = (label.map(str::to_string), source.map(str::to_string));
+        s.store.newest(l, src, limit).await.map_err(unavailable)?
+    } else {
+        s.store.latest(limit).await.map_err(unavailable)?.registers
+    };
+    let shown: Vec<(StoredResult, &Register)> =
+        registers.iter().filter_map(|reg| Some((stored_result(reg)?, reg))).collect();
     let summary = s.store.summary().await.map_err(unavailable)?;
     let core = s.metrics.core();
     let mut h = head(&format!("argus · {}", s.info.name), true);
@@ -81,19 +82,22 @@ pub(super) async fn page(State(s): State<HttpState>, Query(q): Query<ConsoleQuer
     let _ = write!(
         h,
         "<h2>Latest detections</h2><form method=\"get\"><label>label <input name=\"label\" value=\"{}\"></label> \
-         <button>filter</button></form><div class=\"grid\" id=\"detections\">",
-        esc(label.unwrap_or(""))
+         <label>source <input name=\"source\" value=\"{}\"></label> <button>filter</button></form>\
+         <div class=\"grid\" id=\"detections\">",
+        esc(label.unwrap_or("")),
+        esc(source.unwrap_or(""))
     );
     if shown.is_empty() {
         h.push_str("<p class=\"meta\">no stored result yet</p>");
     }
-    for r in &shown {
+    for (r, reg) in &shown {
         let _ = write!(h, "<div class=\"card\"><a href=\"/images/{}\">", esc(&r.image_id));
-        boxes(&mut h, &r.detections);
+        boxes(&mut h, &r.detections, Frame::of(reg));
         let labels: Vec<&str> = r.detections.iter().map(|d| d.label.as_str()).collect();
         let _ = write!(
             h,
-            "<div class=\"meta\">{} · {} · {} vote(s)<br>{}</div></a></div>",
+            "<div class=\"meta\">{}{} · {} · {} vote(s)<br>{}</div></a></div>",
+            if r.source.is_empty() { String::new() } else { format!("{} · ", esc(&r.source)) },
             esc(&r.model),
             clock(r.captured_at_ms),
             r.votes,
@@ -171,24 +175,66 @@ pub(super) async fn image(State(s): State<HttpState>, Path(id): Path<String>) ->
     let Some(reg) = reg else {
         return Err(err(StatusCode::NOT_FOUND, format!("no result for {image}")));
     };
+    let audits = ask(&s, |reply| Command::Audits { image, reply }).await?;
     let mut h = head(&format!("argus · {}", short(&id)), false);
     let _ = write!(h, "<p><a href=\"/\">← console</a></p><h1>image <code>{image}</code></h1>");
     if let Some(r) = stored_result(&reg) {
         let _ = write!(
             h,
-            "<p class=\"meta\">captured {} · model {} · winner held by {} vote(s) of {} candidate(s)</p>",
+            "<p class=\"meta\">captured {} · source {} · model {} · winner held by {} vote(s) of {} candidate(s)</p>",
             clock(r.captured_at_ms),
+            if r.source.is_empty() { "unknown".into() } else { esc(&r.source) },
             esc(&r.model),
             r.votes,
             r.candidates
         );
-        h.push_str("<div class=\"card\" id=\"winner\">");
-        boxes(&mut h, &r.detections);
+        h.push_str("<div class=\"card big\" id=\"winner\">");
+        boxes(&mut h, &r.detections, Frame::of(&reg));
         h.push_str("</div>");
     }
     register(&mut h, &reg);
+    audit_table(&mut h, &audits);
     h.push_str("</body></html>");
     Ok(html(h))
+}
+
+/// `GET /images/{id}/thumbnail.jpg`: the register's thumbnail.
+pub(super) async fn thumbnail(State(s): State<HttpState>, Path(id): Path<String>) -> Reply {
+    let image: ImageId =
+        id.parse().map_err(|e| err(StatusCode::BAD_REQUEST, format!("bad image id: {e}")))?;
+    let reg = s.store.get(image).await.map_err(unavailable)?;
+    match reg.as_ref().and_then(|r| r.meta().thumbnail.as_ref()) {
+        Some(t) => Ok((
+            [(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "max-age=3600")],
+            t.jpeg.to_vec(),
+        )
+            .into_response()),
+        None => Err(err(StatusCode::NOT_FOUND, format!("no thumbnail for {image}"))),
+    }
+}
+
+/// The audit verdicts on the image this node has seen.
+fn audit_table(h: &mut String, audits: &[crate::daemon::audits::Seen]) {
+    h.push_str("<h2>Audits</h2>");
+    if audits.is_empty() {
+        h.push_str(
+            "<p class=\"meta\" id=\"audits\">no audit verdict seen by this node (a random share of results is \
+             audited; this node keeps the last 4,096 verdicts it saw)</p>",
+        );
+        return;
+    }
+    h.push_str("<table id=\"audits\"><tr><th>auditor</th><th>worker</th><th>verdict</th><th>seen</th></tr>");
+    for a in audits {
+        let (class, verdict) = if a.pass { ("up", "PASS") } else { ("down", "FAIL") };
+        let _ = write!(
+            h,
+            "<tr><td><code>{}</code></td><td><code>{}</code></td><td class=\"{class}\">{verdict}</td><td>{}</td></tr>",
+            short(&a.auditor),
+            short(&a.worker),
+            clock(a.at_unix_ms)
+        );
+    }
+    h.push_str("</table>");
 }
 
 /// Every candidate of a register with its votes, attesting nodes and detections.
@@ -221,16 +267,44 @@ fn register(h: &mut String, reg: &Register) {
     h.push_str("</table>");
 }
 
-/// An SVG of the boxes with their labels, framed by their extent.
-fn boxes(h: &mut String, dets: &[Detection]) {
-    let w = dets.iter().map(|d| d.bbox.x_max).fold(64.0f32, f32::max) * 1.05;
-    let ht = dets.iter().map(|d| d.bbox.y_max).fold(48.0f32, f32::max) * 1.05;
+/// What a result is drawn on: its thumbnail, in the image's own pixel space, or nothing.
+struct Frame {
+    image: String,
+    width: u32,
+    height: u32,
+}
+
+impl Frame {
+    fn of(reg: &Register) -> Option<Frame> {
+        let t = reg.meta().thumbnail.as_ref()?;
+        Some(Frame { image: reg.image_id().to_string(), width: t.width, height: t.height })
+    }
+}
+
+/// An SVG of the boxes with their labels over the thumbnail, or framed by their extent
+/// without one.
+fn boxes(h: &mut String, dets: &[Detection], frame: Option<Frame>) {
+    let (w, ht) = match &frame {
+        Some(f) => (f.width as f32, f.height as f32),
+        None => {
+            let w = dets.iter().map(|d| d.bbox.x_max).fold(64.0f32, f32::max) * 1.05;
+            let ht = dets.iter().map(|d| d.bbox.y_max).fold(48.0f32, f32::max) * 1.05;
+            (w, ht)
+        }
+    };
     let font = (w.max(ht) / 18.0).max(4.0);
-    // Room on the right for the label of a box near the edge.
+    // Room on the right for the label of a box near the edge (when there is no picture).
     let label_end = |d: &Detection| d.bbox.x_min + font * 0.6 * (d.label.chars().count() + 5) as f32;
-    let w = dets.iter().map(label_end).fold(w, f32::max);
+    let w = if frame.is_some() { w } else { dets.iter().map(label_end).fold(w, f32::max) };
     let _ =
         write!(h, "<svg viewBox=\"0 0 {w:.0} {ht:.0}\" preserveAspectRatio=\"xMidYMid meet\" role=\"img\">");
+    if let Some(f) = &frame {
+        let _ = write!(
+            h,
+            "<image class=\"thumb\" href=\"/images/{}/thumbnail.jpg\" x=\"0\" y=\"0\" width=\"{w:.0}\" height=\"{ht:.0}\"/>",
+            esc(&f.image)
+        );
+    }
     for d in dets {
         let hue = d.label.bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b))) % 360;
         let (x, y) = (d.bbox.x_min.max(0.0), d.bbox.y_min.max(0.0));
@@ -325,10 +399,15 @@ mod tests {
             bbox: argus_interface::api::BBox { x_min: x, y_min: 10.0, x_max: x + 50.0, y_max: 90.0 },
         };
         let mut h = String::new();
-        boxes(&mut h, &[d("person", 5.0), d("<dog>", 100.0)]);
+        boxes(&mut h, &[d("person", 5.0), d("<dog>", 100.0)], None);
         assert_eq!(h.matches("<rect class=\"box\"").count(), 2);
         assert!(h.contains("person 0.90") && h.contains("&lt;dog&gt; 0.90"), "{h}");
         assert!(h.starts_with("<svg viewBox=\"0 0 158 94\""), "{h}");
+        let mut framed = String::new();
+        let frame = Frame { image: "ab".into(), width: 640, height: 480 };
+        boxes(&mut framed, &[d("person", 5.0)], Some(frame));
+        assert!(framed.starts_with("<svg viewBox=\"0 0 640 480\""), "{framed}");
+        assert!(framed.contains("<image class=\"thumb\" href=\"/images/ab/thumbnail.jpg\""), "{framed}");
         assert_eq!(
             (short("12D3KooWABCDEFGHIJ"), duration(90_000), clock(3_723_000)),
             ("…CDEFGHIJ".into(), "90.0 s".into(), "01:02:03 UTC".into())

@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use argus_interface::api::{self, Ack, FaultBody, Page, PeersBody, Status, StoreStatus, Uploaded};
 use argus_protocol::ids::ImageId;
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
@@ -22,11 +23,13 @@ use tokio::sync::oneshot;
 
 use crate::daemon::actor::Command;
 use crate::net::NetCommand;
+use search::SearchQuery;
 pub use state::{HttpState, NodeInfo, stored_result};
 
 pub mod auth;
 mod console;
 mod majority;
+pub mod search;
 mod state;
 
 type Reply = Result<Response, (StatusCode, String)>;
@@ -54,6 +57,7 @@ pub fn router(
     let mut r = Router::new()
         .route("/", get(console::page))
         .route("/images/{image_id}", get(console::image))
+        .route("/images/{image_id}/thumbnail.jpg", get(console::thumbnail))
         .route("/v1/status", get(status))
         .route("/v1/detections", get(list))
         .route("/v1/detections/{image_id}", get(detections))
@@ -140,18 +144,27 @@ async fn detections(State(s): State<HttpState>, Path(id): Path<String>, Query(q)
     }
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    since: Option<String>,
-    limit: Option<usize>,
-}
-
 fn parse_cursor(c: &str) -> Result<(u64, ImageId), String> {
     let (ms, id) = c.split_once('-').ok_or("cursor is MS-IMAGEID")?;
     Ok((ms.parse().map_err(|_| "bad cursor time")?, id.parse().map_err(|_| "bad cursor id")?))
 }
 
-async fn list(State(s): State<HttpState>, Query(q): Query<ListQuery>) -> Reply {
+/// `GET /v1/detections`: every stored result in capture-time order, or with content filters
+/// (`search`) the ones that match, from the content index.
+async fn list(State(s): State<HttpState>, query: Result<Query<SearchQuery>, QueryRejection>) -> Reply {
+    let Query(q) = query.map_err(|e| err(StatusCode::BAD_REQUEST, e.body_text()))?;
+    if q.is_content() {
+        let search = q.to_search().map_err(|e| err(StatusCode::BAD_REQUEST, e))?;
+        let page = match q.consistency.as_deref() {
+            None | Some("local") => search::local(&s, search).await?,
+            Some("majority") => search::majority(&s, search, live_nodes(&s).await?).await?,
+            Some(other) => {
+                let m = format!("consistency must be local or majority, not {other:?}");
+                return Err(err(StatusCode::BAD_REQUEST, m));
+            }
+        };
+        return Ok(Json(page).into_response());
+    }
     let after = match q.since.as_deref() {
         None | Some("") => None,
         Some(c) => Some(parse_cursor(c).map_err(|e| err(StatusCode::BAD_REQUEST, e))?),
@@ -160,7 +173,7 @@ async fn list(State(s): State<HttpState>, Query(q): Query<ListQuery>) -> Reply {
     let page = s.store.list(after, limit).await.map_err(unavailable)?;
     let items = page.registers.iter().filter_map(stored_result).collect();
     let next = page.next.map(|(ms, id)| format!("{ms}-{id}"));
-    Ok(Json(Page { items, next }).into_response())
+    Ok(Json(Page { items, next, asked: None, answered: None }).into_response())
 }
 
 async fn digest(State(s): State<HttpState>) -> Reply {
@@ -174,6 +187,8 @@ async fn digest(State(s): State<HttpState>) -> Reply {
 struct UploadQuery {
     /// The model the image needs; photographs are the common upload, so `coco` by default.
     model: Option<String>,
+    /// The source's name in the announcement (kept with the result); this node's name by default.
+    source: Option<String>,
 }
 
 async fn upload_image(State(s): State<HttpState>, Query(q): Query<UploadQuery>, body: Bytes) -> Reply {
@@ -182,7 +197,11 @@ async fn upload_image(State(s): State<HttpState>, Query(q): Query<UploadQuery>, 
     }
     let model = q.model.unwrap_or_else(|| argus_model::ModelKind::Coco.to_string());
     let (reply, rx) = oneshot::channel();
-    s.core.send(Command::Announce { bytes: body.to_vec(), model, reply }).await.map_err(unavailable)?;
+    let source = q.source.filter(|n| !n.is_empty());
+    s.core
+        .send(Command::Announce { bytes: body.to_vec(), model, source, reply })
+        .await
+        .map_err(unavailable)?;
     let r = tokio::time::timeout(std::time::Duration::from_secs(10), rx)
         .await
         .map_err(unavailable)?

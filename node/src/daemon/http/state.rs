@@ -48,6 +48,7 @@ pub fn stored_result(reg: &Register) -> Option<StoredResult> {
         model: cand.model().name.clone(),
         weights_id: cand.model().weights.to_string(),
         detections: crate::models::labelled(&cand.model().name, cand.detections()),
+        source: reg.meta().source.clone(),
         corroborating: None,
         asked: None,
         answered: None,

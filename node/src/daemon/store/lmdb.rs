@@ -5,6 +5,8 @@
 //! - `registers`: image id (32 B) -> CBOR `RegisterWire`.
 //! - `by_time`: capture ms (u64 BE) ++ image id -> register state hash (32 B); the time index
 //!   that range fingerprints and paging walk.
+//! - `by_content`: the content index (`content`): source, label, capture time, image id ->
+//!   highest score.
 //! - `meta`: `hlc` -> last hybrid-logical-clock timestamp (u64 BE); `schema` -> version.
 //!
 //! Commits are durable (no NO_SYNC). MDB_MAP_FULL aborts the batch, doubles the map up to the
@@ -23,7 +25,9 @@ use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTl
 use super::StoreError;
 
 /// Version 2: candidates carry the model and weights they were computed with (protocol v2).
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version 3: registers carry meta (source name, thumbnail; protocol v4), their state hash
+/// covers it, and the content index exists. A version 2 store is migrated when opened.
+pub const SCHEMA_VERSION: u32 = 3;
 pub const TIME_KEY_BYTES: usize = 40;
 
 pub type Db<'e> = Database<'e, Bytes, Bytes>;
@@ -31,6 +35,7 @@ pub type Db<'e> = Database<'e, Bytes, Bytes>;
 pub struct Dbs<'e> {
     pub registers: Db<'e>,
     pub by_time: Db<'e>,
+    pub by_content: Db<'e>,
     pub meta: Db<'e>,
 }
 
@@ -48,17 +53,24 @@ pub fn open_dbs(env: &Env<WithoutTls>) -> Result<Dbs<'_>, StoreError> {
     let created = env.create_databases_and_commit(wtxn, |wdo, wtxn| -> Result<_, heed::Error> {
         let registers = wdo.create_database::<Bytes, Bytes>(wtxn, Some("registers"))?;
         let by_time = wdo.create_database::<Bytes, Bytes>(wtxn, Some("by_time"))?;
+        let by_content = wdo.create_database::<Bytes, Bytes>(wtxn, Some("by_content"))?;
         let meta = wdo.create_database::<Bytes, Bytes>(wtxn, Some("meta"))?;
-        Ok(CommitOrAbort::<_, ()>::Commit([registers, by_time, meta]))
+        Ok(CommitOrAbort::<_, ()>::Commit([registers, by_time, by_content, meta]))
     })?;
-    let CommitOrAbort::Commit([registers, by_time, meta]) = created else {
+    let CommitOrAbort::Commit([registers, by_time, by_content, meta]) = created else {
         return Err(StoreError::Lmdb("database creation aborted".into()));
     };
-    let dbs = Dbs { registers, by_time, meta };
+    let dbs = Dbs { registers, by_time, by_content, meta };
     let mut wtxn = env.write_txn()?;
     match dbs.meta.get(&wtxn, b"schema")? {
         None => dbs.meta.put(&mut wtxn, b"schema", &SCHEMA_VERSION.to_be_bytes())?,
         Some(v) if v == SCHEMA_VERSION.to_be_bytes() => {}
+        Some(v) if v == 2u32.to_be_bytes() => {
+            // Same registers, new state hash domain and a new index: rebuild both.
+            let n = super::content::rebuild(&dbs, &mut wtxn)?;
+            dbs.meta.put(&mut wtxn, b"schema", &SCHEMA_VERSION.to_be_bytes())?;
+            tracing::info!(registers = n, "store migrated from schema 2 to 3 (state hashes, content index)");
+        }
         Some(v) => {
             return Err(StoreError::Corrupt(format!(
                 "store schema version {v:?}, this build reads {SCHEMA_VERSION}: the data directory was \
@@ -122,19 +134,19 @@ pub fn get(dbs: &Dbs, txn: &RoTxn<WithoutTls>, image: &ImageId) -> Result<Option
 /// store changed.
 pub fn merge(dbs: &Dbs, wtxn: &mut RwTxn, incoming: &Register) -> Result<(Register, bool), StoreError> {
     let image = *incoming.image_id();
-    let (merged, changed) = match get(dbs, wtxn, &image)? {
-        None => (incoming.clone(), !incoming.is_empty()),
-        Some(mut current) => {
-            let old_ms = current.captured_at_ms();
-            let changed = current.merge(incoming).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            // Merge keeps the earliest capture time; move the time-index entry with it.
-            if current.captured_at_ms() != old_ms {
-                dbs.by_time.delete(wtxn, &time_key(old_ms, &image))?;
-            }
-            (current, changed)
-        }
-    };
+    let old = get(dbs, wtxn, &image)?;
+    let mut merged = old.clone().unwrap_or_else(|| Register::new(image, incoming.captured_at_ms()));
+    let changed = merged.merge(incoming).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    // A register nobody holds is stored once it has a candidate (meta alone is not a result).
+    let changed = if old.is_none() { !merged.is_empty() } else { changed };
     if changed {
+        // Merge keeps the earliest capture time; move the time-index entry with it.
+        if let Some(old) = &old
+            && old.captured_at_ms() != merged.captured_at_ms()
+        {
+            dbs.by_time.delete(wtxn, &time_key(old.captured_at_ms(), &image))?;
+        }
+        super::content::update(dbs, wtxn, old.as_ref(), &merged)?;
         put(dbs, wtxn, &merged)?;
     }
     Ok((merged, changed))

@@ -5,7 +5,9 @@
 //!
 //! - `lmdb`: databases, keys, per-operation functions.
 //! - `ranges`: time-index paging and range fingerprints for anti-entropy.
+//! - `content`: the content index (label, source, time) and its queries.
 
+pub mod content;
 pub mod lmdb;
 pub mod ranges;
 mod writes;
@@ -18,6 +20,7 @@ use std::time::Duration;
 use argus_protocol::ids::{ImageId, NodeId};
 use argus_protocol::register::Register;
 use argus_protocol::register_wire::RegisterWire;
+use argus_protocol::search::{Cursor, Search};
 use argus_protocol::sync::RangeFingerprint;
 use argus_state::{AuditRecord, SingleVote};
 use heed::{Env, WithoutTls};
@@ -114,6 +117,16 @@ pub enum Request {
     Summary {
         reply: oneshot::Sender<Result<ranges::Summary, StoreError>>,
     },
+    Newest {
+        label: Option<String>,
+        source: Option<String>,
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<Register>, StoreError>>,
+    },
+    Search {
+        query: Search,
+        reply: oneshot::Sender<Result<(Vec<Register>, Option<Cursor>), StoreError>>,
+    },
     SingleVotes {
         node: NodeId,
         limit: usize,
@@ -186,6 +199,20 @@ impl StoreHandle {
         limit: usize,
     ) -> Result<(Vec<RegisterWire>, bool), StoreError> {
         self.call(|reply| Request::FetchRange { start_ms, end_ms, after, limit, reply }).await
+    }
+    /// One page of a content query (`content::search`): matching registers and where the next
+    /// page starts (`None`: done).
+    pub async fn search(&self, query: Search) -> Result<(Vec<Register>, Option<Cursor>), StoreError> {
+        self.call(|reply| Request::Search { query, reply }).await
+    }
+    /// The newest `limit` registers of a label and a source (`content::newest`).
+    pub async fn newest(
+        &self,
+        label: Option<String>,
+        source: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Register>, StoreError> {
+        self.call(|reply| Request::Newest { label, source, limit, reply }).await
     }
     pub async fn summary(&self) -> Result<ranges::Summary, StoreError> {
         self.call(|reply| Request::Summary { reply }).await
@@ -300,6 +327,12 @@ fn serve_read(env: &Env<WithoutTls>, dbs: &Dbs, r: Request) {
         Request::Summary { reply } => {
             let _ = reply.send(ranges::summary(dbs, &rtxn));
         }
+        Request::Newest { label, source, limit, reply } => {
+            let _ = reply.send(content::newest(dbs, &rtxn, label.as_deref(), source.as_deref(), limit));
+        }
+        Request::Search { query, reply } => {
+            let _ = reply.send(content::search(dbs, &rtxn, &query, content::MAX_SCANNED_PER_PAGE));
+        }
         Request::SingleVotes { node, limit, reply } => {
             let _ = reply.send(ranges::single_votes(dbs, &rtxn, &node, limit));
         }
@@ -321,3 +354,7 @@ fn serve_read(env: &Env<WithoutTls>, dbs: &Dbs, r: Request) {
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "content_tests.rs"]
+mod content_tests;
