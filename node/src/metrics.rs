@@ -2,7 +2,7 @@
 //! protocol state's own counters (`argus_state::Counters`) are copied in by the actor after each
 //! event; the rest are atomics shared between tasks. `Metrics` is a prometheus-client
 //! `Collector`: nothing is encoded until a scrape reads the atomics (`registry` builds the
-//! node's registry, `exposition` writes it out).
+//! node's registry, libp2p's metrics join it in `net::start`, `exposition` writes it out).
 //! Recording never blocks beyond one short mutex (the core counters), and never allocates.
 //!
 //! Names follow Prometheus's conventions: `argus_` prefix, counters end in `_total` (the
@@ -155,7 +155,7 @@ counters! {
     store_registers: "gauge: registers stored",
 }
 
-/// The node's registry: its own metrics, read at each scrape.
+/// The node's registry: its own metrics, read at each scrape. `net::start` adds libp2p's.
 pub fn registry(metrics: &Arc<Metrics>) -> Registry {
     let mut r = Registry::default();
     r.register_collector(Box::new(metrics.clone()));

@@ -101,8 +101,8 @@ pub async fn run(
     let (done_tx, done_rx) = mpsc::channel(cfg.worker.queue_capacity);
     let worker =
         crate::daemon::worker::start(detectors, cfg.worker.queue_capacity, cfg.worker.max_batch, done_tx)?;
-    let registry = crate::metrics::registry(&metrics);
-    let (net, net_events) = crate::net::start(&key, &cfg.net, metrics.clone())?;
+    let mut registry = crate::metrics::registry(&metrics);
+    let (net, net_events) = crate::net::start(&key, &cfg.net, metrics.clone(), &mut registry)?;
     let token = |file: &Option<std::path::PathBuf>| {
         file.as_deref().map(crate::daemon::http::auth::load_token).transpose().map_err(|e| anyhow::anyhow!(e))
     };
