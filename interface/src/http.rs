@@ -1,15 +1,21 @@
 //! The one HTTP/1.1 client of argus, over Unix sockets or TCP: `argus query`, the scenario
-//! runner and the tests talk to nodes with it. One request per connection
-//! (`Connection: close`), an overall timeout, and a cap on the response size. Handles
-//! `Content-Length`, chunked and read-to-close bodies. Never retries and never follows
+//! runner and the tests talk to nodes with it. hyper's HTTP/1 connection does the protocol
+//! (request writing, response parsing, `Content-Length`, chunked and read-to-close bodies);
+//! this file only adds argus's rules: one request per connection (`Connection: close`), an
+//! overall timeout, and a cap on the response body. Never retries and never follows
 //! redirects; callers decide what a failure means.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use http::header::{ACCEPT, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 
-/// Largest response accepted. A page of 1,000 results of 100 boxes each is about 12 MiB.
+/// Largest response body accepted. A page of 1,000 results of 100 boxes each is about 12 MiB.
+/// (The head has hyper's own limit, about 400 KiB.)
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +30,9 @@ pub enum HttpError {
     TooLarge(String),
     #[error("malformed response from {0}: {1}")]
     Malformed(String, &'static str),
+    /// The caller's method, path or header is not valid HTTP (nothing was sent).
+    #[error("invalid request to {0}: {1}")]
+    Request(String, String),
 }
 
 /// Where a node's HTTP API listens.
@@ -107,133 +116,110 @@ pub async fn request_as(
 ) -> Result<Response, HttpError> {
     let bearer = bearer.filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()));
     let who = ep.to_string();
+    let req = build(method, path_and_query, body, bearer)
+        .map_err(|e| HttpError::Request(who.clone(), e.to_string()))?;
     let fut = async {
-        let raw = match ep {
+        match ep {
             Endpoint::Unix(p) => {
                 let s = tokio::net::UnixStream::connect(p)
                     .await
                     .map_err(|e| HttpError::Connect(who.clone(), e))?;
-                exchange(s, &who, method, path_and_query, body, bearer).await?
+                exchange(s, &who, req, MAX_RESPONSE_BYTES).await
             }
             Endpoint::Tcp(a) => {
                 let s = tokio::net::TcpStream::connect(a)
                     .await
                     .map_err(|e| HttpError::Connect(who.clone(), e))?;
-                exchange(s, &who, method, path_and_query, body, bearer).await?
+                exchange(s, &who, req, MAX_RESPONSE_BYTES).await
             }
-        };
-        parse_response(&raw, true).map_err(|m| HttpError::Malformed(who.clone(), m))
+        }
     };
-    tokio::time::timeout(timeout, fut).await.map_err(|_| HttpError::Timeout(ep.to_string(), timeout))?
+    tokio::time::timeout(timeout, fut).await.map_err(|_| HttpError::Timeout(who.clone(), timeout))?
 }
 
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    mut s: S,
-    who: &str,
+/// The request, with argus's fixed headers: one request per connection, JSON wanted.
+fn build(
     method: &str,
-    path: &str,
+    path_and_query: &str,
     body: Option<Body<'_>>,
     bearer: Option<&str>,
-) -> Result<Vec<u8>, HttpError> {
-    let io = |e| HttpError::Io(who.to_string(), e);
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: argus\r\nConnection: close\r\nAccept: application/json\r\n"
-    );
-    if let Some(b) = body {
-        head.push_str(&format!("Content-Type: {}\r\nContent-Length: {}\r\n", b.content_type, b.bytes.len()));
+) -> Result<http::Request<Full<Bytes>>, http::Error> {
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(path_and_query)
+        .header(HOST, "argus")
+        .header(CONNECTION, "close")
+        .header(ACCEPT, "application/json");
+    if let Some(body) = body {
+        b = b.header(CONTENT_TYPE, body.content_type);
     }
     if let Some(t) = bearer {
-        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        b = b.header(AUTHORIZATION, format!("Bearer {t}"));
     }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).await.map_err(io)?;
-    if let Some(b) = body {
-        s.write_all(b.bytes).await.map_err(io)?;
-    }
-    s.flush().await.map_err(io)?;
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let n = s.read(&mut buf).await.map_err(io)?;
-        if n == 0 {
-            return Ok(raw);
-        }
-        if raw.len() + n > MAX_RESPONSE_BYTES {
+    // hyper sends `Content-Length` for a body of known size.
+    b.body(Full::new(Bytes::copy_from_slice(body.map_or(&[][..], |b| b.bytes))))
+}
+
+/// One request over a fresh connection, its body at most `max_body` bytes. The connection is
+/// driven here (no spawned task), so it ends with this call, also when the caller's timeout
+/// drops it.
+async fn exchange<S>(
+    stream: S,
+    who: &str,
+    req: http::Request<Full<Bytes>>,
+    max_body: usize,
+) -> Result<Response, HttpError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| failed(who, e))?;
+    let work = async {
+        let resp = sender.send_request(req).await.map_err(|e| failed(who, e))?;
+        let status = resp.status().as_u16();
+        // A declared length over the cap fails before reading; `Limited` stops the rest
+        // (chunked and read-to-close bodies) once they pass it.
+        let declared = resp.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max_body as u64) {
             return Err(HttpError::TooLarge(who.to_string()));
         }
-        raw.extend_from_slice(&buf[..n]);
-        // A complete framed response ends the read early even if the server keeps the socket.
-        if parse_response(&raw, false).is_ok() {
-            return Ok(raw);
-        }
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Parses a complete HTTP/1.1 response; an error when it is malformed or incomplete.
-/// `at_eof`: the connection has closed, so a body without framing ends here.
-pub fn parse_response(raw: &[u8], at_eof: bool) -> Result<Response, &'static str> {
-    let head_end = find(raw, b"\r\n\r\n").ok_or("incomplete head")?;
-    let head = std::str::from_utf8(&raw[..head_end]).map_err(|_| "head is not UTF-8")?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().ok_or("empty head")?;
-    let mut parts = status_line.splitn(3, ' ');
-    if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) {
-        return Err("not an HTTP/1.x status line");
-    }
-    let status: u16 = parts.next().and_then(|c| c.parse().ok()).ok_or("bad status code")?;
-    let mut length = None;
-    let mut chunked = false;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            return Err("bad header line");
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            length = Some(value.parse::<usize>().map_err(|_| "bad content-length")?);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.to_ascii_lowercase().contains("chunked");
-        }
-    }
-    let rest = &raw[head_end + 4..];
-    let body = if chunked {
-        decode_chunked(rest)?
-    } else if let Some(n) = length {
-        if rest.len() < n {
-            return Err("incomplete body");
-        }
-        rest[..n].to_vec()
-    } else if status == 204 || status == 304 {
-        Vec::new()
-    } else if at_eof {
-        rest.to_vec()
-    } else {
-        // No framing: the body runs to the end of the connection.
-        return Err("unframed body before end of connection");
+        let body = Limited::new(resp.into_body(), max_body).collect().await.map_err(|e| match e
+            .downcast::<hyper::Error>()
+        {
+            Ok(e) => failed(who, *e),
+            Err(e) if e.is::<LengthLimitError>() => HttpError::TooLarge(who.to_string()),
+            Err(e) => HttpError::Io(who.to_string(), std::io::Error::other(e)),
+        })?;
+        Ok(Response { status, body: body.to_bytes().to_vec() })
     };
-    Ok(Response { status, body })
+    let mut conn = std::pin::pin!(conn);
+    let mut work = std::pin::pin!(work);
+    tokio::select! {
+        r = &mut work => r,
+        // The connection ended first (closed after the response, or failed): the request's own
+        // future then reports which, with the body or hyper's error.
+        _ = &mut conn => work.await,
+    }
 }
 
-/// Decodes a chunked body (trailers after the last chunk are ignored).
-fn decode_chunked(mut rest: &[u8]) -> Result<Vec<u8>, &'static str> {
-    let mut body = Vec::new();
-    loop {
-        let line_end = find(rest, b"\r\n").ok_or("incomplete chunk size")?;
-        let size_text = std::str::from_utf8(&rest[..line_end]).map_err(|_| "bad chunk size")?;
-        let size_hex = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_hex, 16).map_err(|_| "bad chunk size")?;
-        rest = &rest[line_end + 2..];
-        if size == 0 {
-            return Ok(body);
-        }
-        if rest.len() < size + 2 {
-            return Err("incomplete chunk");
-        }
-        body.extend_from_slice(&rest[..size]);
-        rest = &rest[size + 2..];
+/// Whether the connection closed in the middle of a body (hyper reports it as a body read
+/// error caused by an unexpected end of file).
+fn cut_off(e: &hyper::Error) -> bool {
+    let source = std::error::Error::source(e).and_then(|s| s.downcast_ref::<std::io::Error>());
+    source.is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
+}
+
+/// hyper's error as ours: an unparsable or cut-off response is malformed, the rest is I/O.
+fn failed(who: &str, e: hyper::Error) -> HttpError {
+    let who = who.to_string();
+    if e.is_parse_too_large() {
+        HttpError::TooLarge(who)
+    } else if e.is_parse() || e.is_parse_status() {
+        HttpError::Malformed(who, "not a valid HTTP/1.x response head")
+    } else if e.is_incomplete_message() || cut_off(&e) {
+        HttpError::Malformed(who, "connection closed before the response was complete")
+    } else {
+        HttpError::Io(who, std::io::Error::other(e))
     }
 }
 

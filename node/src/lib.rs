@@ -13,9 +13,10 @@
 //! - shared by all: `cli` (flags of every subcommand), `config` (per-component configuration
 //!   with documented defaults and validation), `identity` (the ed25519 key in a data
 //!   directory), `models` (served models, wire model names, labelled detections), `metrics`
-//!   (counters and histograms, Prometheus text) and `clock`. What crosses a process boundary
-//!   (HTTP bodies, stdout lines, the monitor's config file, the HTTP client) is typed once in
-//!   `argus_interface`, shared with the scenario runner and the tests.
+//!   (counters, gauges and histograms; their Prometheus text and OpenMetrics exposition) and
+//!   `clock`. What crosses a process boundary (HTTP bodies, stdout lines, the monitor's config
+//!   file, the HTTP client) is typed once in `argus_interface`, shared with the scenario runner
+//!   and the tests.
 
 pub mod cli;
 pub mod clock;

@@ -1,22 +1,40 @@
-//! Node counters, gauges and latency histograms, and their rendering in the Prometheus text
-//! format. The protocol state's own counters (`argus_state::Counters`) are copied in by the
-//! actor after each event; the rest are atomics shared between tasks.
+//! Node counters, gauges and latency histograms, exposed through `prometheus-client`. The
+//! protocol state's own counters (`argus_state::Counters`) are copied in by the actor after each
+//! event; the rest are atomics shared between tasks. `Metrics` is a prometheus-client
+//! `Collector`: nothing is encoded until a scrape reads the atomics (`registry` builds the
+//! node's registry, libp2p's metrics join it in `net::start`, `exposition` writes it out).
+//! Recording never blocks beyond one short mutex (the core counters), and never allocates.
+//!
+//! Names follow Prometheus's conventions: `argus_` prefix, counters end in `_total` (the
+//! encoder adds it), latencies in seconds, gauges are gauges (their help starts `gauge: `).
 
-use std::fmt::Write;
-use std::sync::Mutex;
+pub mod exposition;
+
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use argus_state::Counters;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
 
-/// Upper bounds (ms) of the latency histogram buckets; the last bucket is +Inf.
+/// Upper bounds (ms) of the latency histogram buckets; the last bucket is +Inf. Observed in ms,
+/// exposed in seconds (0.001 ... 30).
 pub const LATENCY_BUCKETS_MS: [u64; 14] =
     [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 30_000];
 
-#[derive(Default)]
+/// Help texts that start with this mark a gauge (a level that goes down too, not a count).
+const GAUGE: &str = "gauge: ";
+
+/// A latency histogram of lock-free atomics, observed in whole milliseconds.
+#[derive(Debug, Default)]
 pub struct Histogram {
     buckets: [AtomicU64; LATENCY_BUCKETS_MS.len() + 1],
     sum_ms: AtomicU64,
-    count: AtomicU64,
 }
 
 impl Histogram {
@@ -24,32 +42,44 @@ impl Histogram {
         let i = LATENCY_BUCKETS_MS.iter().position(|b| value_ms <= *b).unwrap_or(LATENCY_BUCKETS_MS.len());
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         self.sum_ms.fetch_add(value_ms, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, b) in self.buckets.iter().enumerate() {
-            cumulative += b.load(Ordering::Relaxed);
-            match LATENCY_BUCKETS_MS.get(i) {
-                Some(le) => {
-                    let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
-                }
-                None => {
-                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-                }
-            }
+    /// Encodes the histogram as `{name}_seconds` (the encoder makes the buckets cumulative).
+    fn encode(&self, enc: &mut DescriptorEncoder, name: &str, help: &str) -> fmt::Result {
+        let buckets: Vec<(f64, u64)> = self
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let le = LATENCY_BUCKETS_MS.get(i).map_or(f64::INFINITY, |ms| *ms as f64 / 1e3);
+                (le, n.load(Ordering::Relaxed))
+            })
+            .collect();
+        // The count is the buckets' total, so `_count` always equals the `+Inf` bucket.
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        let sum = self.sum_ms.load(Ordering::Relaxed) as f64 / 1e3;
+        let mut m = enc.encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Histogram)?;
+        m.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+}
+
+/// One counter (`argus_{name}_total`) or gauge (`argus_{name}`, help starting with `GAUGE`).
+fn scalar(enc: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {
+    let name = format!("argus_{name}");
+    match help.strip_prefix(GAUGE) {
+        Some(help) => {
+            ConstGauge::new(value).encode(enc.encode_descriptor(&name, help, None, MetricType::Gauge)?)
         }
-        let _ = writeln!(out, "{name}_sum {}", self.sum_ms.load(Ordering::Relaxed));
-        let _ = writeln!(out, "{name}_count {}", self.count.load(Ordering::Relaxed));
+        None => {
+            ConstCounter::new(value).encode(enc.encode_descriptor(&name, help, None, MetricType::Counter)?)
+        }
     }
 }
 
 macro_rules! counters {
     ($($name:ident: $help:literal),* $(,)?) => {
         /// All of a node's metrics.
-        #[derive(Default)]
+        #[derive(Debug, Default)]
         pub struct Metrics {
             $(#[doc = $help] pub $name: AtomicU64,)*
             /// The protocol state's counters, as of its last event.
@@ -82,22 +112,22 @@ macro_rules! counters {
             pub fn core(&self) -> Counters {
                 self.core.lock().unwrap_or_else(|e| e.into_inner()).clone()
             }
+        }
 
-            /// Prometheus text exposition.
-            pub fn render(&self) -> String {
-                let mut out = String::new();
+        /// Read at each scrape.
+        impl Collector for Metrics {
+            fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
                 for (name, help, value) in self.core().each() {
-                    let _ = writeln!(out, "# HELP argus_{name} {help}");
-                    let _ = writeln!(out, "argus_{name} {value}");
+                    scalar(&mut enc, name, help, value)?;
                 }
-                $(
-                    let _ = writeln!(out, "# HELP argus_{} {}", stringify!($name), $help);
-                    let _ = writeln!(out, "argus_{} {}", stringify!($name), self.$name.load(Ordering::Relaxed));
-                )*
-                self.latency_stored_ms.render(&mut out, "argus_latency_stored_ms", "announce to stored result");
-                self.inference_ms.render(&mut out, "argus_inference_ms", "forward pass per image");
-                self.scheduling_overhead_ms.render(&mut out, "argus_scheduling_overhead_ms", "announce to stored minus inference");
-                out
+                $(scalar(&mut enc, stringify!($name), $help, self.$name.load(Ordering::Relaxed))?;)*
+                self.latency_stored_ms.encode(&mut enc, "argus_latency_stored", "announce (capture) to stored result")?;
+                self.inference_ms.encode(&mut enc, "argus_inference", "forward pass per image")?;
+                self.scheduling_overhead_ms.encode(
+                    &mut enc,
+                    "argus_scheduling_overhead",
+                    "announce to stored minus inference: the cost of scheduling",
+                )
             }
         }
     };
@@ -125,6 +155,13 @@ counters! {
     store_registers: "gauge: registers stored",
 }
 
+/// The node's registry: its own metrics, read at each scrape. `net::start` adds libp2p's.
+pub fn registry(metrics: &Arc<Metrics>) -> Registry {
+    let mut r = Registry::default();
+    r.register_collector(Box::new(metrics.clone()));
+    r
+}
+
 /// Adds one to a counter of refusals; returns the new count when it is 1, 2, 4, 8, ...: a
 /// log line then, so a flood of bad input cannot flood the log.
 pub(crate) fn log_worthy(counter: &AtomicU64) -> Option<u64> {
@@ -133,48 +170,4 @@ pub(crate) fn log_worthy(counter: &AtomicU64) -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn histogram_buckets_are_cumulative() {
-        let m = Metrics::default();
-        m.inference_ms.observe(3);
-        m.inference_ms.observe(3_000);
-        m.set_core(&Counters { images_processed: 2, ..Counters::default() });
-        m.queries_served.fetch_add(3, Ordering::Relaxed);
-        let text = m.render();
-        assert!(text.contains("argus_images_processed 2"), "{text}");
-        assert!(text.contains("argus_queries_served 3"), "{text}");
-        assert!(text.contains("argus_inference_ms_bucket{le=\"5\"} 1"), "{text}");
-        assert!(text.contains("argus_inference_ms_bucket{le=\"+Inf\"} 2"), "{text}");
-        assert!(text.contains("argus_inference_ms_sum 3003"), "{text}");
-    }
-
-    /// Every metric the shipped Grafana dashboard queries exists on a node's or the monitor's
-    /// `/metrics` (a renamed metric must take the dashboard with it).
-    #[test]
-    fn the_dashboard_queries_only_metrics_that_exist() {
-        let dashboard = include_str!("../../docs/grafana/argus-cluster.json");
-        let mut snap = crate::monitor::http::Snapshot::default();
-        snap.restarts_total.insert("exited".into(), 1);
-        snap.nodes.push(crate::monitor::http::NodeStatus { name: "n0".into(), ..Default::default() });
-        let exposed =
-            format!("{}{}", Metrics::default().render(), crate::monitor::http::render_metrics(&snap));
-        let names: std::collections::BTreeSet<&str> = exposed
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split(['{', ' ']).next())
-            .collect();
-        let queried: Vec<&str> = dashboard
-            .match_indices("argus_")
-            .map(|(i, _)| {
-                let rest = &dashboard[i..];
-                &rest[..rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len())]
-            })
-            .collect();
-        assert!(queried.len() >= 10, "the dashboard queries argus metrics: {queried:?}");
-        let missing: Vec<&&str> = queried.iter().filter(|q| !names.contains(**q)).collect();
-        assert!(missing.is_empty(), "the dashboard queries metrics nobody exposes: {missing:?}");
-    }
-}
+mod tests;

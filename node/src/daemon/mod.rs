@@ -107,7 +107,8 @@ pub async fn run(
         cfg.worker.thumbnail_px,
         done_tx,
     )?;
-    let (net, net_events) = crate::net::start(&key, &cfg.net, metrics.clone())?;
+    let mut registry = crate::metrics::registry(&metrics);
+    let (net, net_events) = crate::net::start(&key, &cfg.net, metrics.clone(), &mut registry)?;
     let token = |file: &Option<std::path::PathBuf>| {
         file.as_deref().map(crate::daemon::http::auth::load_token).transpose().map_err(|e| anyhow::anyhow!(e))
     };
@@ -180,6 +181,7 @@ pub async fn run(
         store: store.clone(),
         net,
         metrics,
+        registry: Arc::new(registry),
         core: cmd_tx,
         fault_ppm,
         query_timeout_ms: cfg.net.request_timeout_ms.min(3_000),

@@ -1,17 +1,25 @@
 //! The monitor's HTTP API on TCP (`IP:PORT`) or a Unix socket (`unix:/path`): `/v1/status`
-//! (JSON) and `/metrics` (Prometheus text). Handlers only read the latest snapshot the
-//! supervisor publishes; they never touch processes or the policy.
+//! (JSON) and `/metrics` (Prometheus text or OpenMetrics, see `metrics::exposition`). Handlers
+//! only read the latest snapshot the supervisor publishes; they never touch processes or the
+//! policy.
 
-use std::fmt::Write;
+use std::fmt;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
 use tokio::sync::watch;
 
 use super::MonitorError;
+use crate::metrics::exposition::{self, Format};
 pub use argus_interface::api::{MonitorNodeStatus as NodeStatus, MonitorStatus as Snapshot};
 
 /// A bound listener, TCP or Unix.
@@ -54,94 +62,193 @@ async fn get_status(State(s): State<watch::Receiver<Snapshot>>) -> impl IntoResp
     axum::Json(snap)
 }
 
-async fn get_metrics(State(s): State<watch::Receiver<Snapshot>>) -> impl IntoResponse {
-    let text = render_metrics(&s.borrow());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+async fn get_metrics(State(s): State<watch::Receiver<Snapshot>>, headers: HeaderMap) -> Response {
+    let snap = s.borrow().clone();
+    exposition::respond(&registry(snap), &headers)
 }
 
-/// The Prometheus text format of a snapshot.
-pub fn render_metrics(s: &Snapshot) -> String {
-    let mut o = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
-        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, v) in samples {
-            let _ = writeln!(o, "{name}{labels} {v}");
-        }
-    };
-    let one = |v: u64| vec![(String::new(), v)];
-    let single = [
-        ("argus_monitor_uptime_ms", "gauge", "Time since the monitor started.", s.uptime_ms),
-        (
+/// A registry over one snapshot (built per scrape: the snapshot is the state).
+fn registry(s: Snapshot) -> Registry {
+    let mut r = Registry::default();
+    r.register_collector(Box::new(SnapshotMetrics(s)));
+    r
+}
+
+/// The monitor's metrics in `format`.
+pub fn render_metrics(s: &Snapshot, format: Format) -> Result<String, std::fmt::Error> {
+    exposition::encode(&registry(s.clone()), format)
+}
+
+#[derive(Debug)]
+struct SnapshotMetrics(Snapshot);
+
+fn secs(ms: u64) -> f64 {
+    ms as f64 / 1e3
+}
+
+impl Collector for SnapshotMetrics {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        let s = &self.0;
+        let e = &mut enc;
+        one(
+            e,
+            "argus_monitor_uptime",
+            "Time since the monitor started.",
+            Some(Unit::Seconds),
+            ConstGauge::new(secs(s.uptime_ms)),
+        )?;
+        one(
+            e,
             "argus_monitor_peers_connected",
-            "gauge",
             "libp2p peers the monitor is connected to.",
-            s.peers_connected,
-        ),
-        ("argus_monitor_heartbeats_total", "counter", "Heartbeats heard from any node.", s.heartbeats_total),
-        (
-            "argus_monitor_unreachable_total",
-            "counter",
+            None,
+            ConstGauge::new(s.peers_connected),
+        )?;
+        one(
+            e,
+            "argus_monitor_heartbeats",
+            "Heartbeats heard from any node.",
+            None,
+            ConstCounter::new(s.heartbeats_total),
+        )?;
+        one(
+            e,
+            "argus_monitor_unreachable",
             "Times a node's heartbeats stopped reaching the monitor (nothing is restarted for it).",
-            s.unreachable_total,
-        ),
-        (
-            "argus_monitor_probes_failed_total",
-            "counter",
+            None,
+            ConstCounter::new(s.unreachable_total),
+        )?;
+        one(
+            e,
+            "argus_monitor_probes_failed",
             "Local health probes that failed or timed out.",
-            s.probes_failed_total,
-        ),
-        (
-            "argus_monitor_give_ups_total",
-            "counter",
+            None,
+            ConstCounter::new(s.probes_failed_total),
+        )?;
+        one(
+            e,
+            "argus_monitor_give_ups",
             "Nodes given up on (restart budget spent).",
-            s.give_ups_total,
-        ),
-    ];
-    for (name, kind, help, v) in single {
-        metric(name, kind, help, &one(v));
+            None,
+            ConstCounter::new(s.give_ups_total),
+        )?;
+        let verdicts =
+            [("pass".to_string(), s.verdicts_pass_total), ("fail".to_string(), s.verdicts_fail_total)];
+        let counters = |v: &[(String, u64)]| {
+            v.iter().map(|(k, n)| (k.clone(), ConstCounter::new(*n))).collect::<Vec<_>>()
+        };
+        labelled(
+            e,
+            "argus_monitor_verdicts",
+            "Audit verdicts heard from any node.",
+            None,
+            MetricType::Counter,
+            "result",
+            counters(&verdicts),
+        )?;
+        let restarts: Vec<_> = s.restarts_total.iter().map(|(k, n)| (k.clone(), *n)).collect();
+        labelled(
+            e,
+            "argus_monitor_restarts",
+            "Restarts decided, by reason.",
+            None,
+            MetricType::Counter,
+            "reason",
+            counters(&restarts),
+        )?;
+        per_node(e, s)
     }
-    let verdicts = vec![
-        ("{result=\"pass\"}".to_string(), s.verdicts_pass_total),
-        ("{result=\"fail\"}".to_string(), s.verdicts_fail_total),
-    ];
-    metric("argus_monitor_verdicts_total", "counter", "Audit verdicts heard from any node.", &verdicts);
-    let restarts: Vec<_> =
-        s.restarts_total.iter().map(|(k, v)| (format!("{{reason=\"{k}\"}}"), *v)).collect();
-    metric("argus_monitor_restarts_total", "counter", "Restarts decided, by reason.", &restarts);
-    let per_node = |f: &dyn Fn(&NodeStatus) -> Option<u64>| -> Vec<(String, u64)> {
-        s.nodes.iter().filter_map(|n| Some((format!("{{node=\"{}\"}}", n.name), f(n)?))).collect()
+}
+
+/// The per-node families, labelled `node`.
+fn per_node(e: &mut DescriptorEncoder, s: &Snapshot) -> fmt::Result {
+    let each = |f: &dyn Fn(&NodeStatus) -> u64| -> Vec<(String, ConstGauge<u64>)> {
+        s.nodes.iter().map(|n| (n.name.clone(), ConstGauge::new(f(n)))).collect()
     };
-    metric(
+    let gauge = MetricType::Gauge;
+    let up = each(&|n| u64::from(n.state == "up"));
+    labelled(
+        e,
         "argus_monitor_node_up",
-        "gauge",
         "1 when the node is up (ready line seen, not stopped).",
-        &per_node(&|n| Some(u64::from(n.state == "up"))),
-    );
-    metric(
+        None,
+        gauge,
+        "node",
+        up,
+    )?;
+    let gave_up = each(&|n| u64::from(n.state == "gave_up"));
+    labelled(
+        e,
         "argus_monitor_node_gave_up",
-        "gauge",
         "1 when the monitor gave up on the node.",
-        &per_node(&|n| Some(u64::from(n.state == "gave_up"))),
-    );
-    metric(
-        "argus_monitor_node_restarts_total",
-        "counter",
+        None,
+        gauge,
+        "node",
+        gave_up,
+    )?;
+    let restarts = s.nodes.iter().map(|n| (n.name.clone(), ConstCounter::new(n.restarts))).collect();
+    labelled(
+        e,
+        "argus_monitor_node_restarts",
         "Restarts of the node.",
-        &per_node(&|n| Some(n.restarts)),
-    );
-    metric(
-        "argus_monitor_node_heartbeat_age_ms",
-        "gauge",
+        None,
+        MetricType::Counter,
+        "node",
+        restarts,
+    )?;
+    // No sample for a node not heard from yet.
+    let age: Vec<_> = s
+        .nodes
+        .iter()
+        .filter_map(|n| Some((n.name.clone(), ConstGauge::new(secs(n.last_heartbeat_age_ms?)))))
+        .collect();
+    labelled(
+        e,
+        "argus_monitor_node_heartbeat_age",
         "Time since the node's last heartbeat.",
-        &per_node(&|n| n.last_heartbeat_age_ms),
-    );
-    metric(
+        Some(Unit::Seconds),
+        gauge,
+        "node",
+        age,
+    )?;
+    let fails = each(&|n| u64::from(n.audit_fails));
+    labelled(
+        e,
         "argus_monitor_node_audit_fails",
-        "gauge",
         "FAIL verdicts against the node in the audit window.",
-        &per_node(&|n| Some(u64::from(n.audit_fails))),
-    );
-    o
+        None,
+        gauge,
+        "node",
+        fails,
+    )
+}
+
+/// A family of one unlabelled sample.
+fn one(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<Unit>,
+    m: impl EncodeMetric,
+) -> fmt::Result {
+    m.encode(e.encode_descriptor(name, help, unit.as_ref(), m.metric_type())?)
+}
+
+/// A family with one sample per value of the label `key` (none at all is a valid family).
+fn labelled<M: EncodeMetric>(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<Unit>,
+    kind: MetricType,
+    key: &str,
+    samples: Vec<(String, M)>,
+) -> fmt::Result {
+    let mut family = e.encode_descriptor(name, help, unit.as_ref(), kind)?;
+    for (value, m) in samples {
+        m.encode(family.encode_family(&[(key, value.as_str())])?)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -160,19 +267,22 @@ mod tests {
             ..Default::default()
         });
         s.nodes.push(NodeStatus { name: "n1".into(), state: "starting".into(), ..Default::default() });
-        let m = render_metrics(&s);
+        let m = render_metrics(&s, Format::Text).unwrap();
         for line in [
+            "# TYPE argus_monitor_heartbeats_total counter",
             "argus_monitor_heartbeats_total 12",
             "argus_monitor_verdicts_total{result=\"fail\"} 3",
             "argus_monitor_restarts_total{reason=\"failed_audits\"} 1",
             "argus_monitor_node_up{node=\"n0\"} 1",
             "argus_monitor_node_up{node=\"n1\"} 0",
-            "argus_monitor_node_heartbeat_age_ms{node=\"n0\"} 250",
+            "argus_monitor_node_restarts_total{node=\"n0\"} 1",
+            "# TYPE argus_monitor_node_heartbeat_age_seconds gauge",
+            "argus_monitor_node_heartbeat_age_seconds{node=\"n0\"} 0.25",
         ] {
             assert!(m.lines().any(|l| l == line), "missing {line:?} in\n{m}");
         }
         assert!(
-            !m.contains("argus_monitor_node_heartbeat_age_ms{node=\"n1\"}"),
+            !m.contains("argus_monitor_node_heartbeat_age_seconds{node=\"n1\"}"),
             "no age without a heartbeat"
         );
     }

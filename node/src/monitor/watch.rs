@@ -10,6 +10,7 @@ use argus_protocol::ids::ImageId;
 use argus_protocol::messages::GossipMessage;
 use argus_protocol::rpc::{FetchResponse, QueryResponse, SyncResponse};
 use libp2p::identity::Keypair;
+use libp2p::metrics::Registry;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::mpsc;
@@ -53,8 +54,10 @@ pub fn join(cfg: &MonitorConfig) -> Result<(NetHandle, mpsc::Receiver<NetEvent>,
         network_key: cfg.network_key.clone(),
         ..Default::default()
     };
-    let (net, events) = crate::net::start(&key, &net_cfg, Arc::new(Metrics::default()))
-        .map_err(|e| MonitorError::Net(e.to_string()))?;
+    // The monitor's own swarm counters are not exposed: its /metrics is the supervisor's view.
+    let (net, events) =
+        crate::net::start(&key, &net_cfg, Arc::new(Metrics::default()), &mut Registry::default())
+            .map_err(|e| MonitorError::Net(e.to_string()))?;
     Ok((net, events, me))
 }
 

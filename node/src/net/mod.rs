@@ -4,7 +4,8 @@
 //! - `behaviour`: gossipsub (tuned for 2-50 peers, scored), mDNS, request-response, gating.
 //! - `codec`: CBOR request-response codec with size limits.
 //! - `gossip`: structural validation of incoming gossip, and why a message was refused.
-//! - `swarm`: the event loop; validates gossip and reports to gossipsub.
+//! - `swarm`: the event loop; validates gossip and reports to gossipsub; records libp2p's
+//!   swarm, gossipsub and ping metrics.
 //! - `topics`: topic names and which message travels where.
 //! - `wedge`: gossip streams that stopped carrying anything (a libp2p-gossipsub behaviour).
 
@@ -27,6 +28,7 @@ use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::transport::Boxed;
 use libp2p::core::upgrade;
 use libp2p::identity::Keypair;
+use libp2p::metrics::Registry;
 use libp2p::{Multiaddr, PeerId, Transport, noise, tcp, yamux};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
@@ -191,11 +193,13 @@ impl NetHandle {
     }
 }
 
-/// Builds the swarm, starts listening and spawns the swarm task.
+/// Builds the swarm, starts listening and spawns the swarm task. libp2p's own swarm, gossipsub
+/// and ping metrics (`libp2p_*`) are registered on `registry`.
 pub fn start(
     key: &Keypair,
     cfg: &NetConfig,
     metrics: Arc<Metrics>,
+    registry: &mut Registry,
 ) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
     let request_timeout = Duration::from_millis(cfg.request_timeout_ms);
@@ -238,6 +242,7 @@ pub fn start(
         cmd_rx,
         ev_tx,
         metrics,
+        libp2p::metrics::Metrics::new(registry),
         bootstrap,
         Duration::from_millis(cfg.redial_max_backoff_ms),
     );

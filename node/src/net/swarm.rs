@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, MessageAcceptance};
+use libp2p::metrics::Recorder;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, multiaddr::Protocol};
@@ -50,6 +51,8 @@ pub struct SwarmTask {
     commands: mpsc::Receiver<NetCommand>,
     events: mpsc::Sender<NetEvent>,
     metrics: Arc<Metrics>,
+    /// libp2p's swarm, gossipsub and ping metrics: only recorded here, never read.
+    p2p: libp2p::metrics::Metrics,
     bootstrap: Vec<Bootstrap>,
     redial_max: Duration,
     inbound: HashMap<u64, Channel>,
@@ -73,6 +76,7 @@ impl SwarmTask {
         commands: mpsc::Receiver<NetCommand>,
         events: mpsc::Sender<NetEvent>,
         metrics: Arc<Metrics>,
+        p2p: libp2p::metrics::Metrics,
         bootstrap: Vec<Multiaddr>,
         redial_max: Duration,
     ) -> Self {
@@ -92,6 +96,7 @@ impl SwarmTask {
             commands,
             events,
             metrics,
+            p2p,
             bootstrap,
             redial_max,
             inbound: HashMap::new(),
@@ -221,8 +226,12 @@ impl SwarmTask {
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        self.p2p.record(&event);
         match event {
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.on_gossip(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => {
+                self.p2p.record(&e);
+                self.on_gossip(e)
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(e)) => self.on_mdns(e),
             SwarmEvent::Behaviour(BehaviourEvent::Fetch(e)) => {
                 self.on_rr(e, Channel::Fetch, InboundRequest::Fetch, Response::Fetch)
@@ -235,6 +244,7 @@ impl SwarmTask {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Blocks(_)) => {}
             SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => {
+                self.p2p.record(&e);
                 if let Err(failure) = e.result {
                     debug!(peer = %e.peer, %failure, "ping failed: closing the connection");
                     self.swarm.close_connection(e.connection);

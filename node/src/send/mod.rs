@@ -21,6 +21,7 @@ use argus_protocol::messages::{GossipMessage, ImageAnnouncement};
 use argus_protocol::rpc::{FetchResponse, QueryRequest, QueryResponse, SyncResponse};
 use libp2p::PeerId;
 use libp2p::identity::Keypair;
+use libp2p::metrics::Registry;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -230,7 +231,9 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     if !args.net.listen.is_empty() {
         cfg.listen = args.net.listen.clone();
     }
-    let (net, mut events) = crate::net::start(&key, &cfg, Arc::new(Metrics::default()))?;
+    // The sender serves no /metrics: its network counters go nowhere.
+    let (net, mut events) =
+        crate::net::start(&key, &cfg, Arc::new(Metrics::default()), &mut Registry::default())?;
     lines::print(&SendLine::Ready { peer_id: me.to_string() });
     let mut sent = Sent { model, inline_max: args.inline_max_bytes, ..Sent::default() };
     let mut nodes = HashSet::new();

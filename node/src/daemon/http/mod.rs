@@ -12,7 +12,7 @@ use argus_protocol::ids::ImageId;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -215,8 +215,9 @@ async fn upload_image(State(s): State<HttpState>, Query(q): Query<UploadQuery>, 
     }
 }
 
-async fn metrics(State(s): State<HttpState>) -> Response {
-    ([("content-type", "text/plain; version=0.0.4")], s.metrics.render()).into_response()
+/// Classic text or OpenMetrics, as the scraper asks (see `metrics::exposition`).
+async fn metrics(State(s): State<HttpState>, headers: HeaderMap) -> Response {
+    crate::metrics::exposition::respond(&s.registry, &headers)
 }
 
 fn parse_peers(b: &PeersBody) -> Result<Vec<PeerId>, (StatusCode, String)> {

@@ -27,6 +27,8 @@ pub struct HttpState {
     pub store: StoreHandle,
     pub net: NetHandle,
     pub metrics: Arc<Metrics>,
+    /// `metrics` and libp2p's, for `/metrics`.
+    pub registry: Arc<prometheus_client::registry::Registry>,
     pub core: mpsc::Sender<Command>,
     pub fault_ppm: Arc<AtomicU32>,
     pub query_timeout_ms: u64,

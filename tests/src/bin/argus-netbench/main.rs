@@ -4,7 +4,7 @@
 //!    (images stored per second) is measured.
 //! 2. Light load: the same nodes together, images at a low rate; the added latency of scheduling
 //!    per image is announce -> stored (`first_ts_ms - captured_at_ms` of the stored result)
-//!    minus the worker's mean inference time (from its `argus_inference_ms` histogram).
+//!    minus the worker's mean inference time (from its `argus_inference_seconds` histogram).
 //! 3. Saturation: the nodes together are flooded; throughput as a share of the sum of the
 //!    standalone throughputs is the efficiency of sharing the work.
 //!
@@ -23,7 +23,7 @@ use argus_model::scene::{self, SceneConfig};
 use argus_tests::{NodeProc, TempDir, block_on, send_lines, wait_until};
 
 mod report;
-use report::{histogram, histogram_mean, print_busy, print_counters, print_per_node, processed};
+use report::{inference_mean_ms, inference_ms, print_busy, print_counters, print_per_node, processed};
 
 struct Opts {
     nodes: usize,
@@ -224,7 +224,7 @@ fn main() -> anyhow::Result<()> {
         let node = start_node(&tmp.0.join("alone"), i, &[], o.audit_ratio)?;
         let sent = send_dir(&dir, &[node.addr()], o.flood_rate, 1, o.inline_max)?;
         let (tput, _) = throughput(&node, sent, Duration::from_secs(600))?;
-        let per_image = histogram_mean(&node, "argus_inference_ms").unwrap_or(0.0);
+        let per_image = inference_mean_ms(&node).unwrap_or(0.0);
         println!("standalone n{i}: {sent} images, {tput:.1} images/s ({per_image:.1} ms per image)");
         standalone.push(tput);
         drop(node);
@@ -254,10 +254,8 @@ fn main() -> anyhow::Result<()> {
     let dir = batch(o.light_images, "light")?;
     let sent = send_dir(&dir, &all, o.light_rate, n, o.inline_max)?;
     let (_, results) = throughput(&nodes[0], sent, Duration::from_secs(300))?;
-    let mean_inf: std::collections::HashMap<String, f64> = nodes
-        .iter()
-        .map(|nd| (nd.peer_id.clone(), histogram_mean(nd, "argus_inference_ms").unwrap_or(0.0)))
-        .collect();
+    let mean_inf: std::collections::HashMap<String, f64> =
+        nodes.iter().map(|nd| (nd.peer_id.clone(), inference_mean_ms(nd).unwrap_or(0.0))).collect();
     let mut latency: Vec<f64> = results.iter().map(|r| r.2.saturating_sub(r.1) as f64).collect();
     let mut overhead: Vec<f64> = results
         .iter()
@@ -285,7 +283,7 @@ fn main() -> anyhow::Result<()> {
     let gossip_before: Vec<u64> = nodes.iter().map(|nd| counter(nd, "gossip_received")).collect();
     let audits_before: u64 = nodes.iter().map(|nd| counter(nd, "audits_performed")).sum();
     let busy_before: Vec<(f64, f64)> =
-        nodes.iter().map(|nd| histogram(nd, "argus_inference_ms").unwrap_or((0.0, 0.0))).collect();
+        nodes.iter().map(|nd| inference_ms(nd).unwrap_or((0.0, 0.0))).collect();
     let sent = send_dir(&flood, &all, o.flood_rate, n, o.inline_max)?;
     let stored_all = match throughput(&nodes[0], before + sent, Duration::from_secs(120 + sent as u64 / 2)) {
         Ok((_, s)) => s,

@@ -94,17 +94,23 @@ pub(crate) fn histogram(node: &NodeProc, name: &str) -> Option<(f64, f64)> {
     Some((get("sum")?, get("count")?))
 }
 
-/// Mean of a Prometheus histogram (`_sum / _count`).
-pub(crate) fn histogram_mean(node: &NodeProc, name: &str) -> Option<f64> {
-    let (sum, count) = histogram(node, name)?;
+/// The node's inference histogram (`argus_inference_seconds`): its sum in ms, and its count.
+pub(crate) fn inference_ms(node: &NodeProc) -> Option<(f64, f64)> {
+    let (sum_s, count) = histogram(node, "argus_inference_seconds")?;
+    Some((sum_s * 1e3, count))
+}
+
+/// The node's mean inference time per image, ms.
+pub(crate) fn inference_mean_ms(node: &NodeProc) -> Option<f64> {
+    let (sum, count) = inference_ms(node)?;
     (count > 0.0).then(|| sum / count)
 }
 
-/// How busy each node's inference was over a window: the growth of its `argus_inference_ms`
+/// How busy each node's inference was over a window: the growth of its `argus_inference_seconds`
 /// sum (each job's share of its batch's time) against the window, and its time per image.
 pub(crate) fn print_busy(nodes: &[NodeProc], before: &[(f64, f64)], window_ms: u64) {
     for (i, nd) in nodes.iter().enumerate() {
-        let (sum, count) = histogram(nd, "argus_inference_ms").unwrap_or((0.0, 0.0));
+        let (sum, count) = inference_ms(nd).unwrap_or((0.0, 0.0));
         let (ds, dc) = (sum - before[i].0, count - before[i].1);
         println!(
             "n{i}: inference busy {:.2} s of {:.2} s ({:.0} %), {:.1} ms per image",
