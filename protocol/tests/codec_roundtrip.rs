@@ -91,11 +91,14 @@ fn byte_fields_are_cbor_byte_strings() {
     let r = result_msg();
     let body = argus_protocol::encode(&GossipMessage::Result(r.clone()), MAX_GOSSIP_BYTES).unwrap();
     assert!(contains(&body, &[&[0x58, 0x40][..], &r.attestation.signature].concat()));
+    // The thumbnail: a byte string holding the JPEG.
+    let jpeg = &r.meta.thumbnail.as_ref().unwrap().jpeg;
+    assert!(contains(&body, &[&[0x40 + jpeg.len() as u8][..], jpeg].concat()));
     let fp = argus_protocol::encode(&ranges()[0], 1024).unwrap();
     assert!(contains(&fp, &[&[0x58, 0x20][..], &[7; 32]].concat()));
     // The envelope's body too.
     let env = encode_gossip(&GossipMessage::Result(r)).unwrap();
-    assert_eq!(&env[..4], &[0xa2, 0x61, b'v', 0x03]);
+    assert_eq!(&env[..4], &[0xa2, 0x61, b'v', 0x04]);
 }
 
 #[test]

@@ -70,6 +70,20 @@ fn the_console_lists_the_nodes_and_draws_detections_in_chromium() {
     }
     assert!(dom.matches("class=\"up\"").count() >= 3, "all three up");
     assert!(dom.contains("<rect class=\"box\""), "no detection drawn: {dom}");
+    // Drawn over its thumbnail, which the node serves from the register.
+    assert!(dom.contains("<image class=\"thumb\""), "no thumbnail drawn: {dom}");
+    let endpoint = argus_interface::http::Endpoint::parse(&b.http);
+    let path = format!("/images/{}/thumbnail.jpg", ids[0]);
+    let thumb =
+        block_on(argus_interface::http::get(&endpoint, &path, Duration::from_secs(10))).unwrap().unwrap();
+    assert_eq!(thumb.status, 200, "every replica serves the thumbnail");
+    let img = argus_model::decode_image(&thumb.body).expect("a decodable JPEG");
+    assert!(
+        img.width().max(img.height()) <= 160 && thumb.body.len() <= 16 * 1024,
+        "{}x{}",
+        img.width(),
+        img.height()
+    );
     assert!(console_errors(&log).is_empty(), "console errors: {:?}", console_errors(&log));
 
     let (page, log) = load(browser, &format!("http://{}/images/{}", a.http, ids[0]), &["--dump-dom".into()]);
