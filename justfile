@@ -104,6 +104,10 @@ fuzz-afl SECONDS="600":
 crash-kill KILLS="100": build
     cargo run -q -p argus-tests --bin argus-crashkill -- --kills {{KILLS}}
 
+# Content queries on N stored results (default 1,000,000): p50 and p99 per page, index disk cost.
+bench-query *ARGS:
+    cargo run -q -p argus-tests --bin argus-querybench -- {{ARGS}}
+
 # Each node's standalone throughput, the latency scheduling adds, and throughput at saturation
 # as a share of the standalone sum.
 # Network benchmark on loopback (nodes pinned to cores).

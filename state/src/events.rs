@@ -64,18 +64,22 @@ pub struct Job {
     pub purpose: Purpose,
 }
 
+/// Our own result for an image we won, before it is signed and stored.
+#[derive(Debug, Clone)]
+pub struct Fresh {
+    pub model: ModelRef,
+    pub captured_at_ms: u64,
+    pub detections: Vec<Detection>,
+    pub inference_ms: u32,
+    /// The image's source name and thumbnail, kept with the register.
+    pub meta: ImageMeta,
+}
+
 /// What a store read is for; it comes back with the register read.
 #[derive(Debug, Clone)]
 pub enum ReadFor {
     /// Our fresh result: vote for an agreeing stored candidate, then sign, store, publish.
-    Adopt {
-        model: ModelRef,
-        captured_at_ms: u64,
-        detections: Vec<Detection>,
-        inference_ms: u32,
-        /// The image's source name and thumbnail, kept with the register.
-        meta: ImageMeta,
-    },
+    Adopt(Fresh),
     /// Our audit's recomputation: compare it with the worker's stored candidate.
     Audit { worker: PeerId, digest: ResultDigest, model: ModelRef, detections: Vec<Detection> },
     /// A PASS verdict: add the auditor's attestation to the worker's candidate.

@@ -15,7 +15,7 @@ use argus_protocol::result::result_digest;
 use tracing::{debug, info, warn};
 
 use crate::counters::Hist;
-use crate::events::{AfterWrite, Bytes, Job, Out, Purpose, ReadFor};
+use crate::events::{AfterWrite, Bytes, Fresh, Job, Out, Purpose, ReadFor};
 use crate::images::Entry;
 use crate::sched::Action;
 use crate::state::State;
@@ -274,13 +274,13 @@ impl State {
                     source: self.images.get(&job.image).map(|e| e.source_name.clone()).unwrap_or_default(),
                     thumbnail,
                 };
-                let then = ReadFor::Adopt {
+                let then = ReadFor::Adopt(Fresh {
                     model: job.model,
                     captured_at_ms: job.captured_at_ms,
                     detections,
                     inference_ms,
                     meta,
-                };
+                });
                 self.out.push(Out::Read { image: job.image, then });
             }
             Purpose::Audit { worker, digest } => {
@@ -292,9 +292,7 @@ impl State {
 
     pub(crate) fn on_read(&mut self, image: ImageId, stored: Option<Register>, then: ReadFor) {
         match then {
-            ReadFor::Adopt { model, captured_at_ms, detections, inference_ms, meta } => {
-                self.finish_work(image, stored, model, captured_at_ms, detections, inference_ms, meta)
-            }
+            ReadFor::Adopt(fresh) => self.finish_work(image, stored, fresh),
             ReadFor::Audit { worker, digest, model, detections } => {
                 self.finish_audit(image, stored, worker, digest, model, detections)
             }
@@ -309,16 +307,8 @@ impl State {
     /// peer's result for this image may already be stored (a duplicate after a missed bid or a
     /// takeover): when ours agrees with a stored candidate within the audit tolerance, we vote
     /// for that candidate instead of adding one that differs only in float rounding.
-    fn finish_work(
-        &mut self,
-        image: ImageId,
-        stored: Option<Register>,
-        model: argus_protocol::model_ref::ModelRef,
-        captured_at_ms: u64,
-        mine: Vec<Detection>,
-        inference_ms: u32,
-        meta: ImageMeta,
-    ) {
+    fn finish_work(&mut self, image: ImageId, stored: Option<Register>, fresh: Fresh) {
+        let Fresh { model, captured_at_ms, detections: mine, inference_ms, meta } = fresh;
         let mut digest = result_digest(&model, &mine);
         let mut detections = mine;
         if let Some(reg) = &stored

@@ -169,7 +169,7 @@ pub fn merge_pages(
         .map(|(reg, n)| (cursor_of(&reg), reg, n))
         .filter(|(c, reg, _)| in_page(c) && matches(reg, q))
         .collect();
-    items.sort_by(|a, b| a.0.cmp(&b.0));
+    items.sort_by_key(|item| item.0);
     let limit = q.limit as usize;
     let next = if items.len() > limit {
         items.truncate(limit);
