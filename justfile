@@ -1,8 +1,9 @@
 # argus task runner. `just --list` shows every recipe. Plain cargo commands work too (README).
 
-# Build every binary once (dev profile; dependencies are optimised, see Cargo.toml).
+# Build the node and the scenario runner (dev profile; the crates where speed matters are
+# optimised, see Cargo.toml). `cargo build --workspace --bins` builds the tools too.
 build:
-    cargo build --workspace --bins
+    cargo build -p argus-node -p argus-scenario
 
 # Run the whole test suite (the README's test command).
 test:
@@ -18,8 +19,8 @@ scenario NAME *ARGS:
     if grep -Eq '^[[:space:]]*backend[[:space:]]*=[[:space:]]*"wgpu"' "scenarios/{{NAME}}.toml"; then
         features=(--features argus-node/wgpu)
     fi
-    cargo build --workspace --bins "${features[@]}"
-    cargo run -q -p argus-scenario -- run "scenarios/{{NAME}}.toml" {{ARGS}}
+    cargo build -p argus-node -p argus-scenario "${features[@]}"
+    "${CARGO_TARGET_DIR:-target}/debug/argus-scenario" run "scenarios/{{NAME}}.toml" {{ARGS}}
 
 # Run every scenario file one after another.
 scenarios:
@@ -52,7 +53,7 @@ detect *ARGS:
 
 # Retrain the detector (about 30 minutes on 2 cores) into model/weights/.
 train *ARGS:
-    cargo run --release -p argus-model -- train {{ARGS}}
+    cargo run --release -p argus-model --features train -- train {{ARGS}}
 
 # Evaluate the shipped detector on scenes from unseen seeds.
 eval *ARGS:

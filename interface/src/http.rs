@@ -212,10 +212,10 @@ fn cut_off(e: &hyper::Error) -> bool {
 /// hyper's error as ours: an unparsable or cut-off response is malformed, the rest is I/O.
 fn failed(who: &str, e: hyper::Error) -> HttpError {
     let who = who.to_string();
-    if e.is_parse_too_large() {
-        HttpError::TooLarge(who)
-    } else if e.is_parse() || e.is_parse_status() {
-        HttpError::Malformed(who, "not a valid HTTP/1.x response head")
+    // (hyper's `is_parse_too_large` exists only with its server feature: a response head over
+    // hyper's limit is reported as malformed.)
+    if e.is_parse() || e.is_parse_status() {
+        HttpError::Malformed(who, "not a valid HTTP/1.x response head, or one over hyper's size limit")
     } else if e.is_incomplete_message() || cut_off(&e) {
         HttpError::Malformed(who, "connection closed before the response was complete")
     } else {

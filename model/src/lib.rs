@@ -15,7 +15,7 @@
 //! - `data`: letterboxing, normalisation and training targets.
 //! - `model`: the network (`ModelConfig`, `DetectorNet`), FLOP count.
 //! - `loss`: focal heatmap loss + L1 offset/size losses.
-//! - `training`: the training loop (`TrainingConfig`, `train`).
+//! - `training`: the training loop (`TrainingConfig`, `train`; the `train` feature).
 //! - `decode`: head decoding, score threshold, NMS, IoU.
 //! - `inference`: `Detector` (one model on one backend), the object the node uses.
 //! - `weights`: embedded / file weights, burnpack save and load, BLAKE3 identity.
@@ -45,6 +45,7 @@ pub mod render;
 pub mod rng;
 pub mod scene;
 pub mod shapes;
+#[cfg(feature = "train")]
 pub mod training;
 pub mod weights;
 

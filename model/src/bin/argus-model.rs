@@ -5,13 +5,16 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use argus_model::scene::{self, ImageFormat, SceneConfig};
+#[cfg(feature = "train")]
 use argus_model::training::{self, TrainingConfig};
 use argus_model::{BackendKind, Detector, ModelKind, WeightsSource, decode_image, draw, eval};
+#[cfg(feature = "train")]
 use burn::config::Config as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[path = "argus-model/cli_bench.rs"]
 mod cli_bench;
+#[cfg(feature = "train")]
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -140,6 +143,7 @@ enum Format {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
+        #[cfg(feature = "train")]
         Command::Train {
             backend,
             config,
@@ -162,6 +166,12 @@ fn main() -> Result<()> {
             let summary = train(&cfg, backend, &out, !no_progress)?;
             println!("{}", serde_json::to_string(&summary)?);
             println!("weights: {} -> {}", summary.weights_hash, out.display());
+        }
+        #[cfg(not(feature = "train"))]
+        Command::Train { .. } => {
+            anyhow::bail!(
+                "this build cannot train (no burn autodiff): cargo run --release -p argus-model --features train -- train ..."
+            )
         }
         Command::Eval { seed, count, backend, weights, batch } => {
             let det = load(ModelKind::Shapes, backend, weights, true)?;
@@ -195,8 +205,10 @@ fn main() -> Result<()> {
 }
 
 /// Log line interval (steps) printed above the progress bar, so logs keep the loss curve.
+#[cfg(feature = "train")]
 const TRAIN_LOG_EVERY: usize = 50;
 
+#[cfg(feature = "train")]
 fn train(
     cfg: &TrainingConfig,
     backend: BackendKind,
