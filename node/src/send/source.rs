@@ -31,13 +31,7 @@ pub(super) enum Source {
     },
 }
 
-/// What a source has now.
-pub(super) enum Next {
-    Image(anyhow::Result<Vec<u8>>),
-    /// Nothing yet (a watched folder, a stream between frames): ask again at the next tick.
-    Wait,
-    End,
-}
+pub(super) use super::stream::Next;
 
 impl Source {
     pub(super) fn next(&mut self) -> Next {

@@ -19,7 +19,13 @@ use anyhow::{Context, bail};
 use argus_protocol::limits::MAX_IMAGE_BYTES;
 use tracing::{info, warn};
 
-use super::source::Next;
+/// What a source has now.
+pub(super) enum Next {
+    Image(anyhow::Result<Vec<u8>>),
+    /// Nothing yet (a watched folder, a stream between frames): ask again at the next tick.
+    Wait,
+    End,
+}
 
 /// Frames waiting for the sender.
 const QUEUE_FRAMES: usize = 8;

@@ -11,27 +11,28 @@
 //! checked against the register itself (`matches`) before it is answered.
 //!
 //! Entries follow the register: a merge that changes the winner, the capture time or the
-//! source moves them in the same transaction (`update`).
-
-use std::ops::Bound;
+//! source moves them in the same transaction (`update`). The queries that walk the index and
+//! read the registers it names are in `query`.
 
 use argus_protocol::ids::ImageId;
 use argus_protocol::register::Register;
 use argus_protocol::search::{Cursor, Search};
-use heed::{RoTxn, RwTxn, WithoutTls};
+use heed::RwTxn;
+use heed::types::Bytes;
 
 use super::StoreError;
-use super::lmdb::{self, Dbs};
+
+/// The index database.
+pub type Index<'e> = heed::Database<'e, Bytes, Bytes>;
 
 pub const CONTENT_KEY_BYTES: usize = 8 + 8 + 8 + 32;
-const ANY: [u8; 8] = [0; 8];
-/// Most index entries one page walks before it answers with what it found and a cursor: a
-/// filter on a high `min_score` cannot make one request walk the whole index.
-pub const MAX_SCANNED_PER_PAGE: usize = 100_000;
+/// The tag that stands for "any source" or "any label".
+pub const ANY: [u8; 8] = [0; 8];
 
-type Key = [u8; CONTENT_KEY_BYTES];
+pub type Key = [u8; CONTENT_KEY_BYTES];
 
-fn tag(name: &str) -> [u8; 8] {
+/// The 8-byte tag of a source or label name (never `ANY`).
+pub fn tag(name: &str) -> [u8; 8] {
     let mut t = [0u8; 8];
     t.copy_from_slice(&blake3::hash(name.as_bytes()).as_bytes()[..8]);
     if t == ANY {
@@ -40,7 +41,8 @@ fn tag(name: &str) -> [u8; 8] {
     t
 }
 
-fn key(source: [u8; 8], label: [u8; 8], ms: u64, image: &ImageId) -> Key {
+/// The index key of an image under a source and label tag.
+pub fn key(source: [u8; 8], label: [u8; 8], ms: u64, image: &ImageId) -> Key {
     let mut k = [0u8; CONTENT_KEY_BYTES];
     k[..8].copy_from_slice(&source);
     k[8..16].copy_from_slice(&label);
@@ -49,7 +51,8 @@ fn key(source: [u8; 8], label: [u8; 8], ms: u64, image: &ImageId) -> Key {
     k
 }
 
-fn position(k: &[u8]) -> Result<Cursor, StoreError> {
+/// Where an index key stands in (capture time, image id) order.
+pub fn position(k: &[u8]) -> Result<Cursor, StoreError> {
     if k.len() != CONTENT_KEY_BYTES {
         return Err(StoreError::Corrupt("content index key of wrong length".into()));
     }
@@ -93,17 +96,22 @@ pub(crate) fn entries(reg: &Register) -> Vec<(Key, f32)> {
 }
 
 /// Moves a register's entries from what `old` had to what `new` has.
-pub fn update(dbs: &Dbs, wtxn: &mut RwTxn, old: Option<&Register>, new: &Register) -> Result<(), StoreError> {
+pub fn update(
+    index: &Index,
+    wtxn: &mut RwTxn,
+    old: Option<&Register>,
+    new: &Register,
+) -> Result<(), StoreError> {
     let old = old.map(entries).unwrap_or_default();
     let new = entries(new);
     for (k, _) in &old {
         if !new.iter().any(|(n, _)| n == k) {
-            dbs.by_content.delete(wtxn, k)?;
+            index.delete(wtxn, k)?;
         }
     }
     for (k, score) in &new {
         if !old.contains(&(*k, *score)) {
-            dbs.by_content.put(wtxn, k, &score.to_be_bytes())?;
+            index.put(wtxn, k, &score.to_be_bytes())?;
         }
     }
     Ok(())
@@ -123,101 +131,4 @@ pub fn matches(reg: &Register, q: &Search) -> bool {
         // As the "any label" entry: the highest score, 0 for an empty result.
         None => labels.iter().map(|(_, s)| *s).fold(0.0f32, f32::max) >= q.min_score,
     }
-}
-
-/// One page of a content query, in (capture time, image id) order: the matching registers
-/// (at most `q.limit`) and where the next page starts (`None`: the range is done).
-pub fn search(
-    dbs: &Dbs,
-    txn: &RoTxn<WithoutTls>,
-    q: &Search,
-    max_scanned: usize,
-) -> Result<(Vec<Register>, Option<Cursor>), StoreError> {
-    let source = q.source.as_deref().map_or(ANY, tag);
-    let label = q.label.as_deref().map_or(ANY, tag);
-    let lo = match q.after {
-        Some(c) => Bound::Excluded(key(source, label, c.ms, &c.image_id)),
-        None => Bound::Included(key(source, label, q.from_ms, &ImageId([0; 32]))),
-    };
-    let hi = Bound::Excluded(key(source, label, q.to_ms, &ImageId([0; 32])));
-    let range = (lo.as_ref().map(|k| k.as_slice()), hi.as_ref().map(|k| k.as_slice()));
-    let mut found = Vec::new();
-    let mut last: Option<Cursor> = None;
-    for (scanned, item) in dbs.by_content.range(txn, &range)?.enumerate() {
-        if found.len() >= q.limit as usize || scanned >= max_scanned {
-            return Ok((found, last));
-        }
-        let (k, v) = item?;
-        let at = position(k)?;
-        last = Some(at);
-        let score = f32::from_be_bytes(
-            v.try_into().map_err(|_| StoreError::Corrupt("content index value of wrong length".into()))?,
-        );
-        if score < q.min_score {
-            continue;
-        }
-        match lmdb::get(dbs, txn, &at.image_id)? {
-            Some(reg) if reg.captured_at_ms() == at.ms && matches(&reg, q) => found.push(reg),
-            Some(_) => {}
-            None => return Err(StoreError::Corrupt(format!("content index names missing {}", at.image_id))),
-        }
-    }
-    Ok((found, None))
-}
-
-/// Rebuilds every register's time-index hash and content entries (schema migration).
-pub fn rebuild(dbs: &Dbs, wtxn: &mut RwTxn) -> Result<u64, StoreError> {
-    let ids: Vec<ImageId> = dbs
-        .registers
-        .iter(wtxn)?
-        .map(|item| {
-            let (k, _) = item?;
-            ImageId::from_slice(k).map_err(|e| StoreError::Corrupt(e.to_string()))
-        })
-        .collect::<Result<_, StoreError>>()?;
-    for id in &ids {
-        if let Some(reg) = lmdb::get(dbs, wtxn, id)? {
-            dbs.by_time.put(wtxn, &lmdb::time_key(reg.captured_at_ms(), id), &reg.state_hash())?;
-            update(dbs, wtxn, None, &reg)?;
-        }
-    }
-    Ok(ids.len() as u64)
-}
-
-/// The newest `limit` registers that match `label` and `source` (`None`: any), newest first:
-/// the console's filtered view.
-pub fn newest(
-    dbs: &Dbs,
-    txn: &RoTxn<WithoutTls>,
-    label: Option<&str>,
-    source: Option<&str>,
-    limit: usize,
-) -> Result<Vec<Register>, StoreError> {
-    let (s, l) = (source.map_or(ANY, tag), label.map_or(ANY, tag));
-    let lo = key(s, l, 0, &ImageId([0; 32]));
-    let hi = key(s, l, u64::MAX, &ImageId([0xff; 32]));
-    let q = Search {
-        label: label.map(str::to_string),
-        source: source.map(str::to_string),
-        min_score: 0.0,
-        from_ms: 0,
-        to_ms: u64::MAX,
-        limit: 1,
-        after: None,
-    };
-    let mut found = Vec::new();
-    let range = (Bound::Included(&lo[..]), Bound::Included(&hi[..]));
-    for item in dbs.by_content.rev_range(txn, &range)?.take(MAX_SCANNED_PER_PAGE) {
-        if found.len() >= limit {
-            break;
-        }
-        let at = position(item?.0)?;
-        if let Some(reg) = lmdb::get(dbs, txn, &at.image_id)?
-            && reg.captured_at_ms() == at.ms
-            && matches(&reg, &q)
-        {
-            found.push(reg);
-        }
-    }
-    Ok(found)
 }

@@ -137,7 +137,7 @@ proptest! {
             let mut got = Vec::new();
             let mut page = q.clone();
             for _ in 0..10_000 {
-                let (regs, next) = content::search(&dbs, &rtxn, &page, max_scanned).unwrap();
+                let (regs, next) = super::query::search(&dbs, &rtxn, &page, max_scanned).unwrap();
                 prop_assert!(regs.len() <= q.limit as usize);
                 got.extend(regs.iter().map(cursor));
                 match next {
@@ -147,7 +147,7 @@ proptest! {
             }
             prop_assert_eq!(&got, &expected, "query {:?}", q);
             // A majority merge of identical pages is the page itself, each item held by all.
-            let (regs, next) = content::search(&dbs, &rtxn, q, usize::MAX).unwrap();
+            let (regs, next) = super::query::search(&dbs, &rtxn, q, usize::MAX).unwrap();
             let (merged, merged_next) = crate::daemon::http::search::merge_pages(q, vec![(regs.clone(), next), (regs.clone(), next)]);
             prop_assert_eq!(merged.iter().map(|(r, _)| cursor(r)).collect::<Vec<_>>(), regs.iter().map(cursor).collect::<Vec<_>>());
             prop_assert!(merged.iter().all(|(_, n)| *n == 2));
@@ -193,7 +193,7 @@ fn a_schema_2_store_is_migrated() {
         limit: 10,
         after: None,
     };
-    let (found, next) = content::search(&dbs, &rtxn, &q, usize::MAX).unwrap();
+    let (found, next) = super::query::search(&dbs, &rtxn, &q, usize::MAX).unwrap();
     assert_eq!((found.len(), next), (1, None));
     assert_eq!(dbs.meta.get(&rtxn, b"schema").unwrap().unwrap(), lmdb::SCHEMA_VERSION.to_be_bytes());
     drop(rtxn);

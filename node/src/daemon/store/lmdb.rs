@@ -67,7 +67,7 @@ pub fn open_dbs(env: &Env<WithoutTls>) -> Result<Dbs<'_>, StoreError> {
         Some(v) if v == SCHEMA_VERSION.to_be_bytes() => {}
         Some(v) if v == 2u32.to_be_bytes() => {
             // Same registers, new state hash domain and a new index: rebuild both.
-            let n = super::content::rebuild(&dbs, &mut wtxn)?;
+            let n = rebuild_indexes(&dbs, &mut wtxn)?;
             dbs.meta.put(&mut wtxn, b"schema", &SCHEMA_VERSION.to_be_bytes())?;
             tracing::info!(registers = n, "store migrated from schema 2 to 3 (state hashes, content index)");
         }
@@ -146,7 +146,7 @@ pub fn merge(dbs: &Dbs, wtxn: &mut RwTxn, incoming: &Register) -> Result<(Regist
         {
             dbs.by_time.delete(wtxn, &time_key(old.captured_at_ms(), &image))?;
         }
-        super::content::update(dbs, wtxn, old.as_ref(), &merged)?;
+        super::content::update(&dbs.by_content, wtxn, old.as_ref(), &merged)?;
         put(dbs, wtxn, &merged)?;
     }
     Ok((merged, changed))
@@ -160,6 +160,25 @@ fn put(dbs: &Dbs, wtxn: &mut RwTxn, reg: &Register) -> Result<(), StoreError> {
     let key = time_key(reg.captured_at_ms(), image);
     dbs.by_time.put(wtxn, &key, &reg.state_hash())?;
     Ok(())
+}
+
+/// Rebuilds every register's time-index hash and content entries (schema migration).
+fn rebuild_indexes(dbs: &Dbs, wtxn: &mut RwTxn) -> Result<u64, StoreError> {
+    let ids: Vec<ImageId> = dbs
+        .registers
+        .iter(wtxn)?
+        .map(|item| {
+            let (k, _) = item?;
+            ImageId::from_slice(k).map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    for id in &ids {
+        if let Some(reg) = get(dbs, wtxn, id)? {
+            dbs.by_time.put(wtxn, &time_key(reg.captured_at_ms(), id), &reg.state_hash())?;
+            super::content::update(&dbs.by_content, wtxn, None, &reg)?;
+        }
+    }
+    Ok(ids.len() as u64)
 }
 
 pub fn load_clock(dbs: &Dbs, txn: &RoTxn<WithoutTls>) -> Result<u64, StoreError> {

@@ -5,10 +5,12 @@
 //!
 //! - `lmdb`: databases, keys, per-operation functions.
 //! - `ranges`: time-index paging and range fingerprints for anti-entropy.
-//! - `content`: the content index (label, source, time) and its queries.
+//! - `content`: the content index (label, source, time); `query`: the walks that answer
+//!   content queries from it.
 
 pub mod content;
 pub mod lmdb;
+pub mod query;
 pub mod ranges;
 mod writes;
 
@@ -200,12 +202,12 @@ impl StoreHandle {
     ) -> Result<(Vec<RegisterWire>, bool), StoreError> {
         self.call(|reply| Request::FetchRange { start_ms, end_ms, after, limit, reply }).await
     }
-    /// One page of a content query (`content::search`): matching registers and where the next
+    /// One page of a content query (`query::search`): matching registers and where the next
     /// page starts (`None`: done).
     pub async fn search(&self, query: Search) -> Result<(Vec<Register>, Option<Cursor>), StoreError> {
         self.call(|reply| Request::Search { query, reply }).await
     }
-    /// The newest `limit` registers of a label and a source (`content::newest`).
+    /// The newest `limit` registers of a label and a source (`query::newest`).
     pub async fn newest(
         &self,
         label: Option<String>,
@@ -328,10 +330,10 @@ fn serve_read(env: &Env<WithoutTls>, dbs: &Dbs, r: Request) {
             let _ = reply.send(ranges::summary(dbs, &rtxn));
         }
         Request::Newest { label, source, limit, reply } => {
-            let _ = reply.send(content::newest(dbs, &rtxn, label.as_deref(), source.as_deref(), limit));
+            let _ = reply.send(query::newest(dbs, &rtxn, label.as_deref(), source.as_deref(), limit));
         }
         Request::Search { query, reply } => {
-            let _ = reply.send(content::search(dbs, &rtxn, &query, content::MAX_SCANNED_PER_PAGE));
+            let _ = reply.send(query::search(dbs, &rtxn, &query, query::MAX_SCANNED_PER_PAGE));
         }
         Request::SingleVotes { node, limit, reply } => {
             let _ = reply.send(ranges::single_votes(dbs, &rtxn, &node, limit));

@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use argus_node::daemon::store::{content, lmdb};
+use argus_node::daemon::store::{lmdb, query};
 use argus_protocol::attestation::Attestation;
 use argus_protocol::detection::{BBox, Detection};
 use argus_protocol::hlc::HlcTimestamp;
@@ -135,7 +135,7 @@ fn main() -> anyhow::Result<()> {
             };
             for _ in 0..5 {
                 let t = Instant::now();
-                let (found, next) = content::search(&dbs, &rtxn, &q, content::MAX_SCANNED_PER_PAGE)?;
+                let (found, next) = query::search(&dbs, &rtxn, &q, query::MAX_SCANNED_PER_PAGE)?;
                 times.push(t.elapsed().as_secs_f64() * 1e3);
                 items += found.len();
                 match next {
