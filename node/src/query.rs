@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use argus_interface::api::Page;
-use argus_interface::http::{Endpoint, get};
+use argus_interface::http::{Endpoint, encode_query_value as encode, get};
 
 use crate::Code;
 use crate::cli::QueryArgs;
@@ -58,15 +58,6 @@ pub fn parse_duration_ms(s: &str) -> anyhow::Result<u64> {
         _ => bail!("bad duration {s:?}: the unit is ms, s, m, h or d"),
     };
     n.checked_mul(unit_ms).with_context(|| format!("duration {s:?} is too long"))
-}
-
-fn encode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The query string of the content filters (without the cursor).

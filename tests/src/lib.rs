@@ -292,3 +292,10 @@ pub fn stored_detections(node: &NodeProc, id: &str) -> Option<Vec<argus_protocol
     }
     detections_of(&v)
 }
+
+/// The `p` quantile (0..=1) of `v` by rounded rank, sorting `v` in place; the benchmarks' p50
+/// and p99. `v` must not be empty.
+pub fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}

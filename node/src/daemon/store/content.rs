@@ -95,16 +95,11 @@ pub(crate) fn entries(reg: &Register) -> Vec<(Key, f32)> {
     out
 }
 
-/// Moves a register's entries from what `old` had to what `new` has.
-pub fn update(
-    index: &Index,
-    wtxn: &mut RwTxn,
-    old: Option<&Register>,
-    new: &Register,
-) -> Result<(), StoreError> {
-    let old = old.map(entries).unwrap_or_default();
+/// Moves a register's entries from `old` (its `entries` before a change; empty for a new
+/// register) to what `new` has.
+pub fn update(index: &Index, wtxn: &mut RwTxn, old: &[(Key, f32)], new: &Register) -> Result<(), StoreError> {
     let new = entries(new);
-    for (k, _) in &old {
+    for (k, _) in old {
         if !new.iter().any(|(n, _)| n == k) {
             index.delete(wtxn, k)?;
         }

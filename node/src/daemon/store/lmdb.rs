@@ -134,19 +134,23 @@ pub fn get(dbs: &Dbs, txn: &RoTxn<WithoutTls>, image: &ImageId) -> Result<Option
 /// store changed.
 pub fn merge(dbs: &Dbs, wtxn: &mut RwTxn, incoming: &Register) -> Result<(Register, bool), StoreError> {
     let image = *incoming.image_id();
-    let old = get(dbs, wtxn, &image)?;
-    let mut merged = old.clone().unwrap_or_else(|| Register::new(image, incoming.captured_at_ms()));
+    let stored = get(dbs, wtxn, &image)?;
+    // What the indexes hold for the stored register, to move them if the merge changes it
+    // (the register itself is merged in place, not copied).
+    let before = stored.as_ref().map(|r| (r.captured_at_ms(), super::content::entries(r)));
+    let mut merged = stored.unwrap_or_else(|| Register::new(image, incoming.captured_at_ms()));
     let changed = merged.merge(incoming).map_err(|e| StoreError::Invalid(e.to_string()))?;
     // A register nobody holds is stored once it has a candidate (meta alone is not a result).
-    let changed = if old.is_none() { !merged.is_empty() } else { changed };
+    let changed = if before.is_none() { !merged.is_empty() } else { changed };
     if changed {
         // Merge keeps the earliest capture time; move the time-index entry with it.
-        if let Some(old) = &old
-            && old.captured_at_ms() != merged.captured_at_ms()
+        if let Some((old_ms, _)) = &before
+            && *old_ms != merged.captured_at_ms()
         {
-            dbs.by_time.delete(wtxn, &time_key(old.captured_at_ms(), &image))?;
+            dbs.by_time.delete(wtxn, &time_key(*old_ms, &image))?;
         }
-        super::content::update(&dbs.by_content, wtxn, old.as_ref(), &merged)?;
+        let old_entries = before.as_ref().map_or(&[][..], |(_, e)| e.as_slice());
+        super::content::update(&dbs.by_content, wtxn, old_entries, &merged)?;
         put(dbs, wtxn, &merged)?;
     }
     Ok((merged, changed))
@@ -175,7 +179,7 @@ fn rebuild_indexes(dbs: &Dbs, wtxn: &mut RwTxn) -> Result<u64, StoreError> {
     for id in &ids {
         if let Some(reg) = get(dbs, wtxn, id)? {
             dbs.by_time.put(wtxn, &time_key(reg.captured_at_ms(), id), &reg.state_hash())?;
-            super::content::update(&dbs.by_content, wtxn, None, &reg)?;
+            super::content::update(&dbs.by_content, wtxn, &[], &reg)?;
         }
     }
     Ok(ids.len() as u64)

@@ -47,13 +47,18 @@ pub fn search(
         if score < q.min_score {
             continue;
         }
-        match lmdb::get(dbs, txn, &at.image_id)? {
-            Some(reg) if reg.captured_at_ms() == at.ms && matches(&reg, q) => found.push(reg),
-            Some(_) => {}
-            None => return Err(StoreError::Corrupt(format!("content index names missing {}", at.image_id))),
-        }
+        found.extend(hit(dbs, txn, at, q)?);
     }
     Ok((found, None))
+}
+
+/// The register an index entry at `at` names, when it answers `q` (an entry may outlive a
+/// moved capture time only within its own transaction, so a missing register is corruption).
+fn hit(dbs: &Dbs, txn: &RoTxn<WithoutTls>, at: Cursor, q: &Search) -> Result<Option<Register>, StoreError> {
+    match lmdb::get(dbs, txn, &at.image_id)? {
+        Some(reg) => Ok((reg.captured_at_ms() == at.ms && matches(&reg, q)).then_some(reg)),
+        None => Err(StoreError::Corrupt(format!("content index names missing {}", at.image_id))),
+    }
 }
 
 /// The newest `limit` registers that match `label` and `source` (`None`: any), newest first:
@@ -83,13 +88,7 @@ pub fn newest(
         if found.len() >= limit {
             break;
         }
-        let at = position(item?.0)?;
-        if let Some(reg) = lmdb::get(dbs, txn, &at.image_id)?
-            && reg.captured_at_ms() == at.ms
-            && matches(&reg, &q)
-        {
-            found.push(reg);
-        }
+        found.extend(hit(dbs, txn, position(item?.0)?, &q)?);
     }
     Ok(found)
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use argus_interface::lines::SendLine;
 use argus_model::scene::{self, SceneConfig};
-use argus_tests::{NodeProc, TempDir, block_on, send_lines, wait_until};
+use argus_tests::{NodeProc, TempDir, block_on, percentile, send_lines, wait_until};
 
 mod report;
 use report::{inference_mean_ms, inference_ms, print_busy, print_counters, print_per_node, processed};
@@ -183,11 +183,6 @@ fn throughput(
 /// A node's start-up period (its first liveness window), in which its auctions close by their
 /// timeout only.
 const STARTUP_MS: u64 = 5_000;
-
-fn percentile(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * p).round() as usize]
-}
 
 fn main() -> anyhow::Result<()> {
     let o = parse_opts()?;

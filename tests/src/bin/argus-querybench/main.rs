@@ -18,6 +18,7 @@ use argus_protocol::model_ref::ModelRef;
 use argus_protocol::register::Register;
 use argus_protocol::result::result_digest;
 use argus_protocol::search::Search;
+use argus_tests::percentile;
 
 const CAMERAS: u64 = 8;
 const SPACING_MS: u64 = 100;
@@ -62,10 +63,6 @@ fn result(i: u64, rng: &mut Rng, key: &libp2p_identity::Keypair, model: &ModelRe
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn main() -> anyhow::Result<()> {
@@ -144,12 +141,11 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        times.sort_by(|a, b| a.total_cmp(b));
         println!(
             "{name:<30} {:>6} {:>10.2} {:>10.2} {:>8.1}",
             times.len(),
-            percentile(&times, 0.5),
-            percentile(&times, 0.99),
+            percentile(&mut times, 0.5),
+            percentile(&mut times, 0.99),
             items as f64 / times.len() as f64
         );
     }
