@@ -141,7 +141,7 @@ counters! {
     gossip_rejected_oversized: "gossip messages rejected: over the size limit",
     gossip_rejected_undecodable: "gossip messages rejected: malformed CBOR or an invalid message",
     gossip_rejected_misaddressed: "gossip messages rejected: unknown or wrong topic, or an author field that is not the signer",
-    gossip_streams_wedged: "connections closed because a peer's own gossip reached this node only relayed by others for 10 s: the peer's stream to it was wedged (libp2p-gossipsub drops an inbound stream that carried an over-limit frame, and the sender keeps writing into it)",
+    gossip_streams_wedged: "connections closed because a peer's own gossip reached this node only relayed by others for 30 s: the peer's stream to it was wedged (libp2p-gossipsub drops an inbound stream that carried an over-limit frame, and the sender keeps writing into it)",
     connections_refused: "incoming connections whose handshake failed (a peer without this network's key, or with another)",
     gossip_bytes_sent: "gossip payload bytes published",
     net_events_dropped: "network events dropped because the node was behind",

@@ -35,6 +35,7 @@ counters! {
     claims_reasserted: "claims published again because a peer took over an image this node still held",
     claims_renewed: "claims published again by a holder still working on the image at half of the time the other nodes allow it, so they do not take it over",
     claims_released: "takeover claims for images this node had taken on but no longer had in hand (not waiting, fetched or running): the taker keeps them",
+    stalls: "times this node did not run for a second or more (starved of CPU, stopped): the time it missed was not counted against its peers' silence or deadlines",
     steals_sent: "requests for work sent to the busiest holder while this node ran dry",
     images_handed_off: "images this node gave from its backlog to a node that asked for work",
     images_stolen: "images handed to this node by a busier holder",

@@ -88,10 +88,12 @@ impl State {
             self.counters.claims_reasserted += 1;
             warn!(%image, "a peer took over an image we still hold: claiming it again");
         }
+        let wait_ms = bid_ms.max(fresh);
+        self.sched.claimed_again(&image, wait_ms, self.now.ms);
         let claim = argus_protocol::messages::Claim {
             image_id: image,
             winner: self.node_id(),
-            wait_ms: bid_ms.max(fresh),
+            wait_ms,
             takeover: false,
         };
         self.publish(argus_protocol::messages::GossipMessage::Claim(claim));

@@ -39,6 +39,28 @@ where
         self.open.get(image).is_some_and(|o| o.running && !o.dispatched)
     }
 
+    /// We did not run for `ms` (see `State::resume_after`): every holder gets that much longer.
+    pub fn extend_deadlines(&mut self, ms: u64) {
+        for open in self.open.values_mut() {
+            if let Some((_, deadline)) = open.holder.as_mut() {
+                *deadline += ms;
+            }
+        }
+    }
+
+    /// We published our claim on a held image again with `wait_ms` (our bid, or a fresher and
+    /// longer estimate of our queue): the other nodes' deadline for us follows what they
+    /// received, and so does our next renewal. Renewing at half of our first bid's allowance
+    /// instead sent a claim per held image every second or two however long the queue was:
+    /// under overload most gossip was renewals.
+    pub fn claimed_again(&mut self, image: &I, wait_ms: u32, now_ms: u64) {
+        if let Some(open) = self.open.get_mut(image)
+            && open.running
+        {
+            open.hold(wait_ms, now_ms, self.cfg.result_slack_ms);
+        }
+    }
+
     /// Gives an image that waits in our backlog to `to`, which has `wait_ms` to deliver it.
     /// False when it is not ours to give (started, or no longer open).
     pub fn hand_off(&mut self, image: &I, to: P, wait_ms: u32, now_ms: u64) -> bool {

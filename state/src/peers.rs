@@ -37,6 +37,15 @@ impl State {
             }
         }
         let prev = self.nodes.insert(h.node.0, seen);
+        if let Some(p) = &prev
+            && !p.closed
+            && self.peers.contains_key(&h.node.0)
+        {
+            let gap = self.now.ms.saturating_sub(p.last_ms);
+            if gap <= self.silence_ms() {
+                self.hb_gaps.sample(gap);
+            }
+        }
         if prev.as_ref().is_some_and(|p| h.uptime_ms < p.uptime_ms) {
             self.forgive_restarted(&h.node.0);
         }
@@ -72,9 +81,21 @@ impl State {
         v
     }
 
-    /// A node is live: connected and heard from within `node_live_ms`.
+    /// A node is live: connected and heard from within the liveness window.
     fn is_live(&self, p: &PeerId, s: &NodeSeen, now_ms: u64) -> bool {
-        self.peers.contains_key(p) && now_ms.saturating_sub(s.last_ms) < self.cfg.node_live_ms
+        self.peers.contains_key(p) && now_ms.saturating_sub(s.last_ms) < self.live_ms()
+    }
+
+    /// The liveness window: `node_live_ms`, longer while heartbeats run late (see
+    /// `lateness::HeartbeatGaps`).
+    pub(crate) fn live_ms(&self) -> u64 {
+        self.hb_gaps.window_ms(self.cfg.node_live_ms)
+    }
+
+    /// How long a connected peer may go unheard before its connection is closed:
+    /// `silent_connection_ms`, longer while heartbeats run late.
+    pub(crate) fn silence_ms(&self) -> u64 {
+        self.hb_gaps.window_ms(self.cfg.silent_connection_ms)
     }
 
     /// Live peers (see `is_live`), sorted.
@@ -114,7 +135,7 @@ impl State {
         // (a node that knows only a bootstrap peer): one heard within the liveness window
         // bids too, and every node must count it to draw the same candidates.
         let relayed = |p: &PeerId, s: &NodeSeen| {
-            !self.peers.contains_key(p) && !s.closed && now.saturating_sub(s.last_ms) < self.cfg.node_live_ms
+            !self.peers.contains_key(p) && !s.closed && now.saturating_sub(s.last_ms) < self.live_ms()
         };
         let mut v: Vec<PeerId> = self
             .nodes
@@ -171,7 +192,7 @@ impl State {
 
     fn drop_silent_connections(&mut self) {
         let now = self.now.ms;
-        let limit = self.cfg.silent_connection_ms;
+        let limit = self.silence_ms();
         let mut silent: Vec<PeerId> = self
             .nodes
             .iter()

@@ -4,7 +4,7 @@
 //! `--fault oversize-once` (its own frame limit raised), sends one such frame to a and b 5 s
 //! after it starts; d joins right after the frame, with fresh streams, and relays c's gossip
 //! to a and b. Each of a and b must replace its connection to c, counted: by the wedge rule
-//! (`gossip_streams_wedged`: c's own gossip reaches it only relayed, for 10 s), or by the
+//! (`gossip_streams_wedged`: c's own gossip reaches it only relayed, for 30 s), or by the
 //! silent-connection rule (`connections_closed_silent`) if d's relaying began too late to mask
 //! the silence. Afterwards c is live everywhere and works with the others.
 
@@ -36,7 +36,7 @@ fn the_receivers_of_an_over_limit_frame_replace_the_connection_and_hear_its_send
     let replaced =
         |n: &NodeProc| counter(n, "connections_closed_silent") + counter(n, "gossip_streams_wedged");
     assert!(
-        wait_until(Duration::from_secs(40), || receivers.iter().all(|n| replaced(n) >= 1)),
+        wait_until(Duration::from_secs(60), || receivers.iter().all(|n| replaced(n) >= 1)),
         "a and b replace their connections to c: {:?}",
         receivers.iter().map(|n| replaced(n)).collect::<Vec<_>>()
     );

@@ -23,9 +23,14 @@ use std::time::{Duration, Instant};
 use libp2p::PeerId;
 
 /// No direct message from a connected peer for this long, while its messages come relayed.
-pub const WEDGED_AFTER: Duration = Duration::from_secs(10);
+/// Only the first copy of a message is seen here (gossipsub drops later ones as duplicates),
+/// and on an overloaded network a busy author's direct copy often comes after a relayed one:
+/// with 10 s, a 40 s overload of 12 nodes on 2 cores replaced about 70 healthy connections,
+/// dropping what was queued on them. A publish waits at most 30 s in a send queue (see
+/// `behaviour`), so a stream that delivered nothing first for longer is of no use anyway.
+pub const WEDGED_AFTER: Duration = Duration::from_secs(30);
 /// Relayed messages of its own since its last direct one (a peer heartbeats every second).
-pub const RELAYED_MIN: u32 = 8;
+pub const RELAYED_MIN: u32 = 24;
 /// Peers tracked (connected ones only; a LAN of the design size has at most 50).
 const MAX_TRACKED: usize = 1_024;
 
@@ -92,7 +97,7 @@ mod tests {
         let (a, b, relay) = (PeerId::random(), PeerId::random(), PeerId::random());
         w.connected(a, t0);
         w.connected(b, t0);
-        for s in 1..=12u64 {
+        for s in 1..=32u64 {
             let now = t0 + Duration::from_secs(s);
             w.seen(a, relay, now); // a: relayed only, from its first second on
             w.seen(b, relay, now); // b: relayed, and directly every third second
@@ -100,9 +105,9 @@ mod tests {
                 w.seen(b, b, now);
             }
         }
-        assert!(w.wedged(t0 + Duration::from_millis(9_999)).is_empty(), "within the grace");
+        assert!(w.wedged(t0 + WEDGED_AFTER - Duration::from_millis(1)).is_empty(), "within the grace");
         assert_eq!(w.wedged(t0 + WEDGED_AFTER), vec![a]);
-        assert!(w.wedged(t0 + Duration::from_secs(30)).is_empty(), "reported once; b is fine");
+        assert!(w.wedged(t0 + Duration::from_secs(40)).is_empty(), "reported once; b is fine");
     }
 
     #[test]

@@ -22,7 +22,9 @@ use argus_interface::lines::SendLine;
 use argus_model::scene::{self, SceneConfig};
 use argus_tests::{NodeProc, TempDir, block_on, percentile, send_lines, wait_until};
 
+mod apart;
 mod report;
+use apart::standalone_concurrent;
 use report::{inference_mean_ms, inference_ms, print_busy, print_counters, print_per_node, processed};
 
 struct Opts {
@@ -38,6 +40,9 @@ struct Opts {
     inline_max: Option<usize>,
     /// Nodes measured alone; the others are counted at their mean (same binary and settings).
     standalone: Option<usize>,
+    /// Also measure the standalone nodes all at once, each with its own sender (see
+    /// `standalone_concurrent`).
+    concurrent: bool,
 }
 
 fn parse_opts() -> anyhow::Result<Opts> {
@@ -50,6 +55,7 @@ fn parse_opts() -> anyhow::Result<Opts> {
         audit_ratio: None,
         inline_max: None,
         standalone: None,
+        concurrent: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -64,10 +70,12 @@ fn parse_opts() -> anyhow::Result<Opts> {
             "--audit-ratio" => o.audit_ratio = Some(val()?.parse()?),
             "--inline-max-bytes" => o.inline_max = Some(val()?.parse()?),
             "--standalone-nodes" => o.standalone = Some(val()?.parse()?),
+            "--concurrent-standalone" => o.concurrent = true,
             "-h" | "--help" => {
                 println!(
                     "argus-netbench [--nodes N=2] [--images K=300 per node] [--light-images 60] \
-                     [--light-rate 4] [--flood-rate 2000] [--no-audit | --audit-ratio R] [--inline-max-bytes B] [--standalone-nodes K]"
+                     [--light-rate 4] [--flood-rate 2000] [--no-audit | --audit-ratio R] [--inline-max-bytes B] [--standalone-nodes K] \
+                     [--concurrent-standalone]"
                 );
                 std::process::exit(0);
             }
@@ -230,6 +238,15 @@ fn main() -> anyhow::Result<()> {
         println!("standalone n{measured}..n{}: not measured, counted at the mean {mean:.1} images/s", n - 1);
     }
     let sum: f64 = standalone.iter().sum::<f64>() + mean * (n - measured) as f64;
+    // The same nodes alone but at the same time: what the machine does with no work shared,
+    // under the same contention (cores, caches, memory) the nodes meet together.
+    let concurrent_sum = if o.concurrent {
+        let dirs =
+            (0..n).map(|i| batch(o.images, &format!("apart{i}"))).collect::<anyhow::Result<Vec<_>>>()?;
+        Some(standalone_concurrent(&tmp.0.join("apart"), &dirs, &o)?)
+    } else {
+        None
+    };
 
     // 2. Together, light load: the latency that scheduling adds.
     let together = tmp.0.join("together");
@@ -312,6 +329,12 @@ fn main() -> anyhow::Result<()> {
         100.0 * extra as f64 / fresh.len().max(1) as f64
     );
     println!("throughput share: {tput:.1} / {sum:.1} (sum of standalone) = {:.2}", tput / sum.max(1e-9));
+    if let Some(c) = concurrent_sum {
+        println!(
+            "throughput share against the standalone nodes run at once: {tput:.1} / {c:.1} = {:.2}",
+            tput / c.max(1e-9)
+        );
+    }
     // Verification is work too: every audit is one more inference. Counting the flood's audit
     // inferences (those done by the time the last result is stored) beside its work runs
     // separates what scheduling loses from what auditing costs.

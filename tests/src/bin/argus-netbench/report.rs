@@ -12,7 +12,7 @@ pub(crate) fn processed(nodes: &[NodeProc]) -> u64 {
 }
 
 /// The counters that say where scheduling time and duplicate work went, per node.
-pub(crate) const SCHED_COUNTERS: [&str; 23] = [
+pub(crate) const SCHED_COUNTERS: [&str; 24] = [
     "gossip_received",
     "bids_sent",
     "auctions_escalated",
@@ -36,6 +36,7 @@ pub(crate) const SCHED_COUNTERS: [&str; 23] = [
     "fetches_sent",
     "fetches_failed",
     "audits_performed",
+    "stalls",
 ];
 
 pub(crate) fn print_counters(nodes: &[NodeProc]) {
