@@ -8,7 +8,7 @@
 /// request-response protocol name (`.../3`). Any change to docs/PROTOCOL.md's CDDL bumps it.
 /// Version 2 names the model (and its weights) in announcements, results, audits, heartbeats
 /// and register candidates. Version 4 adds the register's `meta` (source name, thumbnail).
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// Deepest nesting of CBOR arrays and maps the pre-scan accepts. The deepest legal message
 /// (a sync response: map > array > register > array > candidate > array > detection > bbox)
@@ -72,17 +72,17 @@ pub const MAX_REGISTER_BYTES: usize = 1024 * 1024;
 /// set gossipsub's `max_transmit_size` to at least this.
 pub const MAX_GOSSIP_BYTES: usize = MAX_INLINE_IMAGE_BYTES + 64 * 1024;
 
-/// `/argus/fetch/4` request limit.
+/// `/argus/fetch/5` request limit.
 pub const MAX_FETCH_REQUEST_BYTES: usize = 256;
-/// `/argus/fetch/4` response limit: the largest image plus framing.
+/// `/argus/fetch/5` response limit: the largest image plus framing.
 pub const MAX_FETCH_RESPONSE_BYTES: usize = MAX_IMAGE_BYTES as usize + 1024;
-/// `/argus/query/4` request limit.
+/// `/argus/query/5` request limit.
 pub const MAX_QUERY_REQUEST_BYTES: usize = 256;
-/// `/argus/query/4` response limit: one register plus framing.
+/// `/argus/query/5` response limit: one register plus framing.
 pub const MAX_QUERY_RESPONSE_BYTES: usize = MAX_REGISTER_BYTES + 1024;
-/// `/argus/sync/4` request limit (a `Search` with a 64-byte label and source is about 230 B).
+/// `/argus/sync/5` request limit (a `Search` with a 64-byte label and source is about 230 B).
 pub const MAX_SYNC_REQUEST_BYTES: usize = 512;
-/// `/argus/sync/4` response limit. Responders pack registers up to `SYNC_RESPONSE_SOFT_BYTES`
+/// `/argus/sync/5` response limit. Responders pack registers up to `SYNC_RESPONSE_SOFT_BYTES`
 /// (see `rpc::RegisterBatch`) and say `more: true`, so the hard limit is never reached.
 pub const MAX_SYNC_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// Byte budget a responder fills before it stops adding registers to a sync response; one

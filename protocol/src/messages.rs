@@ -17,23 +17,23 @@ use crate::sync::{RangeFingerprint, validate_ranges};
 use crate::wire::Validate;
 
 /// Image announcements.
-pub const TOPIC_IMAGES: &str = "argus/images/4";
+pub const TOPIC_IMAGES: &str = "argus/images/5";
 /// Wait-time bids and claims.
-pub const TOPIC_BIDS: &str = "argus/bids/4";
+pub const TOPIC_BIDS: &str = "argus/bids/5";
 /// Detection results.
-pub const TOPIC_RESULTS: &str = "argus/results/4";
+pub const TOPIC_RESULTS: &str = "argus/results/5";
 /// Audit requests and verdicts.
-pub const TOPIC_AUDITS: &str = "argus/audits/4";
+pub const TOPIC_AUDITS: &str = "argus/audits/5";
 /// Replica digests (anti-entropy).
-pub const TOPIC_DIGESTS: &str = "argus/digests/4";
+pub const TOPIC_DIGESTS: &str = "argus/digests/5";
 /// Heartbeats.
-pub const TOPIC_HEARTBEATS: &str = "argus/heartbeats/4";
+pub const TOPIC_HEARTBEATS: &str = "argus/heartbeats/5";
 /// Every topic, for subscribing.
 pub const ALL_TOPICS: [&str; 6] =
     [TOPIC_IMAGES, TOPIC_BIDS, TOPIC_RESULTS, TOPIC_AUDITS, TOPIC_DIGESTS, TOPIC_HEARTBEATS];
 
 /// A new image: inline when at most `MAX_INLINE_IMAGE_BYTES`, else fetched from `source` over
-/// `/argus/fetch/4`. Only nodes that hold `model` bid for it.
+/// `/argus/fetch/5`. Only nodes that hold `model` bid for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageAnnouncement {
@@ -71,8 +71,13 @@ pub struct Bid {
 pub struct Claim {
     pub image_id: ImageId,
     pub winner: NodeId,
+    /// What the other nodes' deadline for the winner is based on: its bid in a first claim; a
+    /// renewal raises it to the winner's current estimate.
     pub wait_ms: u32,
     pub takeover: bool,
+    /// The winner's bid for the image, by which every node compares competing claims (lower
+    /// first, then the lower id), however its `wait_ms` moved since.
+    pub bid_ms: u32,
 }
 
 /// An idle node asks `victim` for images it holds and has not started (work stealing). The

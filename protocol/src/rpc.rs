@@ -14,11 +14,11 @@ use crate::sync::{RangeFingerprint, validate_ranges};
 use crate::wire::{Validate, WireMessage, encode};
 
 /// Image fetch by id.
-pub const PROTOCOL_FETCH: &str = "/argus/fetch/4";
+pub const PROTOCOL_FETCH: &str = "/argus/fetch/5";
 /// Register query (majority reads).
-pub const PROTOCOL_QUERY: &str = "/argus/query/4";
+pub const PROTOCOL_QUERY: &str = "/argus/query/5";
 /// Anti-entropy sync.
-pub const PROTOCOL_SYNC: &str = "/argus/sync/4";
+pub const PROTOCOL_SYNC: &str = "/argus/sync/5";
 
 /// Asks a node (usually the image's source) for an image's bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

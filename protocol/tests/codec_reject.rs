@@ -166,21 +166,21 @@ fn every_truncation_of_a_valid_message_is_an_error() {
 #[test]
 fn wrong_version_is_reported_as_such() {
     let body = encode(&bid(), MAX_GOSSIP_BYTES).unwrap();
-    // Versions 1 (no model on the wire), 2 (no work stealing) and 3 (no register meta) are
-    // wrong versions now, like any other but 4.
-    assert_eq!(PROTOCOL_VERSION, 4);
-    for v in [0u16, 1, 2, 3, 5, 7, u16::MAX] {
+    // Versions 1 (no model on the wire), 2 (no work stealing), 3 (no register meta) and 4 (no
+    // bid in claims) are wrong versions now, like any other but 5.
+    assert_eq!(PROTOCOL_VERSION, 5);
+    for v in [0u16, 1, 2, 3, 4, 6, 7, u16::MAX] {
         let env = encode(&Envelope { v, body: ByteBuf::from(body.clone()) }, MAX_GOSSIP_BYTES).unwrap();
         assert_eq!(decode_gossip(&env), Err(CodecError::WrongVersion { got: u64::from(v) }));
     }
     // A future version whose body we cannot read, with an extra envelope key: still WrongVersion.
     let future = ciborium::Value::Map(vec![
-        ("v".into(), 5.into()),
+        ("v".into(), 6.into()),
         ("body".into(), ciborium::Value::Bytes(vec![0xff, 0xfe])),
         ("sig".into(), ciborium::Value::Bytes(vec![1; 4])),
     ]);
     let env = encode(&future, MAX_GOSSIP_BYTES).unwrap();
-    assert_eq!(decode_gossip(&env), Err(CodecError::WrongVersion { got: 5 }));
+    assert_eq!(decode_gossip(&env), Err(CodecError::WrongVersion { got: 6 }));
 }
 
 #[test]

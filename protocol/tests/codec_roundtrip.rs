@@ -98,7 +98,7 @@ fn byte_fields_are_cbor_byte_strings() {
     assert!(contains(&fp, &[&[0x58, 0x20][..], &[7; 32]].concat()));
     // The envelope's body too.
     let env = encode_gossip(&GossipMessage::Result(r)).unwrap();
-    assert_eq!(&env[..4], &[0xa2, 0x61, b'v', 0x04]);
+    assert_eq!(&env[..4], &[0xa2, 0x61, b'v', 0x05]);
 }
 
 #[test]

@@ -86,7 +86,13 @@ fn vectors() -> BTreeMap<&'static str, Vec<u8>> {
         ),
         (
             "envelope_claim",
-            GossipMessage::Claim(Claim { image_id: image, winner: node, wait_ms: 250, takeover: false }),
+            GossipMessage::Claim(Claim {
+                image_id: image,
+                winner: node,
+                wait_ms: 250,
+                takeover: false,
+                bid_ms: 250,
+            }),
         ),
         (
             "envelope_result",

@@ -76,6 +76,11 @@ pub(crate) struct Open<P> {
     pub(crate) running: bool,
     /// True once the image left our backlog for the inference worker: it can no longer yield.
     pub(crate) dispatched: bool,
+    /// When our claim stood and we took the image on (0: not by a claim of ours).
+    pub(crate) taken_ms: u64,
+    /// Our claim was made on a partial view (a bid was missing when the window closed, or it
+    /// is a takeover): a better claim may still be on its way (see `Scheduler::settled`).
+    pub(crate) partial: bool,
     /// While we hold it (`running`): when to renew our claim, well before the deadline the
     /// other nodes gave us (see `renew_after`).
     pub(crate) renew_at: Option<u64>,
@@ -120,6 +125,8 @@ impl<P: Clone + Ord> Open<P> {
             claimed: None,
             running: false,
             dispatched: false,
+            taken_ms: 0,
+            partial: false,
             renew_at: None,
             closed: false,
         }
@@ -158,7 +165,7 @@ impl<P: Clone + Ord> Open<P> {
     }
 
     /// Every expected bid is in.
-    fn complete(&self) -> bool {
+    pub(crate) fn complete(&self) -> bool {
         self.expected.as_ref().is_some_and(|e| e.iter().all(|p| self.bids.contains_key(p)))
     }
 
@@ -198,6 +205,7 @@ impl<P: Clone + Ord> Open<P> {
         if let Some((run_at, takeover)) = self.claimed {
             if now_ms >= run_at {
                 self.claimed = None;
+                self.taken_ms = now_ms;
                 self.hold(self.my_bid(me), now_ms, cfg.result_slack_ms);
                 out.actions.push(Action::Run { image: image.clone(), takeover });
             }
@@ -245,6 +253,7 @@ impl<P: Clone + Ord> Open<P> {
             return out;
         };
         if next == *me {
+            self.partial = !complete || takeover;
             out.actions.push(Action::Claim { image: image.clone(), takeover, wait_ms });
             // Every expected bid is in and ours is the best: only a claim already on its way can
             // beat it, so the confirm period is a network delay, not a missed bid.
@@ -258,6 +267,7 @@ impl<P: Clone + Ord> Open<P> {
                 (false, false) => cfg.claim_confirm_ms,
             };
             if confirm == 0 {
+                self.taken_ms = now_ms;
                 self.hold(wait_ms, now_ms, cfg.result_slack_ms);
                 out.actions.push(Action::Run { image: image.clone(), takeover });
             } else {

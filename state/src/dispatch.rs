@@ -11,6 +11,9 @@ use tracing::{debug, warn};
 use crate::events::{Job, Out, Purpose};
 use crate::state::State;
 
+/// The most waiting jobs `State::pump` looks at per call for settled ones.
+pub const PUMP_SCAN: usize = 256;
+
 impl State {
     /// A job this node takes on: into the backlog (bounded by the auction's `max_open`; beyond
     /// it the job is refused like one the worker could not take), then to the worker when it
@@ -44,25 +47,52 @@ impl State {
 
     /// Hands backlog jobs to the worker while it has fewer than `dispatch_depth`. A work image
     /// whose auction moved on while it waited (a better claim, a result) is dropped here.
+    /// Images taken on after a partial view of the bids wait behind the others (see
+    /// `Scheduler::settled`) while the worker has anything to do; an idle worker takes them
+    /// in order. At most `PUMP_SCAN` waiting jobs are looked at per call.
     pub(crate) fn pump(&mut self) {
-        while self.backlog.in_worker < self.cfg.dispatch_depth.max(1) {
-            let Some(job) = self.backlog.jobs.pop_front() else { break };
-            match job.purpose {
-                Purpose::Audit { .. } => self.backlog.audits -= 1,
-                Purpose::Work { .. } if !self.sched.dispatch(&job.image) => {
-                    self.counters.runs_yielded += 1;
-                    continue;
-                }
-                Purpose::Work { .. } => {}
+        let depth = self.cfg.dispatch_depth.max(1);
+        let mut i = 0;
+        while self.backlog.in_worker < depth && i < self.backlog.jobs.len().min(PUMP_SCAN) {
+            let job = &self.backlog.jobs[i];
+            let ready = match job.purpose {
+                Purpose::Audit { .. } => true,
+                // Yielded already (a better claim or a result came): dropped below.
+                Purpose::Work { .. } if !self.sched.holds_waiting(&job.image) => true,
+                Purpose::Work { .. } => self.sched.settled(&job.image, self.now.ms),
+            };
+            if ready {
+                self.dispatch_at(i);
+            } else {
+                i += 1;
             }
-            if self.hostile == crate::fault::Hostile::BlackHole {
-                continue; // FAULT INJECTION: taken on, and never run
+        }
+        // Nothing settled is left and the worker is idle: the rest goes in order.
+        while self.backlog.in_worker == 0 && !self.backlog.jobs.is_empty() {
+            while self.backlog.in_worker < depth && !self.backlog.jobs.is_empty() {
+                self.dispatch_at(0);
             }
-            self.load.queued(&job.model, self.now.ms);
-            self.backlog.in_worker += 1;
-            self.out.push(Out::Infer(job));
         }
         self.counters.queue_len = self.queued_jobs();
+    }
+
+    /// Hands the backlog's job `i` to the worker, or drops it when its image yielded.
+    fn dispatch_at(&mut self, i: usize) {
+        let Some(job) = self.backlog.jobs.remove(i) else { return };
+        match job.purpose {
+            Purpose::Audit { .. } => self.backlog.audits -= 1,
+            Purpose::Work { .. } if !self.sched.dispatch(&job.image) => {
+                self.counters.runs_yielded += 1;
+                return;
+            }
+            Purpose::Work { .. } => debug!(image = %job.image, "dispatching to inference"),
+        }
+        if self.hostile == crate::fault::Hostile::BlackHole {
+            return; // FAULT INJECTION: taken on, and never run
+        }
+        self.load.queued(&job.model, self.now.ms);
+        self.backlog.in_worker += 1;
+        self.out.push(Out::Infer(job));
     }
 
     /// Someone took over an image we hold, or it is time to renew our claim: claim it again,
@@ -95,6 +125,7 @@ impl State {
             winner: self.node_id(),
             wait_ms,
             takeover: false,
+            bid_ms,
         };
         self.publish(argus_protocol::messages::GossipMessage::Claim(claim));
     }

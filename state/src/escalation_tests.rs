@@ -37,7 +37,7 @@ fn a_node_that_is_not_a_candidate_follows_without_bidding() {
         all.extend(s.tick(t));
         if t >= 2_000 && t % 500 == 0 {
             // Node 2 missed its deadline; node 1 took it over and renews its claim.
-            assert!(s.on_claim(&7, 1, 30, t == 2_000, t).is_none());
+            assert!(s.on_claim(&7, 1, 30, 30, t == 2_000, t).is_none());
         }
     }
     assert_eq!(s.past_holders(&7), vec![2]);
@@ -124,7 +124,7 @@ fn a_late_candidate_claim_beats_an_escalated_bidder_that_has_not_started() {
     assert_eq!(s.committed(), 1, "it waits in our backlog");
     // Candidate 1 was only slow: its bid and claim arrive now, with a better wait.
     s.on_bid(&7, 1, 20, close + 60);
-    assert!(s.on_claim(&7, 1, 20, false, close + 61).is_none());
+    assert!(s.on_claim(&7, 1, 20, 20, false, close + 61).is_none());
     assert!(!s.dispatch(&7), "we yielded to the better claim before inference");
     assert_eq!(s.committed(), 0);
 }

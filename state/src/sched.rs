@@ -269,13 +269,17 @@ where
         &mut self,
         image: &I,
         winner: P,
+        bid_ms: u32,
         wait_ms: u32,
         takeover: bool,
         now_ms: u64,
     ) -> Option<Action<I>> {
         let me = self.me.clone();
         self.update(image, |open, cfg| {
-            let theirs = *open.bids.entry(winner.clone()).or_insert(wait_ms);
+            // Compared by the bid the claim carries (a renewal's `wait_ms` is raised to the
+            // holder's estimate; taken as its bid by a node that missed the bid, it made both
+            // claimants keep the image).
+            let theirs = *open.bids.entry(winner.clone()).or_insert(bid_ms);
             if winner == me {
                 return None;
             }

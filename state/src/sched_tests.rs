@@ -85,7 +85,7 @@ impl Sim {
                 self.nodes[i].open.get(&image).and_then(|o| o.bids.get(&(i as u8)).copied()).unwrap_or(10);
             for to in 0..n {
                 if to != i && self.alive[to] && self.reach[i][to] {
-                    let answer = self.nodes[to].on_claim(&image, i as u8, wait, takeover, self.now_ms);
+                    let answer = self.nodes[to].on_claim(&image, i as u8, wait, wait, takeover, self.now_ms);
                     self.apply(to, answer.into_iter().collect());
                 }
             }
@@ -269,7 +269,7 @@ fn reordered_claim_after_result_is_ignored() {
     s.on_announce(5, 100, Some(&[1]), 0);
     s.on_bid(&5, 1, 10, 0);
     s.on_result(&5);
-    s.on_claim(&5, 1, 10, false, 10);
+    s.on_claim(&5, 1, 10, 10, false, 10);
     assert_eq!(s.open_len(), 0);
     assert!(s.tick(10_000).is_empty());
     // A late re-announcement of a finished image is ignored too.
@@ -352,7 +352,7 @@ fn a_holder_gets_its_estimate_and_half_again_before_a_takeover() {
     let mut s: Scheduler<u32, u8> = Scheduler::new(0, cfg());
     s.on_announce(9, 9_000, Some(&[1]), 0);
     s.on_bid(&9, 1, 4_000, 0);
-    s.on_claim(&9, 1, 4_000, false, 250);
+    s.on_claim(&9, 1, 4_000, 4_000, false, 250);
     // Deadline: 250 + 4,000 + 2,000 (half the estimate) + 1,000 (slack) = 7,250 ms. A fixed
     // slack alone would have taken it over at 5,250 ms, from a holder that is merely slow.
     assert!(s.tick(5_300).is_empty());
@@ -382,7 +382,10 @@ fn the_committed_count_always_equals_a_recount() {
         match next(7) {
             0 | 1 => drop(s.on_announce(image, next(100) as u32, Some(&[1, 2]), now)),
             2 | 3 => drop(s.on_bid(&image, peer, next(100) as u32, now)),
-            4 => drop(s.on_claim(&image, peer, next(100) as u32, next(2) == 0, now)),
+            4 => {
+                let wait = next(100) as u32;
+                drop(s.on_claim(&image, peer, wait, wait, next(2) == 0, now))
+            }
             5 => s.on_result(&image),
             6 if next(2) == 0 => drop(s.dispatch(&image)),
             _ => {

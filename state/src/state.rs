@@ -322,7 +322,8 @@ impl State {
                     // If the result is ours, publish it again (only its worker may).
                     self.out.push(Out::Read { image: c.image_id, then: crate::events::ReadFor::Republish });
                 }
-                if let Some(a) = self.sched.on_claim(&c.image_id, author, c.wait_ms, c.takeover, self.now.ms)
+                if let Some(a) =
+                    self.sched.on_claim(&c.image_id, author, c.bid_ms, c.wait_ms, c.takeover, self.now.ms)
                 {
                     self.act(a);
                 }

@@ -63,8 +63,12 @@ impl State {
         if s.victim.0 != self.me || thief == self.me {
             return;
         }
-        let waiting: Vec<ImageId> =
-            self.backlog.work_from_end(&s.model).filter(|image| self.sched.holds_waiting(image)).collect();
+        let now = self.now.ms;
+        let waiting: Vec<ImageId> = self
+            .backlog
+            .work_from_end(&s.model)
+            .filter(|image| self.sched.holds_settled(image, now))
+            .collect();
         let give = (waiting.len() / 2).min(s.count as usize).min(MAX_HANDOFF_IMAGES);
         if give == 0 {
             return;

@@ -186,7 +186,9 @@ impl State {
                 self.publish(GossipMessage::Bid(bid));
             }
             Action::Claim { image, takeover, wait_ms } => {
-                let claim = Claim { image_id: image, winner: self.node_id(), wait_ms, takeover };
+                debug!(%image, wait_ms, takeover, "claiming an image we think we won");
+                let claim =
+                    Claim { image_id: image, winner: self.node_id(), wait_ms, takeover, bid_ms: wait_ms };
                 self.publish(GossipMessage::Claim(claim));
             }
             Action::Run { image, takeover } => self.run_image(image, takeover, None),
@@ -211,6 +213,7 @@ impl State {
             return self.give_up(image);
         };
         self.counters.images_won += 1;
+        debug!(%image, takeover, "our claim stood: taking the image on");
         if takeover {
             self.counters.images_taken_over += 1;
             info!(%image, "taking over an image whose holder missed its deadline");

@@ -111,7 +111,13 @@ pub fn all_gossip() -> Vec<GossipMessage> {
         GossipMessage::Announce(announce(true)),
         GossipMessage::Announce(announce(false)),
         GossipMessage::Bid(Bid { image_id, bidder: node_of(&keypair(1)), wait_ms: 250, queue_len: 4 }),
-        GossipMessage::Claim(Claim { image_id, winner: node_of(&keypair(1)), wait_ms: 250, takeover: true }),
+        GossipMessage::Claim(Claim {
+            image_id,
+            winner: node_of(&keypair(1)),
+            wait_ms: 250,
+            takeover: true,
+            bid_ms: 200,
+        }),
         GossipMessage::Result(result_msg()),
         GossipMessage::AuditRequest(AuditRequest {
             image_id,
