@@ -23,6 +23,7 @@ use argus_model::scene::{self, SceneConfig};
 use argus_tests::{NodeProc, TempDir, block_on, percentile, send_lines, wait_until};
 
 mod apart;
+mod cpu;
 mod report;
 use apart::standalone_concurrent;
 use report::{inference_mean_ms, inference_ms, print_busy, print_counters, print_per_node, processed};
@@ -174,12 +175,13 @@ fn throughput(
     want: usize,
     timeout: Duration,
 ) -> anyhow::Result<(f64, Vec<(String, u64, u64, String)>)> {
-    let mut last = Vec::new();
-    let done = wait_until(timeout, || {
-        last = stored(node).unwrap_or_default();
-        last.len() >= want
-    });
-    if !done {
+    // The node's register count while waiting (every 200 ms), the results once: listing every
+    // result each time loaded the node being measured.
+    let registers =
+        || block_on(node.client().status()).ok().and_then(Result::ok).map_or(0, |s| s.store.registers);
+    let done = wait_until(timeout, || registers() >= want as u64);
+    let last = stored(node)?;
+    if !done || last.len() < want {
         bail!("only {} of {want} results stored within {timeout:?}", last.len());
     }
     let first = last.iter().map(|r| r.1).min().unwrap_or(0);
@@ -294,6 +296,7 @@ fn main() -> anyhow::Result<()> {
     let read_before: Vec<u64> = nodes.iter().map(|nd| counter(nd, "image_bytes_received")).collect();
     let gossip_before: Vec<u64> = nodes.iter().map(|nd| counter(nd, "gossip_received")).collect();
     let audits_before: u64 = nodes.iter().map(|nd| counter(nd, "audits_performed")).sum();
+    let cpu_before = cpu::by_thread(&nodes);
     let busy_before: Vec<(f64, f64)> =
         nodes.iter().map(|nd| inference_ms(nd).unwrap_or((0.0, 0.0))).collect();
     let sent = send_dir(&flood, &all, o.flood_rate, n, o.inline_max)?;
@@ -350,6 +353,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
     print_busy(&nodes, &busy_before, end_ms.saturating_sub(first_ms));
+    cpu::print_split(&nodes, &cpu_before);
     let image_bytes: u64 =
         std::fs::read_dir(&flood)?.filter_map(|e| Some(e.ok()?.metadata().ok()?.len())).sum();
     let per_node: Vec<f64> = nodes
