@@ -78,6 +78,8 @@ pub(crate) struct Open<P> {
     pub(crate) dispatched: bool,
     /// When our claim stood and we took the image on (0: not by a claim of ours).
     pub(crate) taken_ms: u64,
+    /// When this auction's timer is set (see `Scheduler::tick`), if it is.
+    pub(crate) armed: Option<u64>,
     /// Our claim was made on a partial view (a bid was missing when the window closed, or it
     /// is a takeover): a better claim may still be on its way (see `Scheduler::settled`).
     pub(crate) partial: bool,
@@ -127,6 +129,7 @@ impl<P: Clone + Ord> Open<P> {
             dispatched: false,
             taken_ms: 0,
             partial: false,
+            armed: None,
             renew_at: None,
             closed: false,
         }
@@ -157,6 +160,29 @@ impl<P: Clone + Ord> Open<P> {
     pub(crate) fn hold(&mut self, wait_ms: u32, now_ms: u64, slack_ms: u64) {
         self.running = true;
         self.renew_at = Some(now_ms + renew_after(wait_ms, slack_ms));
+    }
+
+    /// The earliest time `step` could act without a new message: a renewal, the window's end,
+    /// the confirm period's end, the holder's deadline, or escalation (later still while a
+    /// late holder or candidate gets overtime, or a window grew: the caller looks again).
+    /// `None`: nothing to do until a message comes.
+    pub(crate) fn next_check(&self, cfg: &SchedConfig) -> Option<u64> {
+        if self.running {
+            return self.renew_at;
+        }
+        if !self.closed {
+            return Some(self.opened_ms + cfg.bid_window_ms);
+        }
+        if let Some((run_at, _)) = self.claimed {
+            return Some(run_at);
+        }
+        if let Some((_, deadline)) = &self.holder {
+            return Some(*deadline);
+        }
+        if self.standby {
+            return Some(escalate_at(self.opened_ms, cfg, self.newcomer));
+        }
+        Some(self.opened_ms)
     }
 
     /// Our own bid (0 when we have none).

@@ -178,3 +178,25 @@ fn a_live_silent_candidate_gets_overtime_before_escalation() {
     assert_eq!(gone, escalate_at(0, &cfg(), false));
     assert_eq!(live - gone, 2 * cfg().result_slack_ms);
 }
+
+/// `tick` steps only the auctions whose timer came (see `Scheduler::timers`): a thousand open
+/// images cost nothing between their deadlines, every window still closes on time, and an
+/// auction that ends leaves no timer behind.
+#[test]
+fn ticks_step_only_the_auctions_that_are_due() {
+    let mut s: Scheduler<u32, u8> = Scheduler::new(0, SchedConfig { max_open: 2_000, ..cfg() });
+    for image in 0..1_000u32 {
+        s.on_announce(image, 10, Some(&[1]), u64::from(image));
+    }
+    assert_eq!(s.timers.len(), 1_000, "one timer per open auction");
+    assert!(s.tick(150).is_empty(), "no window has ended");
+    assert!(s.timers.first().is_some_and(|(t, _)| *t == 200), "the first window ends at 200 ms");
+    // Node 1 never bids: each window closes by its 200 ms timeout, and we claim each image.
+    let claims = s.tick(1_199).iter().filter(|a| matches!(a, Action::Claim { .. })).count();
+    assert_eq!(claims, 1_000);
+    assert_eq!(s.timed_out, 1_000);
+    for image in 0..1_000u32 {
+        s.on_result(&image);
+    }
+    assert!(s.timers.is_empty() && s.open_len() == 0);
+}
